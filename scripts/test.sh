@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up (see setup.sh), then run the whole test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DS_APT_PACKAGES="${DS_APT_PACKAGES:-neovim}" bash scripts/setup.sh
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,1 @@
+"""The language server: a thin pygls face over config/ and sync/."""
