@@ -1,0 +1,122 @@
+"""Doublestar globs for excludes, shared by the helper and the local side so both agree.
+
+Patterns are POSIX and relative to a watched target (`node_modules/*`, `abc/bb.js`, `**/*.log`):
+`*` and `?` stay within one path segment, `**` as a whole segment spans any number of segments
+(zero included), `[abc]`/`[!a-z]` are classes, `{a,b}` alternatives, and `\\` escapes. A path is
+excluded when it or any folder above it matches, so `node_modules/*` excludes everything below
+`node_modules`, and an excluded folder need not be watched at all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["GlobError", "compile_glob", "Excludes"]
+
+
+class GlobError(ValueError):
+    """A pattern that does not parse; `position` is the 0-based offset of the fault in it."""
+
+    def __init__(self, pattern: str, position: int, reason: str):
+        super().__init__(f"bad glob {pattern!r} at character {position + 1}: {reason}")
+        self.pattern = pattern
+        self.position = position
+        self.reason = reason
+
+
+def _segment_regex(pattern: str, seg: str, offset: int) -> str:
+    out: list[str] = []
+    i = 0
+    brace_depth = 0
+    while i < len(seg):
+        c = seg[i]
+        if c == "\\":
+            if i + 1 >= len(seg):
+                raise GlobError(pattern, offset + i, "a trailing backslash escapes nothing")
+            out.append(re.escape(seg[i + 1]))
+            i += 2
+            continue
+        if c == "*":
+            if i + 1 < len(seg) and seg[i + 1] == "*":
+                raise GlobError(pattern, offset + i, "'**' must be a whole path segment, as in 'a/**/b'")
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = i + 1
+            if end < len(seg) and seg[end] in "!^":
+                end += 1
+            if end < len(seg) and seg[end] == "]":
+                end += 1
+            while end < len(seg) and seg[end] != "]":
+                end += 1
+            if end >= len(seg):
+                raise GlobError(pattern, offset + i, "'[' opens a character class that is never closed")
+            body = seg[i + 1:end]
+            negate = body[:1] in ("!", "^")
+            if negate:
+                body = body[1:]
+            if not body:
+                raise GlobError(pattern, offset + i, "empty character class '[]'")
+            body = body.replace("\\", "\\\\").replace("[", "\\[")
+            out.append(f"[^/{body}]" if negate else f"[{body}]")
+            i = end
+        elif c == "{":
+            brace_depth += 1
+            out.append("(?:")
+        elif c == "}":
+            if brace_depth == 0:
+                raise GlobError(pattern, offset + i, "'}' closes no '{'")
+            brace_depth -= 1
+            out.append(")")
+        elif c == "," and brace_depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    if brace_depth:
+        raise GlobError(pattern, offset + seg.rindex("{"), "'{' opens alternatives that are never closed")
+    return "".join(out)
+
+
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """Compile one doublestar pattern to a regex over a relative POSIX path; raises GlobError."""
+    if not pattern or not pattern.strip("/"):
+        raise GlobError(pattern, 0, "an empty pattern matches nothing")
+    body = pattern.strip("/")
+    offset = len(pattern) - len(pattern.lstrip("/"))
+    parts: list[str] = []
+    segments = body.split("/")
+    for index, seg in enumerate(segments):
+        if seg == "**":
+            last = index == len(segments) - 1
+            parts.append(".*" if last else "(?:[^/]+/)*")
+        else:
+            parts.append(_segment_regex(pattern, seg, offset) + ("" if index == len(segments) - 1 else "/"))
+        offset += len(seg) + 1
+    regex = "".join(parts)
+    # "a/**" also matches "a" itself, as in doublestar.
+    regex = regex.replace("/.*", "(?:/.*)?") if regex.endswith("/.*") else regex
+    return re.compile(f"(?s:{regex})\\Z")
+
+
+@dataclass(frozen=True)
+class Excludes:
+    """A set of exclude patterns, checked against paths relative to one target."""
+
+    patterns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_regexes", tuple(compile_glob(p) for p in self.patterns))
+
+    def matches(self, rel_path: str) -> bool:
+        """True when `rel_path` itself matches a pattern (not looking at its parents)."""
+        return any(r.match(rel_path) for r in self._regexes)  # type: ignore[attr-defined]
+
+    def excludes(self, rel_path: str) -> bool:
+        """True when `rel_path` or any folder above it matches a pattern."""
+        if not self.patterns:
+            return False
+        parts = rel_path.strip("/").split("/")
+        return any(self.matches("/".join(parts[:n])) for n in range(1, len(parts) + 1))
