@@ -1,0 +1,380 @@
+"""The Kubernetes transport: find the pod that runs an artifact's image and open
+`kubectl exec -i POD -c CONTAINER -- /sync-helper/app-connect` to its helper.
+
+Owns pod discovery (through the `kubernetes` client and the user's kubeconfig), the
+deterministic choice of one pod per artifact (`choose_pod`, pure, over V1Pod objects) and the
+kubectl command line. `command()` resolves the pod again on every call, so a session that
+reconnects after a redeploy follows the new pod.
+
+Must not import pygls, lsprotocol, or anything of the terminal; never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .transport import TransportError
+
+HELPER_PATH = "/sync-helper/app-connect"
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+_KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class NoPodError(TransportError):
+    """No pod in the searched namespace runs the artifact's image."""
+
+
+class PodNotRunningError(TransportError):
+    """Pods run the image, but none of them is running yet (or any more)."""
+
+
+# --- image names ------------------------------------------------------------------------------
+
+
+def image_repository(image: str) -> str:
+    """The repository of an image reference, without tag or digest.
+
+    `node-example:abc123` -> `node-example`; `localhost:5000/x/web@sha256:...` -> `localhost:5000/x/web`.
+    """
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        name = name[:colon]
+    return name
+
+
+def image_matches(artifact_image: str, container_image: str) -> bool:
+    """Whether a container runs the artifact's image, whatever tag, digest or registry prefix
+    Skaffold gave it: the repositories are equal, or one ends with the other at a `/`
+    (`node-example` matches `gcr.io/proj/node-example:abc`)."""
+    want = image_repository(artifact_image)
+    have = image_repository(container_image or "")
+    if not want or not have:
+        return False
+    return want == have or have.endswith("/" + want) or want.endswith("/" + have)
+
+
+# --- choosing a pod ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodChoice:
+    """The pod and container a transport execs into."""
+
+    namespace: str
+    pod: str
+    container: str
+    image: str
+    ready: bool
+    candidates: int  # how many (pod, container) pairs ran the image
+
+    def describe(self) -> str:
+        return f"pod {self.namespace}/{self.pod} (container {self.container})"
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    pod: object  # V1Pod
+    container: str
+    image: str
+    running: bool
+    ready: bool
+    terminating: bool
+    created: datetime
+    name: str
+
+
+def _candidates(pods: list, image: str, container: str | None) -> list[_Candidate]:
+    found = []
+    for pod in pods:
+        spec = pod.spec
+        if spec is None or not spec.containers:
+            continue
+        status = pod.status
+        statuses = {s.name: s for s in (status.container_statuses or [])} if status else {}
+        phase = status.phase if status else None
+        meta = pod.metadata
+        for c in spec.containers:
+            if container is not None and c.name != container:
+                continue
+            if not image_matches(image, c.image):
+                continue
+            cs = statuses.get(c.name)
+            running = phase == "Running" and cs is not None and cs.state is not None and cs.state.running is not None
+            found.append(
+                _Candidate(
+                    pod=pod,
+                    container=c.name,
+                    image=c.image,
+                    running=running,
+                    ready=running and bool(cs.ready),
+                    terminating=meta.deletion_timestamp is not None,
+                    created=meta.creation_timestamp or _EPOCH,
+                    name=meta.name,
+                )
+            )
+    return found
+
+
+def _rank(c: _Candidate) -> tuple:
+    # Running and not being deleted first (a terminating pod goes away soon), then ready,
+    # then the newest, then by name.
+    return (not c.running, c.terminating, not c.ready, -c.created.timestamp(), c.name, c.container)
+
+
+def _where(namespace: str, context: str | None, selector: str | None) -> str:
+    where = f"namespace {namespace!r}"
+    where += f", context {context!r}" if context else ", the current context"
+    if selector:
+        where += f", label selector {selector!r}"
+    return where
+
+
+def not_running_reason(pod, container: str) -> str:
+    """Why a pod's container is not running, in a few words: its phase and the waiting or
+    terminated reason Kubernetes gives (`Pending: ImagePullBackOff: Back-off pulling image ...`)."""
+    status = pod.status
+    phase = (status.phase if status else None) or "Unknown"
+    parts = [phase]
+    if pod.metadata.deletion_timestamp is not None:
+        parts.append("being deleted")
+    if status and status.reason:
+        parts.append(status.reason + (f" ({status.message})" if status.message else ""))
+    for cs in (status.container_statuses or []) if status else []:
+        if cs.name != container or cs.state is None:
+            continue
+        state = cs.state.waiting or cs.state.terminated
+        if state is not None and state.reason:
+            parts.append(state.reason + (f": {state.message}" if state.message else ""))
+    return ": ".join(parts)
+
+
+def choose_pod(
+    pods: list,
+    image: str,
+    *,
+    namespace: str,
+    context: str | None = None,
+    selector: str | None = None,
+    container: str | None = None,
+) -> PodChoice:
+    """Choose one running container that runs `image` among `pods` (V1Pod objects).
+
+    Preference: running and not being deleted, then ready, then the newest creationTimestamp, then the pod's name; the same pods always give the same choice.
+    Raises NoPodError when no container runs the image, PodNotRunningError when none runs yet.
+    """
+    found = _candidates(pods, image, container)
+    if not found:
+        what = f"image {image!r}" + (f" in a container named {container!r}" if container else "")
+        seen = sorted({image_repository(c.image) for p in pods for c in ((p.spec.containers if p.spec else None) or [])})
+        hint = f"; the {len(pods)} pod(s) there run: {', '.join(seen)}" if seen else "; there are no pods there"
+        raise NoPodError(
+            f"no pod runs {what} ({_where(namespace, context, selector)}){hint}. "
+            "Is the app deployed (skaffold dev) and are --namespace/--context right?"
+        )
+    best = min(found, key=_rank)
+    if not best.running:
+        raise PodNotRunningError(
+            f"pod {namespace}/{best.name} (container {best.container}) is not running: "
+            f"{not_running_reason(best.pod, best.container)}"
+        )
+    return PodChoice(
+        namespace=namespace,
+        pod=best.name,
+        container=best.container,
+        image=best.image,
+        ready=best.ready,
+        candidates=len(found),
+    )
+
+
+# --- kubeconfig and the API -------------------------------------------------------------------
+
+
+def _load_api(context: str | None, kubeconfig: str | None):
+    """A CoreV1Api for the user's kubeconfig (or the in-cluster config), and the namespace of
+    the chosen context ("default" when it names none)."""
+    from kubernetes import client, config  # imported here: it is slow to import
+
+    cfg = client.Configuration()
+    try:
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg, persist_config=False)
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        if context:
+            contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
+            active = next((c for c in contexts if c.get("name") == context), active)
+        namespace = (active or {}).get("context", {}).get("namespace") or "default"
+    except config.ConfigException as kube_error:
+        if context is None and kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
+            try:
+                config.load_incluster_config(client_configuration=cfg)
+            except config.ConfigException as error:
+                raise TransportError(f"cannot load the in-cluster Kubernetes config: {error}") from None
+            namespace = _SERVICE_ACCOUNT_NAMESPACE.read_text().strip() if _SERVICE_ACCOUNT_NAMESPACE.exists() else "default"
+        else:
+            where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+            raise TransportError(f"cannot load the kubeconfig ({where}): {kube_error}") from None
+    cfg.retries = 1
+    return client.CoreV1Api(client.ApiClient(cfg)), namespace, cfg.host
+
+
+def _list_pods(api, namespace: str, selector: str | None, host: str, where: str) -> list:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return api.list_namespaced_pod(namespace, label_selector=selector or None, _request_timeout=15).items
+    except ApiException as error:
+        reason = f"{error.status} {error.reason}".strip()
+        raise TransportError(f"the Kubernetes API at {host} refused to list pods ({where}): {reason}") from None
+    except Exception as error:  # urllib3 connection errors, TLS errors, timeouts
+        cause = error
+        while getattr(cause, "reason", None) is not None and not isinstance(cause.reason, str):
+            cause = cause.reason
+        raise TransportError(f"cannot reach the Kubernetes API at {host} ({where}): {cause}") from None
+
+
+def kubectl_message(stderr: str) -> str:
+    """kubectl's stderr in one line, without its klog lines (`E1126 13:13:11.8 ... memcache.go]`)
+    when it also said something for people."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    plain = [line for line in lines if not _KLOG.match(line)]
+    return " ".join(plain or lines[-1:])
+
+
+# --- the transport ----------------------------------------------------------------------------
+
+
+class KubernetesTransport:
+    """Execs into the pod that runs `image` and relays stdio to its helper through app-connect.
+
+    Every `command()` lists the pods again (so a replaced pod is followed), waits up to
+    `wait_timeout` seconds for one to run, and the first time it meets a pod checks that
+    kubectl can exec into it and that the helper is there.
+    """
+
+    def __init__(
+        self,
+        image: str,
+        namespace: str | None,
+        context: str | None,
+        selector: str | None,
+        container: str | None = None,
+        helper_path: str = HELPER_PATH,
+        *,
+        kubeconfig: str | None = None,
+        kubectl: str | None = None,
+        wait_timeout: float = 60.0,
+        poll_interval: float = 1.0,
+    ):
+        self.image = image
+        self.namespace = namespace
+        self.context = context
+        self.selector = selector
+        self.container = container
+        self.helper_path = helper_path
+        self.kubeconfig = kubeconfig
+        self.kubectl = kubectl
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
+        self.choice: PodChoice | None = None
+        self._checked: set[tuple[str, str, str]] = set()
+
+    def describe(self) -> str:
+        if self.choice is not None:
+            return self.choice.describe()
+        ns = self.namespace or "the context's namespace"
+        return f"image {self.image} in {ns}" + (f" (context {self.context})" if self.context else "")
+
+    # kubectl ----------------------------------------------------------------------------------
+
+    def kubectl_path(self) -> str:
+        """The kubectl binary to run; TransportError when there is none."""
+        name = self.kubectl or "kubectl"
+        found = shutil.which(name)
+        if found is None:
+            raise TransportError(
+                f"kubectl not found ({name!r} is not on PATH): install kubectl, "
+                "or use --connect-command to reach the helper another way"
+            )
+        return found
+
+    def kubectl_args(self, namespace: str) -> list[str]:
+        args = [self.kubectl_path()]
+        if self.kubeconfig:
+            args += ["--kubeconfig", self.kubeconfig]
+        if self.context:
+            args += ["--context", self.context]
+        return args + ["--namespace", namespace]
+
+    def exec_argv(self, choice: PodChoice) -> list[str]:
+        """`kubectl exec -i POD -c CONTAINER -- HELPER`: stdin attached, no TTY (bytes stay bytes)."""
+        return self.kubectl_args(choice.namespace) + [
+            "exec", "-i", choice.pod, "-c", choice.container, "--", self.helper_path,
+        ]
+
+    async def check_helper(self, choice: PodChoice, timeout: float = 30.0) -> None:
+        """Run `HELPER --help` in the container: proves kubectl can exec there and the helper exists.
+
+        Raises TransportError with kubectl's own words when it fails."""
+        argv = self.kubectl_args(choice.namespace) + [
+            "exec", choice.pod, "-c", choice.container, "--", self.helper_path, "--help",
+        ]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise TransportError(f"kubectl exec into {choice.describe()} did not answer within {timeout:.0f} s") from None
+        if proc.returncode == 0:
+            return
+        stderr = kubectl_message(err.decode(errors="replace"))
+        missing = ("no such file or directory", "executable file not found", "not found in $path")
+        if any(m in stderr.lower() for m in missing):
+            raise TransportError(
+                f"{choice.describe()} has no helper at {self.helper_path}: deploy it with the helper injected "
+                "(an init container copies app-server and app-connect into an emptyDir mounted at /sync-helper, "
+                f"and the container's command runs /sync-helper/app-server). kubectl said: {stderr}"
+            )
+        raise TransportError(f"kubectl exec into {choice.describe()} failed (exit {proc.returncode}): {stderr or 'no output'}")
+
+    # pods -------------------------------------------------------------------------------------
+
+    async def resolve(self) -> PodChoice:
+        """List the pods and choose one, waiting up to wait_timeout for one to run."""
+        api, default_ns, host = await asyncio.to_thread(_load_api, self.context, self.kubeconfig)
+        namespace = self.namespace or default_ns
+        where = _where(namespace, self.context, self.selector)
+        deadline = time.monotonic() + self.wait_timeout
+        while True:
+            pods = await asyncio.to_thread(_list_pods, api, namespace, self.selector, host, where)
+            try:
+                return choose_pod(
+                    pods, self.image, namespace=namespace, context=self.context,
+                    selector=self.selector, container=self.container,
+                )
+            except (NoPodError, PodNotRunningError) as error:
+                if time.monotonic() + self.poll_interval > deadline:
+                    raise type(error)(f"{error} (waited {self.wait_timeout:.0f} s)") from None
+            await asyncio.sleep(self.poll_interval)
+
+    async def command(self) -> list[str]:
+        self.kubectl_path()  # fail fast, before talking to the cluster
+        choice = await self.resolve()
+        self.choice = choice
+        key = (choice.namespace, choice.pod, choice.container)
+        if key not in self._checked:
+            await self.check_helper(choice)
+            self._checked.add(key)
+        return self.exec_argv(choice)
