@@ -1,0 +1,207 @@
+"""The language server: the pygls LanguageServer subclass, its feature wiring, and `serve`.
+
+Thin: diagnostics come from config/ (through diagnostics.py), sessions from sync/ (through
+sessions.py). Never writes to stdout except the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+
+from . import actions, completion, diagnostics, hover, protocol
+from .sessions import CommandError, Sessions
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+class CommandFailed(JsonRpcException):
+    """The error response of a command that could not be carried out."""
+
+    CODE = -32803  # RequestFailed
+
+
+class DownstreamSyncServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("downstream-sync", VERSION)
+        self.sessions = Sessions(self)
+        self.debouncer = diagnostics.Debouncer(self._validate_soon)
+        self._published: set[str] = set()
+
+    def show_message(self, message: str, kind: lsp.MessageType = lsp.MessageType.Info) -> None:
+        self.window_show_message(lsp.ShowMessageParams(type=kind, message=message))
+
+    # --- diagnostics ----------------------------------------------------------------------
+
+    def _validate_soon(self, uri: str) -> None:
+        self.sessions.spawn(self.validate(uri), f"checking {uri}")
+
+    async def validate(self, uri: str) -> None:
+        """Check one open document and publish its diagnostics (or clear them)."""
+        self.debouncer.cancel(uri)
+        try:
+            doc = self.workspace.get_text_document(uri)
+            text = doc.source
+        except Exception:
+            log.exception("cannot read document %s", uri)
+            return
+        if not doc.path:
+            return
+        path = Path(doc.path)
+        if not diagnostics.is_skaffold_yaml(path, text):
+            if uri in self._published:
+                self._publish(uri, doc.version, [])
+            return
+        version = doc.version
+        if len(text) > diagnostics.LARGE_TEXT:
+            found = await asyncio.to_thread(diagnostics.check, path, text)
+            current = self.workspace.text_documents.get(uri)
+            if current is None or current.version != version:
+                return  # changed or closed meanwhile: a newer check follows
+        else:
+            found = diagnostics.check(path, text)
+        if any(not c.isascii() for c in text):
+            # The checks count characters in code points; the client in its own units.
+            lines = doc.lines
+            for d in found:
+                d.range = doc.position_codec.range_to_client_units(lines, d.range)
+        self._publish(uri, version, found)
+
+    def _publish(self, uri: str, version: int | None, found: list[lsp.Diagnostic]) -> None:
+        if found:
+            self._published.add(uri)
+        else:
+            self._published.discard(uri)
+        self.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=found)
+        )
+
+    def clear(self, uri: str) -> None:
+        self.debouncer.cancel(uri)
+        if uri in self._published:
+            self._publish(uri, None, [])
+
+    def lines_at(self, uri: str, position: lsp.Position) -> tuple[Any, list[str], lsp.Position]:
+        """The document, its lines, and `position` in code points (the client counts its own units)."""
+        doc = self.workspace.get_text_document(uri)
+        lines = [line.rstrip("\r\n") for line in doc.lines]
+        pos = doc.position_codec.position_from_client_units(doc.lines, position)
+        return doc, lines, lsp.Position(line=pos.line, character=pos.character)
+
+
+server = None  # the instance `serve` runs; created by make_server
+
+
+def make_server() -> DownstreamSyncServer:
+    ls = DownstreamSyncServer()
+
+    @ls.feature(lsp.INITIALIZE)
+    def initialize(ls: DownstreamSyncServer, params: lsp.InitializeParams) -> None:
+        opts = params.initialization_options
+        if isinstance(opts, dict) and "diagnosticsDelayMs" in opts:
+            try:
+                ls.debouncer.delay = max(0.0, float(opts["diagnosticsDelayMs"]) / 1000)
+            except (TypeError, ValueError):
+                log.warning("ignoring diagnosticsDelayMs=%r: not a number", opts["diagnosticsDelayMs"])
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    async def did_open(ls: DownstreamSyncServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        await ls.validate(params.text_document.uri)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: DownstreamSyncServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        ls.debouncer.schedule(params.text_document.uri)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_SAVE, lsp.SaveOptions(include_text=False))
+    async def did_save(ls: DownstreamSyncServer, params: lsp.DidSaveTextDocumentParams) -> None:
+        await ls.validate(params.text_document.uri)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: DownstreamSyncServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        ls.clear(params.text_document.uri)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[]))
+    def on_completion(ls: DownstreamSyncServer, params: lsp.CompletionParams) -> lsp.CompletionList | None:
+        if not _is_skaffold(ls, params.text_document.uri):
+            return None
+        doc, lines, pos = ls.lines_at(params.text_document.uri, params.position)
+        result = completion.complete(lines, pos)
+        for item in result.items:
+            item.text_edit.range = doc.position_codec.range_to_client_units(lines, item.text_edit.range)
+        return result
+
+    @ls.feature(lsp.TEXT_DOCUMENT_HOVER)
+    def on_hover(ls: DownstreamSyncServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        if not _is_skaffold(ls, params.text_document.uri):
+            return None
+        doc, lines, pos = ls.lines_at(params.text_document.uri, params.position)
+        result = hover.hover(lines, pos)
+        if result is not None and result.range is not None:
+            result.range = doc.position_codec.range_to_client_units(lines, result.range)
+        return result
+
+    @ls.feature(
+        lsp.TEXT_DOCUMENT_CODE_ACTION,
+        lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]),
+    )
+    def on_code_action(ls: DownstreamSyncServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        return actions.quick_fixes(params.text_document.uri, params)
+
+    @ls.command(protocol.START_SESSION)
+    async def start_session(ls: DownstreamSyncServer, *args: Any) -> dict[str, Any]:
+        return await _run(ls.sessions.start(*args))
+
+    @ls.command(protocol.STOP_SESSION)
+    async def stop_session(ls: DownstreamSyncServer, *args: Any) -> dict[str, Any]:
+        return await _run(ls.sessions.stop(*args))
+
+    @ls.command(protocol.LIST_SESSIONS)
+    def list_sessions(ls: DownstreamSyncServer, *args: Any) -> dict[str, Any]:
+        return ls.sessions.list(*args)
+
+    @ls.command(protocol.RESOLVE_CONFLICT)
+    async def resolve_conflict(ls: DownstreamSyncServer, *args: Any) -> dict[str, Any]:
+        return await _run(ls.sessions.resolve(*args))
+
+    @ls.feature(lsp.SHUTDOWN)
+    async def shutdown(ls: DownstreamSyncServer, params: Any) -> None:
+        await ls.sessions.stop_all()
+
+    return ls
+
+
+def _is_skaffold(ls: DownstreamSyncServer, uri: str) -> bool:
+    try:
+        doc = ls.workspace.get_text_document(uri)
+        return bool(doc.path) and diagnostics.is_skaffold_yaml(Path(doc.path), doc.source)
+    except Exception:
+        return False
+
+
+async def _run(coro: Any) -> Any:
+    try:
+        return await coro
+    except CommandError as exc:
+        raise CommandFailed(str(exc)) from exc
+
+
+def serve(tcp: tuple[str, int] | None = None) -> None:
+    """Run the language server on stdio, or on a TCP port when `tcp` is (host, port)."""
+    global server
+    if not logging.getLogger().handlers:
+        # stderr only: stdout is the protocol's.
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("downstream_sync").setLevel(logging.INFO)
+    server = make_server()
+    if tcp is None:
+        server.start_io()
+    else:
+        server.start_tcp(*tcp)

@@ -1,0 +1,387 @@
+"""Sync sessions run by the language server: start, stop, list, and engine events turned into
+notifications, `$/progress`, `window/showMessage` and conflict prompts.
+
+Sessions run as tasks on the server's asyncio loop; their events arrive on that loop. Imports
+the engine lazily so that diagnostics work even where the engine cannot start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable
+
+from lsprotocol import types as lsp
+from pygls.uris import to_fs_path
+
+from . import protocol
+
+if TYPE_CHECKING:
+    from .server import DownstreamSyncServer
+
+log = logging.getLogger(__name__)
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; the message says what and what to do."""
+
+
+@dataclass
+class _Running:
+    name: str
+    session: Any
+    config_path: Path
+    artifact: str
+    transport: str
+    unsubscribe: Any = None
+    events: asyncio.Queue = field(default_factory=asyncio.Queue)
+    progress_token: str | None = None
+    progress_count: int = 0
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def info(self) -> dict[str, Any]:
+        state = self.session.state
+        stats = self.session.stats
+        return {
+            "name": self.name,
+            "state": str(getattr(state, "name", state)).lower(),
+            "configPath": str(self.config_path),
+            "artifact": self.artifact,
+            "transport": self.transport,
+            "stats": {
+                "filesSynced": stats.files_synced,
+                "bytesSynced": stats.bytes_synced,
+                "conflicts": stats.conflicts,
+                "errors": stats.errors,
+            },
+        }
+
+
+def _options(args: tuple[Any, ...]) -> dict[str, Any]:
+    """Command arguments: one object, or a bare config path."""
+    if not args:
+        return {}
+    first = args[0]
+    if isinstance(first, str):
+        return {"configPath": first}
+    if isinstance(first, dict):
+        return first
+    if hasattr(first, "__dict__"):
+        return dict(vars(first))
+    raise CommandError(f"expected one object argument, got {type(first).__name__}")
+
+
+def _optional_str(opts: dict[str, Any], key: str) -> str | None:
+    value = opts.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise CommandError(f"'{key}' must be a string, got {value!r}")
+    return value
+
+
+class Sessions:
+    """The sessions of one language server, keyed by name."""
+
+    def __init__(self, server: "DownstreamSyncServer"):
+        self.server = server
+        self.running: dict[str, _Running] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- background tasks -----------------------------------------------------------------
+
+    def spawn(self, coro: Awaitable[Any], what: str) -> asyncio.Task:
+        """Run `coro` as a task that is kept alive and whose exception is logged."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("%s failed", what, exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    # --- commands -------------------------------------------------------------------------
+
+    def _config_path(self, opts: dict[str, Any]) -> Path:
+        raw = _optional_str(opts, "configPath")
+        if raw is None:
+            root = self.server.workspace.root_path
+            if root and (Path(root) / "skaffold.yaml").is_file():
+                return Path(root) / "skaffold.yaml"
+            raise CommandError("startSession needs 'configPath': the skaffold.yaml to sync for")
+        path = Path(to_fs_path(raw) or raw) if raw.startswith("file:") else Path(raw).expanduser()
+        if not path.is_absolute() and self.server.workspace.root_path:
+            path = Path(self.server.workspace.root_path) / path
+        if not path.is_file():
+            raise CommandError(f"{path} does not exist or is not a file")
+        return path
+
+    async def start(self, *args: Any) -> dict[str, Any]:
+        opts = _options(args)
+        config_path = self._config_path(opts)
+        profile = _optional_str(opts, "profile")
+        namespace = _optional_str(opts, "namespace")
+        kube_context = _optional_str(opts, "kubeContext")
+        wanted = _optional_str(opts, "artifact")
+        name_opt = _optional_str(opts, "name")
+        policy = opts.get("policy") or "safe"
+        if policy not in ("safe", "remote-wins"):
+            raise CommandError(f"'policy' must be 'safe' or 'remote-wins', got {policy!r}")
+        connect = opts.get("connectCommand")
+        if isinstance(connect, str):
+            connect = shlex.split(connect)
+        if connect is not None and (not connect or not all(isinstance(a, str) for a in connect)):
+            raise CommandError("'connectCommand' must be a non-empty list of strings or a command line")
+
+        from downstream_sync.config import load_project
+        from downstream_sync.sync.rules import RuleError, RuleSet
+        from downstream_sync.sync.session import Session
+
+        profiles = tuple(p.strip() for p in profile.split(",") if p.strip()) if profile else ()
+        text = self._open_text(config_path)
+        project = load_project(config_path, profiles=profiles, text=text)
+        artifacts = [a for a in project.artifacts if a.download is not None]
+        if wanted:
+            artifacts = [a for a in artifacts if a.image == wanted]
+        if not artifacts:
+            what = f"artifact '{wanted}'" if wanted else "any artifact"
+            raise CommandError(
+                f"{config_path}: {what} has no download stanza"
+                + (f" with profiles {', '.join(profiles)}" if profiles else "")
+                + ": add build.artifacts[].download.manual with remoteSrc and localDst"
+            )
+        if len(artifacts) > 1 and name_opt:
+            raise CommandError("'name' names one session, but several artifacts have a download stanza: pass 'artifact'")
+
+        project_root = config_path.parent
+        started: list[dict[str, Any]] = []
+        for artifact in artifacts:
+            name = name_opt or artifact.image
+            if name in self.running:
+                started.append({**self.running[name].info(), "alreadyRunning": True})
+                continue
+            try:
+                rules = RuleSet.from_download(
+                    [(m.remote_src, m.local_dst) for m in artifact.download.mappings],
+                    list(artifact.download.excludes or []),
+                    project_root,
+                )
+            except RuleError as exc:
+                raise CommandError(f"{config_path}: artifact {artifact.image}: {exc}") from exc
+            transport = self._transport(artifact.image, connect, namespace, kube_context)
+            session = Session(name, rules, transport, project_root, policy=policy)
+            entry = _Running(name, session, config_path, artifact.image, transport.describe())
+            self.running[name] = entry
+            entry.unsubscribe = session.subscribe(entry.events.put_nowait)
+            entry.tasks.append(self.spawn(self._pump(entry), f"events of session {name}"))
+            try:
+                await session.start()
+            except Exception as exc:
+                await self._forget(name)
+                raise CommandError(f"session {name} could not start: {exc}") from exc
+            entry.tasks.append(self.spawn(self._watch(entry), f"session {name}"))
+            started.append(entry.info())
+        return {"sessions": started}
+
+    async def stop(self, *args: Any) -> dict[str, Any]:
+        opts = _options(args)
+        name = _optional_str(opts, "name")
+        config = _optional_str(opts, "configPath")
+        if name is not None:
+            if name not in self.running:
+                known = ", ".join(sorted(self.running)) or "none"
+                raise CommandError(f"no session named '{name}' is running (running: {known})")
+            names = [name]
+        elif config is not None:
+            path = self._config_path(opts)
+            names = [n for n, e in self.running.items() if e.config_path == path]
+        else:
+            names = list(self.running)
+        for n in names:
+            await self._stop_one(n)
+        return {"stopped": names}
+
+    def list(self, *args: Any) -> dict[str, Any]:
+        return {"sessions": [entry.info() for entry in self.running.values()]}
+
+    async def resolve(self, *args: Any) -> dict[str, Any]:
+        opts = _options(args)
+        name, path, choice = opts.get("session"), opts.get("path"), opts.get("choice")
+        if name not in self.running:
+            raise CommandError(f"no session named '{name}' is running")
+        if choice not in ("keep-local", "take-remote"):
+            raise CommandError(f"'choice' must be 'keep-local' or 'take-remote', got {choice!r}")
+        if not isinstance(path, str) or not path:
+            raise CommandError("'path' must be the conflicting file's path")
+        await self.running[name].session.resolve_conflict(path, choice)
+        return {"session": name, "path": path, "choice": choice}
+
+    async def stop_all(self) -> None:
+        for name in list(self.running):
+            await self._stop_one(name)
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _open_text(self, path: Path) -> str | None:
+        """The editor's unsaved text of `path`, if it is open."""
+        for doc in list(self.server.workspace.text_documents.values()):
+            if doc.path and Path(doc.path) == path:
+                return doc.source
+        return None
+
+    @staticmethod
+    def _transport(image: str, connect: list[str] | None, namespace: str | None, context: str | None):
+        if connect:
+            from downstream_sync.cluster.transport import CommandTransport
+
+            return CommandTransport(list(connect))
+        from downstream_sync.cluster.kubernetes import KubernetesTransport
+
+        return KubernetesTransport(image, namespace, context, None)
+
+    async def _stop_one(self, name: str) -> None:
+        entry = self.running.get(name)
+        if entry is None:
+            return
+        await entry.session.stop()
+        await self._forget(name)
+
+    async def _forget(self, name: str) -> None:
+        entry = self.running.pop(name, None)
+        if entry is None:
+            return
+        # Deliver what the session said up to now, then stop listening.
+        await asyncio.sleep(0)
+        while not entry.events.empty():
+            await self._handle(entry, entry.events.get_nowait())
+        if entry.unsubscribe:
+            entry.unsubscribe()
+        for task in entry.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        self._end_progress(entry, "stopped")
+
+    async def _watch(self, entry: _Running) -> None:
+        await entry.session.wait()
+        if self.running.get(entry.name) is entry:
+            await self._forget(entry.name)
+
+    async def _pump(self, entry: _Running) -> None:
+        while True:
+            event = await entry.events.get()
+            try:
+                await self._handle(entry, event)
+            except Exception:
+                log.exception("handling %r of session %s failed", event, entry.name)
+
+    async def _handle(self, entry: _Running, event: Any) -> None:
+        kind = type(event).__name__
+        if kind == "StateChanged":
+            info = {"configPath": str(entry.config_path), "artifact": entry.artifact}
+            self.server.protocol.notify(protocol.SESSION_STATE, protocol.session_state(event, info))
+            state = str(getattr(event.state, "name", event.state)).upper()
+            if state != "RECONCILING":
+                self._end_progress(entry, event.detail or state.lower())
+            if state == "FAILED":
+                self.server.show_message(
+                    f"Downstream Sync session '{entry.name}' failed: {event.detail}",
+                    lsp.MessageType.Error,
+                )
+        elif kind == "ReconcileProgress":
+            await self._progress(entry, event)
+        elif kind in protocol.FILE_EVENT_KINDS:
+            self.server.protocol.notify(protocol.FILE_EVENT, protocol.file_event(event))
+            if kind == "SyncError":
+                where = f" ({event.path})" if event.path else ""
+                self.server.show_message(
+                    f"Downstream Sync '{entry.name}'{where}: {event.message}",
+                    lsp.MessageType.Error,
+                )
+            elif kind == "Conflict":
+                self.spawn(self._ask(entry, event), f"conflict prompt for {event.path}")
+
+    # --- progress -------------------------------------------------------------------------
+
+    def _supports_progress(self) -> bool:
+        caps = self.server.client_capabilities
+        return bool(caps and caps.window and caps.window.work_done_progress)
+
+    async def _progress(self, entry: _Running, event: Any) -> None:
+        if not self._supports_progress():
+            return
+        total = event.files_total
+        message = f"{event.files_done}/{total} files"
+        if event.bytes_total:
+            message += f", {_size(event.bytes_done)} of {_size(event.bytes_total)}"
+            percentage = int(100 * event.bytes_done / event.bytes_total)
+        else:
+            percentage = int(100 * event.files_done / total) if total else 100
+        percentage = max(0, min(100, percentage))
+        progress = self.server.work_done_progress
+        if entry.progress_token is None:
+            entry.progress_count += 1
+            token = f"downstreamSync/{entry.name}/reconcile/{entry.progress_count}"
+            try:
+                await progress.create_async(token)
+            except Exception as exc:
+                log.warning("the client refused progress token %s: %s", token, exc)
+                return
+            entry.progress_token = token
+            progress.begin(
+                token,
+                lsp.WorkDoneProgressBegin(
+                    title=f"Downstream Sync: {entry.name}",
+                    message=message,
+                    percentage=percentage,
+                    cancellable=False,
+                ),
+            )
+        else:
+            progress.report(entry.progress_token, lsp.WorkDoneProgressReport(message=message, percentage=percentage))
+        if total and event.files_done >= total:
+            self._end_progress(entry, f"{total} files checked")
+
+    def _end_progress(self, entry: _Running, message: str) -> None:
+        if entry.progress_token is None:
+            return
+        token, entry.progress_token = entry.progress_token, None
+        self.server.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=message))
+
+    # --- conflicts ------------------------------------------------------------------------
+
+    async def _ask(self, entry: _Running, event: Any) -> None:
+        kept = f" The container's copy is kept at {event.remote_copy}." if event.remote_copy else ""
+        answer = await self.server.window_show_message_request_async(
+            lsp.ShowMessageRequestParams(
+                type=lsp.MessageType.Warning,
+                message=(
+                    f"Downstream Sync '{entry.name}': {event.path} differs from what was "
+                    f"last synced ({event.reason}).{kept} Which version do you keep?"
+                ),
+                actions=[lsp.MessageActionItem(title=t) for t in (protocol.KEEP_LOCAL, protocol.TAKE_REMOTE, protocol.SHOW_BOTH)],
+            )
+        )
+        title = getattr(answer, "title", None)
+        if title in protocol.CONFLICT_CHOICES:
+            if self.running.get(entry.name) is entry:
+                await entry.session.resolve_conflict(event.path, protocol.CONFLICT_CHOICES[title])
+        elif title == protocol.SHOW_BOTH:
+            root = entry.config_path.parent
+            for rel in (event.path, event.remote_copy):
+                if rel:
+                    uri = (root / rel).resolve().as_uri()
+                    await self.server.window_show_document_async(lsp.ShowDocumentParams(uri=uri, take_focus=False))
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
