@@ -1,0 +1,361 @@
+"""The checks of the `download` stanza: each problem is a Diagnostic with an exact range and a stable code.
+
+Owns reading a `download` node into the model while checking it (types, unknown keys, missing or
+empty values, a localDst that leaves the project, exclude globs), the checks between rules (duplicates,
+overlaps, two artifacts writing one folder, overlap with the artifact's sync sources) and the
+checks of profile patches that touch `download`.
+Must not import the loader, pygls, lsprotocol or the terminal.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sync_helper.globs import GlobError, compile_glob
+
+from . import yamlpos as y
+from .model import Artifact, Diagnostic, Download, Mapping, Range, Severity
+
+DOWNLOAD_KEYS = ("manual", "excludes")
+RULE_KEYS = ("remoteSrc", "localDst")
+
+# Names people reach for, and the key they mean.
+_ALIASES = {
+    "remotesource": "remoteSrc", "remotepath": "remoteSrc", "remote": "remoteSrc", "remotedir": "remoteSrc",
+    "src": "remoteSrc", "source": "remoteSrc", "from": "remoteSrc",
+    "localdest": "localDst", "localdestination": "localDst", "localpath": "localDst", "local": "localDst",
+    "localdir": "localDst", "dest": "localDst", "dst": "localDst", "destination": "localDst", "to": "localDst",
+    "exclude": "excludes", "ignore": "excludes", "ignores": "excludes", "exclusions": "excludes",
+    "rules": "manual", "paths": "manual", "mappings": "manual",
+}
+
+UNSUPPORTED_MESSAGE = (
+    "`download` is read by Downstream Sync, not by Skaffold: stock Skaffold rejects unknown fields, "
+    "so plain `skaffold dev` fails on this file"
+)
+
+
+@dataclass
+class Sink:
+    """Where the checks of one file put their diagnostics; `root` is the folder localDst is relative to."""
+
+    file: Path
+    root: Path
+    out: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, rng: Range, severity: Severity, code: str, message: str, data: dict | None = None) -> None:
+        self.out.append(Diagnostic(self.file, rng, severity, code, message, data))
+
+    def error(self, rng: Range, code: str, message: str, data: dict | None = None) -> None:
+        self.add(rng, Severity.ERROR, code, message, data)
+
+    def warning(self, rng: Range, code: str, message: str, data: dict | None = None) -> None:
+        self.add(rng, Severity.WARNING, code, message, data)
+
+
+def suggest(key: str, valid: tuple[str, ...]) -> str | None:
+    """The valid key a misspelt `key` most likely means, or None."""
+    lowered = key.lower()
+    for v in valid:
+        if v.lower() == lowered:
+            return v
+    alias = _ALIASES.get(lowered.replace("_", "").replace("-", ""))
+    if alias in valid:
+        return alias
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _unknown_keys(node: y.Node, valid: tuple[str, ...], where: str, sink: Sink) -> None:
+    for k, _ in node.value:
+        name = k.value if k.kind == y.SCALAR else None
+        if name in valid or name == "<<":
+            continue
+        label = name if name is not None else "(a non-scalar key)"
+        hint = suggest(name, valid) if name is not None else None
+        expected = ", ".join(f"'{v}'" for v in valid)
+        if hint:
+            sink.error(k.range, "download-unknown-key", f"unknown key '{label}' in {where}; did you mean '{hint}'?",
+                       {"replacement": hint})
+        else:
+            sink.error(k.range, "download-unknown-key", f"unknown key '{label}' in {where}; expected {expected}")
+
+
+def _wrong_type(sink: Sink, node: y.Node | None, what: str, expected: str, data: dict | None = None) -> None:
+    sink.error(node.range, "download-wrong-type", f"{what} must be {expected}, not {y.kind_name(node)}", data)
+
+
+def normalize_local(local_dst: str, sink_root: Path) -> str | None:
+    """`local_dst` as a normalized POSIX path relative to `sink_root`, or None when it leaves it."""
+    text = local_dst.replace("\\", "/")
+    if posixpath.isabs(text) or (len(text) > 1 and text[1] == ":"):
+        try:
+            rel = Path(os.path.normpath(text)).relative_to(Path(os.path.normpath(sink_root)))
+        except ValueError:
+            return None
+        text = rel.as_posix()
+    norm = posixpath.normpath(text)
+    if norm == ".." or norm.startswith("../"):
+        return None
+    return norm
+
+
+def _string_field(item: y.Node, key: str, sink: Sink, where: str) -> tuple[str | None, y.Node | None]:
+    pair = y.get(item, key)
+    if pair is None:
+        sink.error(item.range, "download-missing-key", f"{where} has no '{key}'", {"key": key})
+        return None, None
+    knode, vnode = pair
+    return _check_string(knode, vnode, key, sink)
+
+
+def _check_string(knode: y.Node | None, vnode: y.Node, key: str, sink: Sink) -> tuple[str | None, y.Node | None]:
+    if y.is_null(vnode) or (y.is_str(vnode) and not vnode.value.strip()):
+        rng = vnode.range if y.is_str(vnode) or knode is None else knode.range
+        sink.error(rng, "download-empty-value", f"'{key}' is empty", {"key": key})
+        return None, None
+    if not y.is_str(vnode):
+        _wrong_type(sink, vnode, f"'{key}'", "a path string")
+        return None, None
+    return vnode.value, vnode
+
+
+def _local_dst_ok(value: str, node: y.Node, sink: Sink) -> str | None:
+    norm = normalize_local(value, sink.root)
+    if norm is None:
+        sink.error(node.range, "download-localdst-outside",
+                   f"localDst '{value}' leaves the project folder {sink.root.name or sink.root}; "
+                   "use a path inside the folder of skaffold.yaml")
+    return norm
+
+
+def read_rule(item: y.Node, sink: Sink) -> Mapping | None:
+    """One `manual` rule, checked; None when it cannot be used."""
+    if item.kind != y.MAP:
+        _wrong_type(sink, item, "a download rule", "a mapping {remoteSrc, localDst}")
+        return None
+    _unknown_keys(item, RULE_KEYS, "a download rule", sink)
+    remote, rnode = _string_field(item, "remoteSrc", sink, "this download rule")
+    local, lnode = _string_field(item, "localDst", sink, "this download rule")
+    if local is not None and _local_dst_ok(local, lnode, sink) is None:
+        local = None
+    if remote is None or local is None:
+        return None
+    path = Path(os.path.normpath(sink.root / normalize_local(local, sink.root)))
+    return Mapping(remote, local, item.range, rnode.range, lnode.range, path)
+
+
+def read_excludes(node: y.Node, sink: Sink) -> tuple[list[str], list[Range]]:
+    if y.is_null(node):
+        return [], []
+    if node.kind != y.SEQ:
+        data = {"wrap_in_list": True} if y.is_str(node) else None
+        _wrong_type(sink, node, "'excludes'", "a list of glob strings", data)
+        return [], []
+    globs, ranges = [], []
+    for item in node.value:
+        if check_exclude(item, sink):
+            globs.append(item.value)
+            ranges.append(item.range)
+    return globs, ranges
+
+
+def check_exclude(item: y.Node, sink: Sink) -> bool:
+    if not y.is_str(item):
+        _wrong_type(sink, item, "an exclude", "a glob string")
+        return False
+    try:
+        compile_glob(item.value)
+    except GlobError as e:
+        sink.error(_char_range(item, e.position), "download-bad-exclude",
+                   f"exclude '{item.value}' does not parse at character {e.position + 1}: {e.reason}",
+                   {"position": e.position})
+        return False
+    return True
+
+
+def _char_range(node: y.Node, offset: int) -> Range:
+    """The range of character `offset` of a one-line string scalar whose source text is its value;
+    the whole scalar when escapes or folding make the source differ."""
+    if node.start.line != node.end.line:
+        return node.range
+    quoted = node.style in ("'", '"')
+    width = node.end.character - node.start.character - (2 if quoted else 0)
+    if width != len(node.value) or ("\\" in node.value and node.style == '"') or ("'" in node.value and node.style == "'"):
+        return node.range
+    at = node.start.character + (1 if quoted else 0) + min(offset, max(len(node.value) - 1, 0))
+    return Range.at(node.start.line, at, 1)
+
+
+def read_download(node: y.Node, sink: Sink) -> Download | None:
+    """The `download` stanza of one artifact, checked; None when it is not a mapping."""
+    if y.is_null(node):
+        sink.warning(node.range, "download-no-rules", "download has no 'manual' rules; nothing is brought back")
+        return Download([], [], node.range)
+    if node.kind != y.MAP:
+        _wrong_type(sink, node, "'download'", "a mapping with 'manual' and 'excludes'")
+        return None
+    _unknown_keys(node, DOWNLOAD_KEYS, "download", sink)
+    mappings = read_manual(y.get(node, "manual"), node, sink)
+    excludes_node = y.value(node, "excludes")
+    globs, ranges = read_excludes(excludes_node, sink) if excludes_node is not None else ([], [])
+    download = Download(mappings, globs, node.range, ranges)
+    return Download(check_rules(download, sink), globs, node.range, ranges)
+
+
+def read_manual(pair: tuple[y.Node, y.Node] | None, parent: y.Node, sink: Sink) -> list[Mapping]:
+    if pair is None or y.is_null(pair[1]) or (pair[1].kind == y.SEQ and not pair[1].value):
+        rng = pair[0].range if pair else parent.range
+        sink.warning(rng, "download-no-rules", "download has no 'manual' rules; nothing is brought back")
+        return []
+    node = pair[1]
+    if node.kind != y.SEQ:
+        data = {"wrap_in_list": True} if node.kind == y.MAP else None
+        _wrong_type(sink, node, "'manual'", "a list of {remoteSrc, localDst} rules", data)
+        return []
+    return [m for m in (read_rule(item, sink) for item in node.value) if m is not None]
+
+
+def _contains(outer: str, inner: str) -> bool:
+    return outer == "." or inner == outer or inner.startswith(outer.rstrip("/") + "/")
+
+
+def check_rules(download: Download, sink: Sink) -> list[Mapping]:
+    """Duplicate and overlapping rules within one artifact; returns the rules kept (no exact repeats)."""
+    kept: list[Mapping] = []
+    for m in download.mappings:
+        local = normalize_local(m.local_dst, sink.root)
+        remote = posixpath.normpath(m.remote_src)
+        repeat = False
+        for prior in kept:
+            p_local = normalize_local(prior.local_dst, sink.root)
+            p_remote = posixpath.normpath(prior.remote_src)
+            line = prior.range.start.line + 1
+            if local == p_local:
+                what = "repeats the rule" if remote == p_remote else "writes into the same folder as the rule"
+                sink.error(m.local_dst_range, "download-duplicate-mapping",
+                           f"localDst '{m.local_dst}' {what} on line {line}", {"line": prior.range.start.line})
+                repeat = repeat or remote == p_remote
+            elif _contains(p_local, local) or _contains(local, p_local):
+                sink.warning(m.local_dst_range, "download-overlapping-mapping",
+                             f"localDst '{m.local_dst}' overlaps '{prior.local_dst}' of the rule on line {line}; "
+                             "files there could come from two remote folders", {"line": prior.range.start.line})
+            elif posixpath.isabs(remote) == posixpath.isabs(p_remote) and (
+                    _contains(p_remote, remote) or _contains(remote, p_remote)):
+                sink.warning(m.remote_src_range, "download-overlapping-mapping",
+                             f"remoteSrc '{m.remote_src}' overlaps '{prior.remote_src}' of the rule on line {line}; "
+                             "the same files would be brought back twice", {"line": prior.range.start.line})
+        if not repeat:
+            kept.append(m)
+    return kept
+
+
+@dataclass(frozen=True)
+class SyncSource:
+    glob: str  # relative to the artifact's root folder
+    text: str  # how the rule reads, for messages
+    range: Range
+
+
+def sync_sources(sync: y.Node | None, context: str) -> list[SyncSource]:
+    """The local globs that the artifact's `sync` uploads (manual `src`, `infer`), relative to the root."""
+    out: list[SyncSource] = []
+    if sync is None or sync.kind != y.MAP:
+        return out
+    manual = y.value(sync, "manual")
+    if manual is not None and manual.kind == y.SEQ:
+        for rule in manual.value:
+            src = y.value(rule, "src")
+            if y.is_str(src) and src.value:
+                out.append(SyncSource(_join(context, src.value), f"src: '{src.value}'", rule.range))
+    infer = y.value(sync, "infer")
+    if infer is not None and infer.kind == y.SEQ:
+        for glob in infer.value:
+            if y.is_str(glob) and glob.value:
+                out.append(SyncSource(_join(context, glob.value), f"infer: '{glob.value}'", glob.range))
+    return out
+
+
+def _join(context: str, glob: str) -> str:
+    joined = posixpath.normpath(posixpath.join(context.replace("\\", "/") or ".", glob))
+    return joined
+
+
+def glob_overlaps(folder: str, glob: str) -> bool:
+    """True when `glob` (relative to the root) can match files inside `folder` (relative to the root)."""
+    dsegs = [] if folder in (".", "") else folder.split("/")
+    gsegs = glob.split("/")
+    for i, seg in enumerate(gsegs):
+        if seg == "**" or i >= len(dsegs):
+            return True
+        try:
+            if not compile_glob(seg).match(dsegs[i]):
+                return False
+        except GlobError:
+            if seg != dsegs[i]:
+                return False
+    return len(gsegs) == len(dsegs)
+
+
+def check_sync_overlap(download: Download, sources: list[SyncSource], sink: Sink) -> None:
+    for m in download.mappings:
+        local = normalize_local(m.local_dst, sink.root)
+        for src in sources:
+            if local is not None and glob_overlaps(local, src.glob):
+                sink.warning(m.local_dst_range, "download-overlaps-sync",
+                             f"localDst '{m.local_dst}' overlaps the sync rule `{src.text}` on line "
+                             f"{src.range.start.line + 1}: Skaffold will upload again what is downloaded here",
+                             {"rule_line": src.range.start.line, "rule": src.text})
+
+
+def check_shared_folders(artifacts: list[Artifact], sinks: dict[Path, Sink]) -> None:
+    """Two artifacts must not write into the same local folder (or one inside the other)."""
+    seen: list[tuple[Artifact, Mapping]] = []
+    for art in artifacts:
+        if art.download is None:
+            continue
+        for m in art.download.mappings:
+            for other_art, other in seen:
+                if other_art is art or m.local_path is None or other.local_path is None:
+                    continue
+                a, b = m.local_path, other.local_path
+                if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+                    where = f"{other_art.source.file.name}:{other.range.start.line + 1}"
+                    sink = sinks.get(art.source.file)
+                    if sink is not None:
+                        sink.error(m.local_dst_range, "download-shared-local-dst",
+                                   f"localDst '{m.local_dst}' is also written by artifact '{other_art.image}' ({where}); "
+                                   "give each artifact its own folder",
+                                   {"other_image": other_art.image, "other_line": other.range.start.line})
+                    break
+            seen.append((art, m))
+
+
+def check_patch(tokens: list[str], value: y.Node | None, sink: Sink) -> bool:
+    """Checks a profile patch's `value` as the part of a download stanza its path names.
+    Returns True when the path touches a download stanza."""
+    if value is None or len(tokens) < 4 or tokens[:2] != ["build", "artifacts"] or tokens[3] != "download":
+        return False
+    rest = tokens[4:]
+    if not rest:
+        read_download(value, sink)
+    elif rest[0] == "manual":
+        if len(rest) == 1:
+            kept = read_manual((value, value), value, sink)
+            check_rules(Download(kept, [], value.range), sink)
+        elif len(rest) == 2:
+            read_rule(value, sink)
+        elif len(rest) == 3 and rest[2] in RULE_KEYS:
+            text, node = _check_string(None, value, rest[2], sink)
+            if rest[2] == "localDst" and text is not None:
+                _local_dst_ok(text, node, sink)
+    elif rest[0] == "excludes":
+        if len(rest) == 1:
+            read_excludes(value, sink)
+        elif len(rest) == 2:
+            check_exclude(value, sink)
+    return True

@@ -1,0 +1,331 @@
+"""YAML text to position-carrying nodes, safely: no Python objects from tags, no alias expansion.
+
+Owns decoding bytes, composing documents from the parser's events (libyaml when present), and the
+guards against hostile input (binary data, bad UTF-8, huge files, deep nesting, alias bombs,
+recursive aliases). Problems come back as `Problem`s, never as exceptions.
+Must not import the checks, the loader, pygls, lsprotocol or the terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+from yaml.resolver import Resolver
+
+from .model import Position, Range, START
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 200
+MAX_EXPANDED = 100_000  # nodes a document may reach through aliases
+
+_Parser = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+_resolver = Resolver()
+_MERGE = "tag:yaml.org,2002:merge"
+
+SCALAR, SEQ, MAP = "scalar", "seq", "map"
+
+
+class Node:
+    """One YAML node. `value` is a str (scalar), a list of nodes (seq) or of (key, value) pairs (map).
+    Aliased nodes are the same object wherever they are used."""
+
+    __slots__ = ("kind", "value", "start", "end", "tag", "style", "implicit", "flow", "_open")
+
+    def __init__(self, kind, value, start, end, tag=None, style=None, implicit=(True, True), flow=False):
+        self.kind = kind
+        self.value = value
+        self.start: Position = start
+        self.end: Position = end
+        self.tag = tag
+        self.style = style
+        self.implicit = implicit
+        self.flow = flow
+        self._open = False
+
+    @property
+    def range(self) -> Range:
+        return Range(self.start, self.end)
+
+    @property
+    def resolved_tag(self) -> str:
+        if self.tag not in (None, "!"):
+            return self.tag
+        if self.kind == SCALAR:
+            return _resolver.resolve(yaml.ScalarNode, self.value, self.implicit)
+        return "tag:yaml.org,2002:" + ("seq" if self.kind == SEQ else "map")
+
+    def __repr__(self) -> str:
+        return f"Node({self.kind}, {self.start.line}:{self.start.character})"
+
+
+def clone(node: Node, value) -> Node:
+    """A copy of `node` holding `value`; used to patch a tree without touching the original."""
+    return Node(node.kind, value, node.start, node.end, node.tag, node.style, node.implicit, node.flow)
+
+
+def kind_name(node: Node | None) -> str:
+    """How a message names what it found: 'a string', 'a list', ..."""
+    if node is None:
+        return "nothing"
+    if node.kind == SEQ:
+        return "a list"
+    if node.kind == MAP:
+        return "a mapping"
+    tag = node.resolved_tag.rsplit(":", 1)[-1]
+    return {"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
+            "null": "an empty value"}.get(tag, f"a {tag}")
+
+
+def is_str(node: Node | None) -> bool:
+    return node is not None and node.kind == SCALAR and node.resolved_tag == "tag:yaml.org,2002:str"
+
+
+def is_null(node: Node | None) -> bool:
+    return node is None or (node.kind == SCALAR and node.resolved_tag == "tag:yaml.org,2002:null")
+
+
+def items(node: Node) -> list[tuple[Node, Node]]:
+    """The (key, value) pairs of a mapping, with `<<` merge keys applied (own keys win)."""
+    own = [(k, v) for k, v in node.value if not (k.kind == SCALAR and k.resolved_tag == _MERGE)]
+    merges = [v for k, v in node.value if k.kind == SCALAR and k.resolved_tag == _MERGE]
+    if not merges:
+        return own
+    seen = {k.value for k, _ in own if k.kind == SCALAR}
+    out = list(own)
+    sources: list[Node] = []
+    for m in merges:
+        sources.extend(m.value if m.kind == SEQ else [m])
+    for src in sources:
+        if src.kind != MAP:
+            continue
+        for k, v in items(src):
+            if k.kind == SCALAR and k.value not in seen:
+                seen.add(k.value)
+                out.append((k, v))
+    return out
+
+
+def get(node: Node | None, key: str) -> tuple[Node, Node] | None:
+    """The (key node, value node) for `key` in a mapping node, or None."""
+    if node is None or node.kind != MAP:
+        return None
+    for k, v in items(node):
+        if k.kind == SCALAR and k.value == key:
+            return k, v
+    return None
+
+
+def value(node: Node | None, key: str) -> Node | None:
+    pair = get(node, key)
+    return pair[1] if pair else None
+
+
+def to_data(node: Node | None, _memo: dict | None = None):
+    """Plain Python data for a node (str, int, float, bool, None, list, dict). Shared nodes give
+    shared objects, so aliases are not expanded."""
+    if node is None:
+        return None
+    memo = {} if _memo is None else _memo
+    if id(node) in memo:
+        return memo[id(node)]
+    if node.kind == SCALAR:
+        return _scalar(node)
+    if node.kind == SEQ:
+        out_list: list = []
+        memo[id(node)] = out_list
+        out_list.extend(to_data(n, memo) for n in node.value)
+        return out_list
+    out: dict = {}
+    memo[id(node)] = out
+    for k, v in items(node):
+        key = to_data(k, memo)
+        out[key if isinstance(key, (str, int, float, bool, type(None))) else str(key)] = to_data(v, memo)
+    return out
+
+
+_constructor = yaml.constructor.SafeConstructor()
+_TYPED = {"tag:yaml.org,2002:" + t for t in ("null", "bool", "int", "float")}
+
+
+def _scalar(node: Node):
+    tag = node.resolved_tag
+    if tag not in _TYPED:
+        return node.value
+    try:
+        return _constructor.yaml_constructors[tag](_constructor, yaml.ScalarNode(tag, node.value))
+    except (ValueError, TypeError, yaml.YAMLError):
+        return node.value
+
+
+@dataclass
+class Problem:
+    range: Range
+    code: str
+    message: str
+
+
+@dataclass
+class Document:
+    root: Node | None
+    range: Range
+
+
+@dataclass
+class Parsed:
+    documents: list[Document] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def decode(data: bytes) -> tuple[str | None, Problem | None]:
+    """Bytes to text; a binary or non-UTF-8 file gives a Problem instead."""
+    if b"\0" in data[:8192]:
+        return None, Problem(START, "file-binary", "this is a binary file, not YAML text")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        head = data[: e.start].decode("utf-8", "replace")
+        line = head.count("\n")
+        char = len(head) - (head.rfind("\n") + 1)
+        return None, Problem(Range.at(line, char, 1), "file-not-utf8",
+                             f"byte 0x{data[e.start]:02x} at offset {e.start} is not valid UTF-8; save the file as UTF-8")
+
+
+def parse(text: str) -> Parsed:
+    """Compose every document of `text` into nodes with positions; never raises on bad input."""
+    lines = text.split("\n")
+    out = Parsed(lines=lines)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        out.problems.append(Problem(START, "file-too-large",
+                                    f"file is {size / 1048576:.1f} MB; files over {MAX_BYTES // 1048576} MB are not read"))
+        return out
+    if "\0" in text:
+        at = text.index("\0")
+        out.problems.append(Problem(_index_range(text, at), "file-binary", "this is a binary file, not YAML text"))
+        return out
+    try:
+        _compose(text, out)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        rng = Range.at(mark.line, mark.column, 1) if mark else START
+        msg = " ".join(x for x in (e.context, e.problem) if x) or str(e)
+        out.problems.append(Problem(rng, "yaml-syntax", f"YAML syntax: {msg}"))
+    except yaml.reader.ReaderError as e:
+        out.problems.append(Problem(_index_range(text, e.position), "yaml-syntax", f"YAML: {e.reason}"))
+    except _Stop as e:
+        out.problems.append(e.problem)
+    except (yaml.YAMLError, RecursionError, MemoryError, ValueError) as e:  # last resort, never raise
+        out.problems.append(Problem(START, "yaml-syntax", f"YAML could not be read: {e}"))
+    for doc in out.documents:
+        if doc.root is not None:
+            bomb = _find_bomb(doc.root)
+            if bomb is not None:
+                out.problems.append(Problem(Range.at(bomb.start.line, bomb.start.character, 1), "yaml-alias-bomb",
+                                            f"aliases here expand to over {MAX_EXPANDED:,} nodes; this document is not read"))
+                doc.root = None
+    return out
+
+
+class _Stop(Exception):
+    def __init__(self, problem: Problem):
+        self.problem = problem
+
+
+def _index_range(text: str, index: int) -> Range:
+    head = text[:index]
+    line = head.count("\n")
+    return Range.at(line, index - (head.rfind("\n") + 1), 1)
+
+
+def _pos(mark) -> Position:
+    return Position(mark.line, mark.column)
+
+
+def _compose(text: str, out: Parsed) -> None:
+    stack: list[list] = []  # [node, pending key]
+    anchors: dict[str, Node] = {}
+    root: Node | None = None
+    doc_start = Position(0, 0)
+
+    def attach(node: Node) -> None:
+        nonlocal root
+        if not stack:
+            root = node
+            return
+        frame = stack[-1]
+        parent = frame[0]
+        if parent.kind == SEQ:
+            parent.value.append(node)
+        elif frame[1] is None:
+            frame[1] = node
+        else:
+            parent.value.append((frame[1], node))
+            frame[1] = None
+
+    for ev in yaml.parse(text, Loader=_Parser):
+        cls = type(ev)
+        if cls is yaml.ScalarEvent:
+            node = Node(SCALAR, ev.value, _pos(ev.start_mark), _pos(ev.end_mark), ev.tag, ev.style, ev.implicit)
+            if ev.anchor:
+                anchors[ev.anchor] = node
+            attach(node)
+        elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+            if len(stack) >= MAX_DEPTH:
+                raise _Stop(Problem(Range.at(ev.start_mark.line, ev.start_mark.column, 1), "yaml-too-deep",
+                                    f"YAML nested deeper than {MAX_DEPTH} levels; the file is not read"))
+            kind = MAP if cls is yaml.MappingStartEvent else SEQ
+            node = Node(kind, [], _pos(ev.start_mark), _pos(ev.end_mark), ev.tag, None, (ev.implicit, ev.implicit),
+                        bool(ev.flow_style))
+            node._open = True
+            if ev.anchor:
+                anchors[ev.anchor] = node
+            attach(node)
+            stack.append([node, None])
+        elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+            node = stack.pop()[0]
+            node._open = False
+            if node.flow or not node.value:
+                node.end = _pos(ev.end_mark)
+            else:
+                last = node.value[-1]
+                node.end = (last[1] if node.kind == MAP else last).end
+        elif cls is yaml.AliasEvent:
+            target = anchors.get(ev.anchor)
+            rng = Range(_pos(ev.start_mark), _pos(ev.end_mark))
+            if target is None:
+                raise _Stop(Problem(rng, "yaml-syntax", f"YAML syntax: alias *{ev.anchor} names no anchor defined before it"))
+            if target._open:
+                raise _Stop(Problem(rng, "yaml-recursive-alias", f"alias *{ev.anchor} is used inside its own anchor; recursive YAML is not read"))
+            attach(target)
+        elif cls is yaml.DocumentStartEvent:
+            root, anchors, doc_start = None, {}, _pos(ev.start_mark)
+        elif cls is yaml.DocumentEndEvent:
+            out.documents.append(Document(root, Range(doc_start, _pos(ev.end_mark))))
+
+
+def _find_bomb(root: Node) -> Node | None:
+    """The first collection whose expansion through aliases exceeds MAX_EXPANDED nodes, or None."""
+    sizes: dict[int, int] = {}
+    found: list[Node] = []
+
+    def size(node: Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if node.kind == SCALAR:
+            return 1
+        total = 1
+        children = node.value if node.kind == SEQ else [x for pair in node.value for x in pair]
+        for child in children:
+            total += size(child)
+        if total > MAX_EXPANDED and not found:
+            found.append(node)
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+    return found[0] if found else None
