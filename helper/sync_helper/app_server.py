@@ -1,0 +1,263 @@
+"""app-server: run the user's command, watch the targets, serve FileService on a unix socket.
+
+Flag parsing and wiring of the parts (supervisor, watcher, tracker, index, hub, service). The user's
+app comes first: a failure of the sync side is logged to stderr and never stops or changes the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import stat
+import sys
+import tempfile
+import threading
+
+from .globs import Excludes, GlobError
+from .supervisor import FORWARDED, Child, CommandError, become_subreaper
+
+log = logging.getLogger("app-server")
+
+MAX_INLINE = 256 << 10
+BACKLOG = 10_000
+MAX_MESSAGE = 8 << 20
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.so_reuseport", 0),
+]
+
+
+def helper_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("downstream-sync-helper")
+    except Exception:
+        return "unknown"
+
+
+def default_socket() -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(sys.argv[0] or ".")), "app-server.sock")
+
+
+def _split(value: str) -> list[str]:
+    return [v for v in (s.strip() for s in value.split(",")) if v]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    command: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, command = argv[:at], argv[at + 1:]
+    p = argparse.ArgumentParser(
+        prog="app-server",
+        usage="app-server [--targets A,B] [--excludes X,Y] [--socket PATH] [--stdio] [-- COMMAND [ARG...]]",
+        description="Runs COMMAND as its child (same stdio, environment and working folder), watches the "
+                    "target folders and serves their file changes and contents over gRPC on a unix socket. "
+                    "Exits with COMMAND's status (128+N when it died of signal N; 127 when it cannot start). "
+                    "Without a command it only watches and serves.",
+    )
+    p.add_argument("--targets", default="", metavar="A,B",
+                   help="folders to watch, comma-separated; relative ones are relative to the working folder")
+    p.add_argument("--excludes", default="", metavar="X,Y",
+                   help="doublestar globs relative to each target, comma-separated (node_modules/*, **/*.log)")
+    p.add_argument("--command", default="", metavar="A,B,C",
+                   help="the command as one comma-separated list (the older form; prefer '-- COMMAND ARG...')")
+    p.add_argument("--socket", default=default_socket(), metavar="PATH",
+                   help="the unix socket to serve on (default: app-server.sock beside this program: %(default)s)")
+    p.add_argument("--stdio", action="store_true",
+                   help="serve one client over stdin/stdout instead of the socket (no command allowed)")
+    p.add_argument("--version", action="version", version=f"app-server {helper_version()}")
+    args = p.parse_args(argv)
+    if args.command and command:
+        p.error("give the command either with --command or after '--', not both")
+    args.argv = command or (args.command.split(",") if args.command else [])
+    if args.stdio and args.argv:
+        p.error("--stdio serves over stdin/stdout, which the command would share; use the socket with a command")
+    args.target_list = _split(args.targets)
+    args.exclude_list = _split(args.excludes)
+    try:
+        args.excludes_obj = Excludes(tuple(args.exclude_list))
+    except GlobError as e:
+        p.error(f"--excludes: {e}")
+    return args
+
+
+class SyncSide:
+    """Watcher, index, hub and gRPC server; everything that may fail without touching the app."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.server = None
+        self.watcher = None
+        self.socket_path: str | None = None
+
+    async def start(self, socket_path: str) -> None:
+        import grpc
+
+        from .hub import Hub
+        from .index import Index
+        from .paths import Targets
+        from .service import FileService
+        from .tracker import Tracker
+        from .wire import filedownload_pb2 as pb
+        from .wire import filedownload_pb2_grpc as pb_grpc
+
+        cwd = os.getcwd()
+        targets = Targets(self.args.target_list, self.args.excludes_obj, cwd)
+        for name, reason in targets.skipped:
+            log.warning("app-server: target %s is watched already: %s", name, reason)
+        if not len(targets):
+            log.warning("app-server: no --targets given; nothing is watched")
+        hub = Hub()
+        index = Index(BACKLOG, on_publish=hub.broadcast)
+        tracker = Tracker(index, MAX_INLINE)
+        info = pb.HelperInfo(working_dir=cwd, targets=[t.name for t in targets], target_dirs=[t.dir for t in targets],
+                             excludes=self.args.exclude_list, helper_version=helper_version(), max_inline=MAX_INLINE,
+                             backlog=BACKLOG)
+        if sys.platform.startswith("linux"):
+            from .watcher import Watcher
+
+            self.watcher = Watcher(targets, tracker, hub.resync_all)
+            ready = self.watcher.ready
+        else:
+            log.error("app-server: watching needs Linux inotify; files are served but no changes are reported")
+            ready = asyncio.Event()
+            ready.set()
+        self.server = grpc.aio.server(options=GRPC_OPTIONS)
+        pb_grpc.add_FileServiceServicer_to_server(FileService(targets, index, hub, ready, info), self.server)
+        _prepare_socket(socket_path)
+        old = os.umask(0o177)
+        try:
+            port = self.server.add_insecure_port(f"unix:{socket_path}")
+        finally:
+            os.umask(old)
+        if not port:
+            raise OSError(f"cannot listen on {socket_path}")
+        os.chmod(socket_path, 0o600)
+        self.socket_path = socket_path
+        await self.server.start()
+        if self.watcher is not None:
+            task = asyncio.create_task(self.watcher.start())
+            task.add_done_callback(_log_failure)
+
+    async def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+        if self.server is not None:
+            await self.server.stop(0.5)
+        if self.socket_path and not self.args.stdio:
+            try:
+                os.unlink(self.socket_path)
+            except OSError:
+                pass
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("app-server: watching failed: %s; the app runs on without sync", task.exception())
+
+
+def _prepare_socket(path: str) -> None:
+    """Remove a stale socket left by an earlier start; refuse to replace anything else or a live helper."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise OSError(f"{path} exists and is not a socket; remove it or choose another --socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # nobody listens: stale
+        return
+    finally:
+        probe.close()
+    raise OSError(f"another app-server is serving on {path}; choose another --socket")
+
+
+async def _run(args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    child = None
+    if args.argv:
+        become_subreaper()
+        child = Child(args.argv)
+        try:
+            child.start()
+        except CommandError as e:
+            sys.stderr.write(f"app-server: {e}\n")
+            return 127
+    sync = SyncSide(args)
+    tmpdir = None
+    try:
+        if args.stdio:
+            tmpdir = tempfile.mkdtemp(prefix="app-server-")
+            await sync.start(os.path.join(tmpdir, "app-server.sock"))
+        else:
+            await sync.start(args.socket)
+    except Exception as e:
+        log.error("app-server: the sync side could not start: %s; the app runs on without sync", e)
+        if child is None:
+            return 1
+    try:
+        if child is not None:
+            return await child.wait()
+        if args.stdio:
+            return await _serve_stdio(sync.socket_path)
+        stop = loop.create_future()
+        for sig in FORWARDED:
+            loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        await stop
+        return 0
+    finally:
+        try:
+            await asyncio.wait_for(sync.stop(), 2)
+        except Exception:
+            pass
+        if tmpdir:
+            for name in os.listdir(tmpdir):
+                os.unlink(os.path.join(tmpdir, name))
+            os.rmdir(tmpdir)
+
+
+async def _serve_stdio(path: str) -> int:
+    from .relay import relay
+
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    done = loop.create_future()
+
+    def run() -> None:
+        relay(sys.stdin.fileno(), sys.stdout.fileno(), sock)
+        loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+    threading.Thread(target=run, daemon=True).start()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, lambda: done.done() or done.set_result(None))
+    await done
+    sock.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    code = asyncio.run(_run(args))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # never wait on a hashing thread or the inotify reader
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Fan-out of published events to Watch clients, each through its own bounded queue.
+
+Every subscriber gets every event; none takes from another. A subscriber whose queue passes its
+bound (events or bytes of inline content) has its queue dropped and is marked `overflowed`: the
+service then tells it to resync. Must not import grpc or watchdog; runs on the event loop only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+from .wire import filedownload_pb2 as pb
+
+__all__ = ["Hub", "Subscriber"]
+
+
+class Subscriber:
+    """One client's queue of pending events."""
+
+    def __init__(self, max_events: int, max_bytes: int):
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.overflowed = False
+        self._queue: collections.deque[pb.FileEvent] = collections.deque()
+        self._bytes = 0
+        self._wakeup = asyncio.Event()
+
+    def put(self, ev: pb.FileEvent) -> None:
+        size = len(ev.content) if ev.HasField("content") else 0
+        if len(self._queue) >= self.max_events or self._bytes + size > self.max_bytes:
+            self._queue.clear()
+            self._bytes = 0
+            self.overflowed = True
+        else:
+            self._queue.append(ev)
+            self._bytes += size
+        self._wakeup.set()
+
+    def request_resync(self) -> None:
+        """Drop the queue and ask for a resync (after the helper itself lost events)."""
+        self._queue.clear()
+        self._bytes = 0
+        self.overflowed = True
+        self._wakeup.set()
+
+    def take_overflow(self) -> bool:
+        was, self.overflowed = self.overflowed, False
+        return was
+
+    async def get(self) -> pb.FileEvent | None:
+        """The next event, or None when the subscriber overflowed (check `take_overflow`)."""
+        while True:
+            if self.overflowed:
+                return None
+            if self._queue:
+                ev = self._queue.popleft()
+                if ev.HasField("content"):
+                    self._bytes -= len(ev.content)
+                return ev
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+
+class Hub:
+    """The set of live subscribers."""
+
+    def __init__(self, max_events: int = 10_000, max_bytes: int = 64 << 20):
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self._subs: set[Subscriber] = set()
+
+    def subscribe(self) -> Subscriber:
+        sub = Subscriber(self.max_events, self.max_bytes)
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subs.discard(sub)
+
+    def broadcast(self, ev: pb.FileEvent) -> None:
+        for sub in self._subs:
+            sub.put(ev)
+
+    def resync_all(self) -> None:
+        for sub in self._subs:
+            sub.request_resync()
+
+    def __len__(self) -> int:
+        return len(self._subs)

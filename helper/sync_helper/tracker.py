@@ -1,0 +1,194 @@
+"""Turns filesystem facts ("this file may have changed", "this folder went away", "moved") into events.
+
+It stats the file, compares with the index, hashes when size, mtime, inode or mode differ, and
+publishes CREATE/MODIFY/DELETE/RENAME through the index. Small files are read and hashed on the loop
+(their bytes become the event's inline content); larger ones are hashed in the executor, one job per
+path at a time, and re-checked afterwards so that what is published is what is on disk.
+Must not import grpc or watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import stat
+
+from .index import FileInfo, Index
+from .paths import Target
+from .wire import filedownload_pb2 as pb
+
+__all__ = ["Tracker", "hash_file", "read_small"]
+
+log = logging.getLogger("app-server")
+Event = pb.FileEvent
+CHUNK = 1 << 20
+
+
+def read_small(path: str, limit: int) -> tuple[os.stat_result, bytes] | None:
+    """(stat, bytes) of a regular file no larger than `limit`, read consistently; None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        data = os.read(fd, st.st_size + 1) if st.st_size else b""
+        if len(data) != st.st_size:
+            return None
+        after = os.fstat(fd)
+        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            return None
+        return st, data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def hash_file(path: str) -> tuple[os.stat_result, str] | None:
+    """(stat, md5) of a regular file read in 1 MiB chunks; None if it vanished, is not regular or changed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        h = hashlib.md5()
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while True:
+            n = os.readv(fd, [buf])
+            if not n:
+                break
+            h.update(view[:n])
+        after = os.fstat(fd)
+        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            return None
+        return st, h.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def info_of(st: os.stat_result, md5: str) -> FileInfo:
+    return FileInfo(st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_ino, md5)
+
+
+def same_stat(info: FileInfo, st: os.stat_result) -> bool:
+    return (info.size, info.mtime_ns, info.ino, info.mode) == (
+        st.st_size, st.st_mtime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
+
+
+class Tracker:
+    """Checks paths against the index and publishes what changed."""
+
+    def __init__(self, index: Index, inline_max: int):
+        self.index = index
+        self.inline_max = inline_max
+        self._busy: dict[str, bool] = {}  # wire path -> re-check requested while hashing
+
+    def check(self, target: Target, rel: str) -> None:
+        """The file at `rel` may have been created, changed or removed."""
+        wire = target.wire(rel)
+        if wire in self._busy:
+            self._busy[wire] = True
+            return
+        path = target.abs(rel)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
+        known = self.index.files.get(wire)
+        if st is None or not stat.S_ISREG(st.st_mode) or target.excluded(rel):
+            if known is not None:
+                self.index.publish(Event.DELETE, wire, None)
+            return
+        if known is not None and same_stat(known, st):
+            return
+        if st.st_size <= self.inline_max:
+            got = read_small(path, self.inline_max)
+            if got is None:
+                self._hash_later(target, rel)
+                return
+            st, data = got
+            self._record(wire, info_of(st, hashlib.md5(data).hexdigest()), data)
+        else:
+            self._hash_later(target, rel)
+
+    def _record(self, wire: str, info: FileInfo, content: bytes | None) -> None:
+        known = self.index.files.get(wire)
+        if known is not None and (known.md5, known.mode) == (info.md5, info.mode):
+            info.version = known.version
+            self.index.files[wire] = info  # only the mtime moved: nothing to tell
+            return
+        kind = Event.CREATE if known is None else Event.MODIFY
+        self.index.publish(kind, wire, info, content=content)
+
+    def _hash_later(self, target: Target, rel: str) -> None:
+        wire = target.wire(rel)
+        self._busy[wire] = False
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(None, hash_file, target.abs(rel))
+
+        def done(f: asyncio.Future) -> None:
+            again = self._busy.pop(wire, False)
+            try:
+                got = f.result()
+            except Exception as e:  # never let a hashing fault stop the watcher
+                log.error("app-server: hashing %s failed: %s", wire, e)
+                got = None
+            if got is None or again:
+                self.check(target, rel)
+                return
+            st, md5 = got
+            try:
+                now = os.lstat(target.abs(rel))
+            except OSError:
+                now = None
+            if now is None or (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
+                self.check(target, rel)
+                return
+            self._record(wire, info_of(st, md5), None)
+
+        fut.add_done_callback(done)
+
+    def removed(self, target: Target, rel: str) -> None:
+        """`rel` (a file or a folder) is gone: every known file at or below it is deleted."""
+        wire = target.wire(rel)
+        if wire in self.index.files:
+            self.index.publish(Event.DELETE, wire, None)
+        for path in list(self.index.under(wire)) if rel else self._all(target):
+            self.index.publish(Event.DELETE, path, None)
+
+    def moved(self, src: Target, src_rel: str, dst: Target, dst_rel: str, is_dir: bool) -> None:
+        """`src_rel` was renamed to `dst_rel`; known files follow as RENAME events."""
+        old_wire, new_wire = src.wire(src_rel), dst.wire(dst_rel)
+        pairs: list[tuple[str, str]] = []
+        if is_dir:
+            prefix = old_wire.rstrip("/") + "/"
+            pairs = [(p, new_wire + "/" + p[len(prefix):]) for p in self.index.under(old_wire)]
+        elif old_wire in self.index.files:
+            pairs = [(old_wire, new_wire)]
+        for old, new in pairs:
+            rel = dst_rel + new[len(new_wire):]
+            if dst.excluded(rel):
+                self.index.publish(Event.DELETE, old, None)
+                continue
+            info = self.index.files[old]
+            self.index.publish(Event.RENAME, new, FileInfo(info.size, info.mode, info.mtime_ns, info.ino, info.md5),
+                               old_path=old)
+            self.check(dst, rel)  # its content may have changed while it moved
+        if not is_dir and not pairs:
+            self.check(dst, dst_rel)
+
+    def _all(self, target: Target) -> list[str]:
+        if target.name == ".":
+            return [p for p in self.index.files if not p.startswith("/")]
+        return list(self.index.under(target.name))

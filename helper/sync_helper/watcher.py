@@ -1,0 +1,388 @@
+"""Watching the targets with inotify, through watchdog's inotify layer, one watch per non-excluded folder.
+
+Owns the map of inotify watch descriptors to (target, folder), the quiet-interval timers, move pairing
+(IN_MOVED_FROM/IN_MOVED_TO by cookie), watching the nearest existing parent of a target that does not
+exist yet, and the initial scan. It turns inotify events into calls on the Tracker. IN_CLOSE_WRITE is
+acted on at once; IN_MODIFY without a close waits for a quiet interval (bounded by a maximum delay).
+The inotify reader is watchdog's thread; it hands events to the loop with call_soon_threadsafe.
+Must not import grpc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+import warnings
+from typing import Callable
+
+from watchdog.observers.inotify_c import InotifyConstants as IN
+from watchdog.observers.inotify_c import InotifyFD
+
+from .index import FileInfo
+from .paths import Target, Targets
+from .tracker import Tracker, hash_file, info_of
+
+__all__ = ["Watcher"]
+
+log = logging.getLogger("app-server")
+
+MASK = (IN.IN_CLOSE_WRITE | IN.IN_MODIFY | IN.IN_ATTRIB | IN.IN_CREATE | IN.IN_DELETE | IN.IN_MOVED_FROM
+        | IN.IN_MOVED_TO | IN.IN_DELETE_SELF | IN.IN_MOVE_SELF | IN.IN_ONLYDIR | IN.IN_DONT_FOLLOW
+        | IN.IN_EXCL_UNLINK)
+QUIET = 0.15      # seconds without IN_MODIFY before a file still open for writing is checked
+MAX_DELAY = 2.0   # a file appended to without pause is still checked this often
+MOVE_PAIRING = 0.05  # how long an IN_MOVED_FROM waits for its IN_MOVED_TO
+
+warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
+
+
+class _Forward:
+    """The callback watchdog's reader thread calls; it batches events onto the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, handle: Callable[[list], None]):
+        self._loop = loop
+        self._handle = handle
+        self._lock = threading.Lock()
+        self._batch: list = []
+
+    def _push(self, item) -> None:
+        with self._lock:
+            first = not self._batch
+            self._batch.append(item)
+        if first:
+            try:
+                self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is closed: the helper is exiting
+                pass
+
+    def _drain(self) -> None:
+        with self._lock:
+            batch, self._batch = self._batch, []
+        self._handle(batch)
+
+    def on_event(self, event) -> None:
+        self._push(("event", event))
+
+    def on_watch_deleted(self, wd) -> None:
+        self._push(("gone", wd))
+
+    def on_queue_overflow(self) -> None:
+        self._push(("overflow", None))
+
+
+class Watcher:
+    """Watches every target; reports changes to the tracker."""
+
+    def __init__(self, targets: Targets, tracker: Tracker, on_overflow: Callable[[], None]):
+        self.targets = targets
+        self.tracker = tracker
+        self.on_overflow = on_overflow
+        self.ready = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._fd = InotifyFD.get_instance()
+        self._cb = _Forward(self._loop, self._handle_batch)
+        self._id = id(self)
+        self._dirs: dict[int, tuple[Target, str]] = {}
+        self._waiting: dict[int, set[Target]] = {}  # ancestor watch -> targets that do not exist yet
+        self._quiet: dict[str, list] = {}
+        self._moves: dict[int, tuple[Target, str, bool] | None] = {}
+        self._held: list = []
+
+    # -- watches ---------------------------------------------------------------------------------
+
+    def watch_count(self) -> int:
+        return len(set(self._dirs) | set(self._waiting))
+
+    def _add_watch(self, path: str) -> int | None:
+        try:
+            return self._fd.add_callback(os.fsencode(path), MASK, self._cb, self._id)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            log.error("app-server: cannot watch %s: %s", path, e.strerror or e)
+            return None
+
+    def _remove_watch(self, wd: int) -> None:
+        if wd in self._dirs or wd in self._waiting:
+            return
+        self._fd.remove_callbacks([(wd, self._id)])
+
+    def _walk(self, target: Target, rel: str, on_file: Callable[[Target, str], None],
+              dirs: dict[int, tuple[Target, str]]) -> None:
+        """Watch `rel` and every non-excluded folder below it; call on_file for each entry that is a file."""
+        stack = [rel]
+        while stack:
+            d = stack.pop()
+            if target.excluded(d):
+                continue
+            wd = self._add_watch(target.abs(d))
+            if wd is None:
+                continue
+            dirs[wd] = (target, d)
+            try:
+                with os.scandir(target.abs(d)) as it:
+                    entries = list(it)
+            except OSError as e:
+                log.error("app-server: cannot read folder %s: %s", target.abs(d), e.strerror or e)
+                continue
+            for entry in entries:
+                child = f"{d}/{entry.name}" if d else entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(child)
+                    elif not target.excluded(child):
+                        on_file(target, child)
+                except OSError:
+                    continue
+
+    def _watch_tree(self, target: Target, rel: str) -> None:
+        """A folder appeared (created or moved in): watch it and check every file in it."""
+        self._walk(target, rel, self.tracker.check, self._dirs)
+
+    def _unwatch_tree(self, target: Target, rel: str) -> None:
+        for wd in self._wds_under(target, rel):
+            del self._dirs[wd]
+            self._remove_watch(wd)
+
+    def _wds_under(self, target: Target, rel: str) -> list[int]:
+        prefix = rel + "/"
+        return [wd for wd, (t, d) in self._dirs.items() if t is target and (not rel or d == rel or d.startswith(prefix))]
+
+    # -- start -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Index and watch every existing target (hashing off the loop); wait for the missing ones."""
+        for target in self.targets:
+            if not os.path.isdir(target.dir):
+                if os.path.exists(target.dir):
+                    log.error("app-server: target %s (%s) is not a folder; it is watched until it becomes one",
+                              target.name, target.dir)
+                else:
+                    log.warning("app-server: target %s (%s) does not exist yet; it is watched for",
+                                target.name, target.dir)
+                self._wait_for(target)
+                continue
+            if not os.access(target.dir, os.R_OK | os.X_OK):
+                log.error("app-server: target %s (%s) is not readable; its files cannot be synced",
+                          target.name, target.dir)
+            dirs, files = await self._loop.run_in_executor(None, self._initial_scan, target)
+            self._dirs.update(dirs)
+            self.tracker.index.files.update(files)
+        self.ready.set()
+        held, self._held = self._held, []
+        self._handle_batch(held)
+
+    def _initial_scan(self, target: Target) -> tuple[dict, dict[str, FileInfo]]:
+        found: list[tuple[Target, str]] = []
+        dirs: dict[int, tuple[Target, str]] = {}
+        self._walk(target, "", lambda t, r: found.append((t, r)), dirs)
+        files: dict[str, FileInfo] = {}
+        for t, rel in found:
+            got = hash_file(t.abs(rel))
+            if got is not None:
+                st, md5 = got
+                files[t.wire(rel)] = info_of(st, md5)
+        return dirs, files
+
+    def _wait_for(self, target: Target) -> None:
+        """Watch the nearest existing parent of a missing target; attach when the target appears."""
+        path = os.path.dirname(target.dir)
+        while True:
+            if os.path.isdir(path):
+                wd = self._add_watch(path)
+                if wd is not None:
+                    self._waiting.setdefault(wd, set()).add(target)
+                    break
+            parent = os.path.dirname(path)
+            if parent == path:
+                log.error("app-server: cannot watch any parent of target %s", target.name)
+                return
+            path = parent
+        if os.path.isdir(target.dir):  # it appeared while the watch was being set up
+            self._attach(target)
+
+    def _attach(self, target: Target) -> None:
+        for wd, waiting in list(self._waiting.items()):
+            waiting.discard(target)
+            if not waiting:
+                del self._waiting[wd]
+                self._remove_watch(wd)
+        if os.path.isdir(target.dir):
+            log.info("app-server: target %s appeared; watching it", target.name)
+            self._watch_tree(target, "")
+        else:
+            self._wait_for(target)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _handle_batch(self, batch: list) -> None:
+        if not self.ready.is_set():
+            self._held.extend(batch)
+            return
+        for what, item in batch:
+            try:
+                if what == "event":
+                    self._on_event(item)
+                elif what == "gone":
+                    self._on_gone(item)
+                else:
+                    self._on_overflow()
+            except Exception:  # a fault here must never stop the helper
+                log.exception("app-server: error while handling a file event")
+
+    def _on_overflow(self) -> None:
+        log.warning("app-server: the kernel dropped file events (inotify queue overflow); rescanning")
+        for wire in list(self.tracker.index.files):
+            try:
+                target, rel = self.targets.resolve(wire)
+            except Exception:
+                continue
+            self.tracker.check(target, rel)
+        for target in self.targets:
+            if os.path.isdir(target.dir):
+                self._watch_tree(target, "")
+        self.on_overflow()
+
+    def _on_gone(self, wd: int) -> None:
+        entry = self._dirs.pop(wd, None)
+        waiting = self._waiting.pop(wd, set())
+        if entry is not None and entry[1] == "":
+            self._lost_root(entry[0])
+        for target in waiting:
+            self._wait_for(target)
+
+    def _lost_root(self, target: Target) -> None:
+        log.warning("app-server: target %s (%s) went away; waiting for it to come back", target.name, target.dir)
+        self._unwatch_tree(target, "")
+        self.tracker.removed(target, "")
+        self._wait_for(target)
+
+    def _on_event(self, ev) -> None:
+        mask = ev.mask
+        waiting = self._waiting.get(ev.wd)
+        if waiting and mask & (IN.IN_CREATE | IN.IN_MOVED_TO):
+            for target in list(waiting):
+                self._attach(target)
+        entry = self._dirs.get(ev.wd)
+        if entry is None:
+            return
+        target, folder = entry
+        if not ev.name:
+            if folder == "" and mask & IN.IN_MOVE_SELF:
+                self._lost_root(target)
+            return
+        try:
+            name = ev.name.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("app-server: skipping %r in %s: its name is not UTF-8", ev.name, target.abs(folder))
+            return
+        rel = f"{folder}/{name}" if folder else name
+        is_dir = bool(mask & IN.IN_ISDIR)
+        if mask & IN.IN_MOVED_FROM:
+            self._moves[ev.cookie] = None if target.excluded(rel) else (target, rel, is_dir)
+            self._loop.call_later(MOVE_PAIRING, self._move_expired, ev.cookie)
+            self._cancel_quiet(target.wire(rel))
+            return
+        if mask & IN.IN_MOVED_TO:
+            dst = None if target.excluded(rel) else (target, rel)
+            self._moved(self._moves.pop(ev.cookie, None), dst, is_dir)
+            return
+        if target.excluded(rel):
+            return
+        if mask & IN.IN_CLOSE_WRITE:
+            self._cancel_quiet(target.wire(rel))
+            self.tracker.check(target, rel)
+        elif mask & IN.IN_MODIFY:
+            self._quiet_check(target, rel)
+        elif mask & IN.IN_CREATE:
+            if is_dir:
+                self._watch_tree(target, rel)
+            else:
+                self._quiet_check(target, rel)
+        elif mask & IN.IN_DELETE:
+            self._cancel_quiet(target.wire(rel))
+            if is_dir:
+                self.tracker.removed(target, rel)
+            else:
+                self.tracker.check(target, rel)
+        elif mask & IN.IN_ATTRIB and not is_dir:
+            self.tracker.check(target, rel)
+
+    def _move_expired(self, cookie: int) -> None:
+        if cookie in self._moves:
+            src = self._moves.pop(cookie)
+            try:
+                self._moved(src, None, src[2] if src else False)
+            except Exception:
+                log.exception("app-server: error while handling a move")
+
+    def _moved(self, src: tuple[Target, str, bool] | None, dst: tuple[Target, str] | None, is_dir: bool) -> None:
+        if src is None and dst is None:
+            return
+        if src is None:  # moved in from outside the targets or from an excluded place
+            if is_dir:
+                self._watch_tree(*dst)
+            else:
+                self.tracker.check(*dst)
+            return
+        s_target, s_rel, _ = src
+        if dst is None:  # moved out of the targets or into an excluded place
+            if is_dir:
+                self._unwatch_tree(s_target, s_rel)
+            self.tracker.removed(s_target, s_rel)
+            return
+        d_target, d_rel = dst
+        if is_dir:
+            for wd in self._wds_under(s_target, s_rel):
+                folder = self._dirs[wd][1]
+                self._dirs[wd] = (d_target, d_rel + folder[len(s_rel):])
+        self.tracker.moved(s_target, s_rel, d_target, d_rel, is_dir)
+        if is_dir:
+            self._watch_tree(d_target, d_rel)
+
+    # -- quiet interval --------------------------------------------------------------------------
+
+    def _quiet_check(self, target: Target, rel: str) -> None:
+        key = target.wire(rel)
+        now = time.monotonic()
+        entry = self._quiet.get(key)
+        if entry is not None:
+            entry[3] = now
+            return
+        handle = self._loop.call_later(QUIET, self._quiet_fire, key)
+        self._quiet[key] = [target, rel, now, now, handle]
+
+    def _quiet_fire(self, key: str) -> None:
+        entry = self._quiet.get(key)
+        if entry is None:
+            return
+        target, rel, first, last, _ = entry
+        now = time.monotonic()
+        if now - last < QUIET and now - first < MAX_DELAY:
+            entry[4] = self._loop.call_later(QUIET - (now - last), self._quiet_fire, key)
+            return
+        del self._quiet[key]
+        try:
+            self.tracker.check(target, rel)
+        except Exception:
+            log.exception("app-server: error while checking %s", key)
+
+    def _cancel_quiet(self, key: str) -> None:
+        entry = self._quiet.pop(key, None)
+        if entry is not None:
+            entry[4].cancel()
+
+    def close(self) -> None:
+        for key in list(self._quiet):
+            self._cancel_quiet(key)
+        wds = set(self._dirs) | set(self._waiting)
+        self._dirs.clear()
+        self._waiting.clear()
+        try:
+            self._fd.remove_callbacks([(wd, self._id) for wd in wds])
+        except OSError:
+            pass
+
