@@ -1,0 +1,430 @@
+"""The `downstream-sync` command: start, pull, validate, status, lsp and demo.
+
+A thin face: parses arguments, loads the project (config/), builds rules (sync/) and transports
+(cluster/), runs sessions and prints what they do (terminal.py). Heavy modules are imported
+inside the subcommands that need them, so the command starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROG = "downstream-sync"
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UserError(Exception):
+    """A problem to report in one line, with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAIL):
+        super().__init__(message)
+        self.code = code
+
+
+def _err(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+# --- arguments ------------------------------------------------------------------------------
+
+
+def _session_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--filename", default="skaffold.yaml", metavar="FILE",
+                   help="the skaffold.yaml to read (default: ./skaffold.yaml)")
+    p.add_argument("-a", "--artifact", action="append", metavar="IMAGE",
+                   help="only this artifact's image (repeatable; default: every artifact with a download stanza)")
+    p.add_argument("-p", "--profile", action="append", default=[], metavar="P",
+                   help="activate a Skaffold profile (repeatable, or comma-separated)")
+    p.add_argument("-n", "--namespace", help="namespace of the pods (default: the context's, else 'default')")
+    p.add_argument("--context", dest="kube_context", metavar="C", help="kubeconfig context (default: the current one)")
+    p.add_argument("-l", "--selector", metavar="LABELS", help="label selector narrowing the pods, e.g. app=web")
+    p.add_argument("-c", "--container", help="container name, when several containers of a pod run the image")
+    p.add_argument("--connect-command", metavar="CMD",
+                   help="a command whose stdin/stdout reach the helper, run for every connection instead of "
+                        "kubectl exec; '{image}' is replaced by the artifact's image "
+                        "(e.g. \"docker exec -i {image} /sync-helper/app-connect\")")
+    p.add_argument("--policy", choices=["safe", "remote-wins"], default="safe",
+                   help="safe (default): a local file you changed is kept and reported as a conflict; "
+                        "remote-wins: the container's version overwrites it")
+    p.add_argument("--pod-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="how long to wait for a running pod (default: 60)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Bring files that containers create back to your disk, under the rules "
+                               "of the download stanza in skaffold.yaml.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("start", help="sync live until Ctrl+C", description="Sync each artifact's files live until Ctrl+C.")
+    _session_flags(p)
+    p = sub.add_parser("pull", help="reconcile once and exit (0: in sync, 1: conflicts or errors)",
+                       description="Bring the local tree in line with the container once, then exit: "
+                                   "0 when the trees match, 1 on conflicts or errors.")
+    _session_flags(p)
+    p = sub.add_parser("validate", help="check the download stanza of a skaffold.yaml",
+                       description="Print problems as file:line:col: severity: code: message; exit 1 on errors.")
+    p.add_argument("file", nargs="?", default="skaffold.yaml")
+    p.add_argument("-p", "--profile", action="append", default=[], metavar="P")
+    p = sub.add_parser("status", help="list the sessions running for a project")
+    p.add_argument("-f", "--filename", default="skaffold.yaml", metavar="FILE",
+                   help="the project's skaffold.yaml (default: ./skaffold.yaml)")
+    p = sub.add_parser("lsp", help="run the language server (stdio by default)")
+    p.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=2087)
+    p = sub.add_parser("demo", help="a live sync from an embedded local container (no cluster needed)")
+    p.add_argument("--seconds", type=float, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
+    return parser
+
+
+def _profiles(values: list[str]) -> tuple[str, ...]:
+    return tuple(p.strip() for v in values for p in v.split(",") if p.strip())
+
+
+# --- the project and what to sync ------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """One artifact's session-to-be."""
+
+    image: str
+    rules: object  # RuleSet
+    transport: object  # Transport
+
+
+def load_checked(path: str, profiles: tuple[str, ...]):
+    """The project of `path`; prints its diagnostics, and raises UserError(exit 2) on errors."""
+    from .config import Severity, format_diagnostic, load_project
+
+    if not Path(path).exists():
+        raise UserError(f"{path}: no such file (use -f to name the skaffold.yaml)", EXIT_CONFIG)
+    project = load_project(Path(path), profiles=profiles)
+    errors = 0
+    for d in project.diagnostics:
+        if d.severity <= Severity.WARNING:  # information and hints are for validate and the editor
+            print(format_diagnostic(d), file=sys.stderr)
+        errors += _is_error(d)
+    if errors:
+        raise UserError(f"{path} has {errors} error{'s' if errors != 1 else ''}; fix them and try again", EXIT_CONFIG)
+    return project
+
+
+def _is_error(diagnostic) -> bool:
+    from .config import Severity
+
+    return diagnostic.severity == Severity.ERROR
+
+
+def make_plans(project, args) -> list[Plan]:
+    from .sync.rules import RuleError, RuleSet
+
+    with_download = [a for a in project.artifacts if a.download is not None and a.download.mappings]
+    if args.artifact:
+        known = {a.image for a in project.artifacts}
+        for image in args.artifact:
+            if image not in known:
+                raise UserError(f"no artifact {image!r} in {args.filename} (artifacts: {', '.join(sorted(known)) or 'none'})",
+                                EXIT_CONFIG)
+        with_download = [a for a in with_download if a.image in args.artifact]
+    if not with_download:
+        raise UserError(f"no artifact in {args.filename} has a download stanza to sync", EXIT_CONFIG)
+    plans = []
+    for a in with_download:
+        # localDst is relative to the artifact's own skaffold.yaml; rules are relative to the project's.
+        base = os.path.relpath(a.root, project.root) if Path(a.root) != Path(project.root) else ""
+        try:
+            rules = RuleSet.from_download([(m.remote_src, os.path.join(base, m.local_dst) if base else m.local_dst)
+                                           for m in a.download.mappings],
+                                          list(a.download.excludes), Path(project.root))
+        except RuleError as error:
+            raise UserError(f"{args.filename}: artifact {a.image}: {error}", EXIT_CONFIG) from None
+        plans.append(Plan(a.image, rules, make_transport(a.image, args)))
+    return plans
+
+
+def make_transport(image: str, args):
+    if args.connect_command:
+        from .cluster.transport import CommandTransport
+
+        try:
+            argv = [word.replace("{image}", image) for word in shlex.split(args.connect_command)]
+        except ValueError as error:
+            raise UserError(f"--connect-command: {error}") from None
+        if not argv:
+            raise UserError("--connect-command is empty")
+        if shutil.which(argv[0]) is None:
+            raise UserError(f"--connect-command: {argv[0]!r} not found (not an executable file, nor on PATH)")
+        return CommandTransport(argv)
+    from .cluster.kubernetes import KubernetesTransport
+
+    return KubernetesTransport(image, args.namespace, args.kube_context, args.selector, args.container,
+                               wait_timeout=args.pod_timeout)
+
+
+async def preflight(plans: list[Plan], out) -> None:
+    """Resolve each Kubernetes transport once, so that a missing pod, kubectl or helper is an
+    error now rather than a retry loop, and say which pod was chosen."""
+    from .cluster.kubernetes import KubernetesTransport
+
+    for plan in plans:
+        if isinstance(plan.transport, KubernetesTransport):
+            print(f"Looking for a pod that runs {plan.image} ...", file=out, flush=True)
+            await plan.transport.command()
+            choice = plan.transport.choice
+            others = f" (of {choice.candidates} candidates)" if choice.candidates > 1 else ""
+            ready = "" if choice.ready else ", not ready yet"
+            print(f"Using {choice.describe()}{others}{ready} for {plan.image}", file=out, flush=True)
+
+
+# --- start -----------------------------------------------------------------------------------
+
+
+def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, out=None) -> int:
+    """Run a session per plan until Ctrl+C (or `seconds`), printing events; a summary at the end."""
+    from .records import Record
+    from .sync.session import Session
+    from .terminal import TerminalPrinter
+
+    out = out or sys.stdout
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    _stop_signals(loop, stop)
+    printer = TerminalPrinter(out, show_names=len(plans) > 1, verbose=args.verbose)
+    sessions = [Session(p.image, p.rules, p.transport, Path(project.root), policy=args.policy) for p in plans]
+    record = Record(Path(project.root), Path(args.filename).resolve())
+
+    def snapshot() -> list[dict]:
+        rows = []
+        for s, plan in zip(sessions, plans):
+            stats = s.stats
+            rows.append({"artifact": plan.image, "transport": plan.transport.describe(),
+                         "state": s.state.name.lower(), "files_synced": stats.files_synced,
+                         "bytes_synced": stats.bytes_synced, "conflicts": stats.conflicts, "errors": stats.errors})
+        return rows
+
+    dirty = asyncio.Event()
+    for s in sessions:
+        s.subscribe(printer)
+        s.subscribe(lambda _event: dirty.set())
+
+    async def keep_record() -> None:
+        while True:
+            await dirty.wait()
+            dirty.clear()
+            record.update(snapshot())
+            await asyncio.sleep(0.5)
+
+    started = time.monotonic()
+    targets = ", ".join(f"{p.image} -> {p.transport.describe()}" for p in plans)
+    print(f"Syncing {targets}. Press Ctrl+C to stop.", file=out, flush=True)
+    record.update(snapshot())
+    recorder = asyncio.create_task(keep_record())
+    try:
+        for s in sessions:
+            await s.start()
+        waiters = [asyncio.create_task(s.wait()) for s in sessions]
+        stopper = asyncio.create_task(stop.wait())
+        timers = [asyncio.create_task(asyncio.sleep(seconds))] if seconds > 0 else []
+        pending = set(waiters)
+        while pending and not stop.is_set():
+            done, _ = await asyncio.wait(pending | {stopper, *timers}, return_when=asyncio.FIRST_COMPLETED)
+            pending -= done
+            if any(t in done for t in timers):
+                break
+        for t in [stopper, *timers]:
+            t.cancel()
+        for s in sessions:
+            await s.stop()
+        await asyncio.gather(*waiters, return_exceptions=True)
+    finally:
+        recorder.cancel()
+        record.remove()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    elapsed = time.monotonic() - started
+    failed = [s for s in sessions if s.state.name == "FAILED"]
+    print("", file=out)
+    for s in sessions:
+        name = f"{s.name}: " if len(sessions) > 1 else ""
+        print(f"Stopped. {name}{printer.summary_line(s.name, elapsed)}", file=out, flush=True)
+    for s in failed:
+        detail = printer.tally(s.name).last_detail
+        _err(f"session {s.name} failed" + (f": {detail}" if detail else ""))
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+async def cmd_start(args) -> int:
+    project = load_checked(args.filename, _profiles(args.profile))
+    plans = make_plans(project, args)
+    await preflight(plans, sys.stdout)
+    return await run_sessions(project, plans, args)
+
+
+# --- pull ------------------------------------------------------------------------------------
+
+
+async def cmd_pull(args) -> int:
+    project = load_checked(args.filename, _profiles(args.profile))
+    plans = make_plans(project, args)
+    await preflight(plans, sys.stdout)
+
+    from .sync.session import Session
+    from .terminal import TerminalPrinter
+
+    printer = TerminalPrinter(sys.stdout, show_names=len(plans) > 1, verbose=args.verbose)
+    code = EXIT_OK
+    started = time.monotonic()
+    for plan in plans:
+        session = Session(plan.image, plan.rules, plan.transport, Path(project.root), policy=args.policy)
+        session.subscribe(printer)
+        result = await session.pull()
+        ok = result.in_sync and not result.conflicts and not result.errors
+        verdict = "in sync" if ok else "NOT in sync"
+        name = f"{plan.image}: " if len(plans) > 1 else ""
+        print(f"{name}{verdict}: {printer.summary_line(plan.image, time.monotonic() - started)}", flush=True)
+        if not ok:
+            code = EXIT_FAIL
+    return code
+
+
+# --- validate, status, lsp -------------------------------------------------------------------
+
+
+def cmd_validate(args) -> int:
+    from .config import format_diagnostic, load_project
+
+    if not Path(args.file).exists():
+        raise UserError(f"{args.file}: no such file", EXIT_CONFIG)
+    project = load_project(Path(args.file), profiles=_profiles(args.profile))
+    errors = 0
+    for d in project.diagnostics:
+        print(format_diagnostic(d))
+        errors += _is_error(d)
+    if not errors:
+        print(f"{args.file}: ok" + (f" ({len(project.diagnostics)} note{'s' if len(project.diagnostics) != 1 else ''} above)"
+                                    if project.diagnostics else ""))
+    return EXIT_FAIL if errors else EXIT_OK
+
+
+def cmd_status(args) -> int:
+    from .records import live_records
+
+    given = Path(args.filename).resolve()
+    root = given if given.is_dir() else given.parent
+    records = live_records(root)
+    if not records:
+        print(f"No sessions are running for {root}.")
+        return EXIT_OK
+    rows = [("PID", "ARTIFACT", "STATE", "FILES", "TRANSPORT")]
+    for r in records:
+        for s in r.get("sessions", []):
+            rows.append((str(r["pid"]), s.get("artifact", "?"), s.get("state", "?"),
+                         str(s.get("files_synced", 0)), s.get("transport", "?")))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+    return EXIT_OK
+
+
+def cmd_lsp(args) -> int:
+    from .lsp.server import serve  # imported only here: pygls is slow to import
+
+    serve(tcp=(args.host, args.port) if args.tcp else None)
+    return EXIT_OK
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+async def cmd_demo(args) -> int:
+    from .demo import create_project
+
+    demo = create_project()
+    out = sys.stdout
+    print(f"Demo project: {demo.root}", file=out)
+    print("  container/   the \"container\": a generator writes, rewrites, renames and deletes files here,", file=out)
+    print("               served by a real app-server", file=out)
+    print("  synced/      where Downstream Sync brings them, under the rules of skaffold.yaml", file=out)
+    print("", file=out, flush=True)
+    args.filename = str(demo.skaffold)
+    args.artifact, args.profile, args.policy = None, [], "safe"
+    args.connect_command = demo.connect_command
+    try:
+        project = load_checked(args.filename, ())
+        plans = make_plans(project, args)
+        rules = plans[0].rules
+        await asyncio.to_thread(demo.start_container, list(rules.targets), list(rules.excludes))
+        code = await run_sessions(project, plans, args, seconds=args.seconds, out=out)
+    finally:
+        await asyncio.to_thread(demo.stop_container)
+        demo.cleanup_runtime()
+    synced = demo.root / "synced"
+    files = sorted(p for p in synced.rglob("*") if p.is_file() and ".downstream-sync" not in p.parts) if synced.exists() else []
+    print(f"\nThe synced files are in {synced} ({len(files)} file{'s' if len(files) != 1 else ''}):")
+    for p in files[:12]:
+        print(f"  {p.relative_to(demo.root)}")
+    if len(files) > 12:
+        print(f"  ... and {len(files) - 12} more")
+    print(f"Compare with the container's files in {demo.container}; the folder is kept.")
+    return code
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def _describe_os_error(error: OSError) -> str:
+    if error.filename:
+        return f"{error.strerror or error}: {error.filename}"
+    return str(error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"start": cmd_start, "pull": cmd_pull, "demo": cmd_demo}
+    try:
+        if args.command in handlers:
+            return asyncio.run(handlers[args.command](args))
+        return {"validate": cmd_validate, "status": cmd_status, "lsp": cmd_lsp}[args.command](args)
+    except UserError as error:
+        _err(str(error))
+        return error.code
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        _err(_describe_os_error(error))
+        return EXIT_FAIL
+    except Exception as error:  # the engine's and transports' own errors: one line, no traceback
+        if os.environ.get("DOWNSTREAM_SYNC_DEBUG"):
+            raise
+        from .cluster.transport import TransportError
+        from .sync.rules import RuleError
+
+        if isinstance(error, (TransportError, RuleError)):
+            _err(str(error))
+            return EXIT_FAIL
+        _err(f"{type(error).__name__}: {error} (set DOWNSTREAM_SYNC_DEBUG=1 for the traceback)")
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

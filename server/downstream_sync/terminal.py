@@ -1,0 +1,160 @@
+"""Session events as terminal lines: one line per event, a progress line during a reconcile,
+and a summary at the end. Used by the CLI only.
+
+Owns formatting and colors (none when the stream is not a TTY or NO_COLOR is set). Knows the
+engine's event types; must not be imported by the core (config/, sync/, cluster/, inject/).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from .sync.events import Conflict, FileSkipped, FileSynced, ReconcileProgress, StateChanged, SyncError
+
+_COLORS = {
+    "created": "32", "updated": "33", "deleted": "31", "renamed": "36",
+    "conflict": "35;1", "error": "31;1", "skipped": "2", "dim": "2", "bold": "1", "state": "34",
+}
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def human_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+@dataclass
+class Tally:
+    """What one session did, counted from its events (the summary's figures)."""
+
+    synced: int = 0
+    bytes: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    last_state: str = ""
+    last_detail: str = ""
+    conflict_paths: list[str] = field(default_factory=list)
+
+
+class TerminalPrinter:
+    """A subscriber for one or more sessions that writes what they do to a stream."""
+
+    def __init__(self, stream: TextIO | None = None, *, show_names: bool = False, verbose: bool = False):
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.color = self.tty and not os.environ.get("NO_COLOR")
+        self.show_names = show_names
+        self.verbose = verbose
+        self.tallies: dict[str, Tally] = {}
+        self._progress_shown = False
+        self._progress_step: dict[str, int] = {}
+
+    # plumbing ---------------------------------------------------------------------------------
+
+    def paint(self, text: str, style: str) -> str:
+        return f"\x1b[{_COLORS[style]}m{text}\x1b[0m" if self.color else text
+
+    def write(self, text: str) -> None:
+        """Print a whole line, first clearing a progress line that is being rewritten."""
+        if self._progress_shown:
+            self.stream.write("\r\x1b[K")
+            self._progress_shown = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def tally(self, session: str) -> Tally:
+        return self.tallies.setdefault(session, Tally())
+
+    def _prefix(self, event) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
+        name = f"[{event.session}] " if self.show_names else ""
+        return f"{self.paint(stamp, 'dim')}  {name}"
+
+    def _action(self, word: str, style: str) -> str:
+        return self.paint(f"{word:<9}", style)
+
+    # events -----------------------------------------------------------------------------------
+
+    def __call__(self, event) -> None:
+        tally = self.tally(event.session)
+        if isinstance(event, FileSynced):
+            tally.synced += 1
+            tally.bytes += event.bytes
+            if event.action == "deleted":
+                tally.deleted += 1
+                detail = ""
+            else:
+                detail = f"  {human_size(event.bytes):>9}  {self.paint(human_duration(event.duration), 'dim')}"
+            path = f"{event.old_path} -> {event.path}" if event.action == "renamed" and event.old_path else event.path
+            self.write(f"{self._prefix(event)}{self._action(event.action, event.action)} {path}{detail}")
+        elif isinstance(event, FileSkipped):
+            tally.skipped += 1
+            if self.verbose:
+                self.write(f"{self._prefix(event)}{self._action('skipped', 'skipped')} {event.path}  ({event.reason})")
+        elif isinstance(event, Conflict):
+            tally.conflicts += 1
+            tally.conflict_paths.append(event.path)
+            kept = f"; remote copy kept at {event.remote_copy}" if event.remote_copy else ""
+            self.write(f"{self._prefix(event)}{self._action('conflict', 'conflict')} {event.path}  ({event.reason}{kept})")
+        elif isinstance(event, SyncError):
+            tally.errors += 1
+            where = f"{event.path}: " if event.path else ""
+            self.write(f"{self._prefix(event)}{self._action('error', 'error')} {where}{event.message}")
+        elif isinstance(event, StateChanged):
+            state = event.state.name.lower() if hasattr(event.state, "name") else str(event.state)
+            if (state, event.detail) == (tally.last_state, tally.last_detail):
+                return
+            tally.last_state, tally.last_detail = state, event.detail
+            detail = f"  {self.paint(event.detail, 'dim')}" if event.detail else ""
+            self.write(f"{self._prefix(event)}{self._action(state, 'state')}{detail}")
+        elif isinstance(event, ReconcileProgress):
+            self.progress(event)
+
+    def progress(self, event: ReconcileProgress) -> None:
+        done, total = event.files_done, event.files_total
+        text = f"reconciling {done}/{total} files"
+        if event.bytes_total:
+            text += f", {human_size(event.bytes_done)} of {human_size(event.bytes_total)}"
+        if self.tty:
+            self.stream.write("\r\x1b[K" + self._prefix(event) + self.paint(text, "dim"))
+            self.stream.flush()
+            self._progress_shown = True
+            if total and done >= total:
+                self.write("")  # keep the final figure on its own line
+            return
+        # Plain output: the start, each quarter, and the end.
+        step = 4 if not total else min(4, done * 4 // total)
+        last = self._progress_step.get(event.session, -1)
+        if step > last or (done == 0 and last != 0):
+            self._progress_step[event.session] = step
+            self.write(self._prefix(event) + text)
+
+    # the end ----------------------------------------------------------------------------------
+
+    def summary_line(self, name: str, elapsed: float | None = None) -> str:
+        t = self.tally(name)
+        parts = [f"{t.synced} file{'s' if t.synced != 1 else ''} synced ({human_size(t.bytes)})"]
+        if t.skipped:
+            parts.append(f"{t.skipped} already up to date or excluded")
+        parts.append(self.paint(f"{t.conflicts} conflict{'s' if t.conflicts != 1 else ''}", "conflict") if t.conflicts
+                     else "0 conflicts")
+        parts.append(self.paint(f"{t.errors} error{'s' if t.errors != 1 else ''}", "error") if t.errors else "0 errors")
+        took = f" in {human_duration(elapsed)}" if elapsed is not None else ""
+        return ", ".join(parts) + took
