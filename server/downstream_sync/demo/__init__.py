@@ -45,6 +45,8 @@ class DemoProject:
     def start_container(self, targets: list[str], excludes: list[str], timeout: float = 20.0) -> None:
         """Start `app-server --socket S --targets ... -- python generator.py` in the container
         folder and wait until its socket exists."""
+        for target in targets:
+            (self.container / target).mkdir(parents=True, exist_ok=True)
         argv = [_script("app-server"), "--socket", str(self.socket), "--targets", ",".join(targets)]
         if excludes:
             argv += ["--excludes", ",".join(excludes)]
