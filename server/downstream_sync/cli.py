@@ -103,6 +103,7 @@ class Plan:
     image: str
     rules: object  # RuleSet
     transport: object  # Transport
+    root: Path  # the folder of the artifact's skaffold.yaml: what localDst is relative to
 
 
 def load_checked(path: str, profiles: tuple[str, ...]):
@@ -143,15 +144,13 @@ def make_plans(project, args) -> list[Plan]:
         raise UserError(f"no artifact in {args.filename} has a download stanza to sync", EXIT_CONFIG)
     plans = []
     for a in with_download:
-        # localDst is relative to the artifact's own skaffold.yaml; rules are relative to the project's.
-        base = os.path.relpath(a.root, project.root) if Path(a.root) != Path(project.root) else ""
+        # localDst is relative to the folder of the artifact's own skaffold.yaml (its root), as in the editor.
         try:
-            rules = RuleSet.from_download([(m.remote_src, os.path.join(base, m.local_dst) if base else m.local_dst)
-                                           for m in a.download.mappings],
-                                          list(a.download.excludes), Path(project.root))
+            rules = RuleSet.from_download([(m.remote_src, m.local_dst) for m in a.download.mappings],
+                                          list(a.download.excludes or []), Path(a.root))
         except RuleError as error:
             raise UserError(f"{args.filename}: artifact {a.image}: {error}", EXIT_CONFIG) from None
-        plans.append(Plan(a.image, rules, make_transport(a.image, args)))
+        plans.append(Plan(a.image, rules, make_transport(a.image, args), Path(a.root)))
     return plans
 
 
@@ -208,7 +207,7 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
     stop = asyncio.Event()
     _stop_signals(loop, stop)
     printer = TerminalPrinter(out, show_names=len(plans) > 1, verbose=args.verbose)
-    sessions = [Session(p.image, p.rules, p.transport, Path(project.root), policy=args.policy) for p in plans]
+    sessions = [Session(p.image, p.rules, p.transport, p.root, policy=args.policy) for p in plans]
     record = Record(Path(project.root), Path(args.filename).resolve())
 
     def snapshot() -> list[dict]:
@@ -293,7 +292,7 @@ async def cmd_pull(args) -> int:
     code = EXIT_OK
     started = time.monotonic()
     for plan in plans:
-        session = Session(plan.image, plan.rules, plan.transport, Path(project.root), policy=args.policy)
+        session = Session(plan.image, plan.rules, plan.transport, plan.root, policy=args.policy)
         session.subscribe(printer)
         result = await session.pull()
         ok = result.in_sync and not result.conflicts and not result.errors
