@@ -36,6 +36,7 @@ class _Running:
     config_path: Path
     artifact: str
     transport: str
+    root: Path
     unsubscribe: Any = None
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
     progress_token: str | None = None
@@ -139,13 +140,18 @@ class Sessions:
         if connect is not None and (not connect or not all(isinstance(a, str) for a in connect)):
             raise CommandError("'connectCommand' must be a non-empty list of strings or a command line")
 
-        from downstream_sync.config import load_project
+        from downstream_sync.config import Severity, format_diagnostic, load_project
         from downstream_sync.sync.rules import RuleError, RuleSet
         from downstream_sync.sync.session import Session
 
         profiles = tuple(p.strip() for p in profile.split(",") if p.strip()) if profile else ()
         text = self._open_text(config_path)
         project = load_project(config_path, profiles=profiles, text=text)
+        errors = [d for d in project.diagnostics if d.severity == Severity.ERROR]
+        if errors:
+            shown = "; ".join(format_diagnostic(d) for d in errors[:3])
+            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+            raise CommandError(f"fix the errors in the config first: {shown}{more}")
         artifacts = [a for a in project.artifacts if a.download is not None]
         if wanted:
             artifacts = [a for a in artifacts if a.image == wanted]
@@ -159,7 +165,6 @@ class Sessions:
         if len(artifacts) > 1 and name_opt:
             raise CommandError("'name' names one session, but several artifacts have a download stanza: pass 'artifact'")
 
-        project_root = config_path.parent
         started: list[dict[str, Any]] = []
         for artifact in artifacts:
             name = name_opt or artifact.image
@@ -170,13 +175,13 @@ class Sessions:
                 rules = RuleSet.from_download(
                     [(m.remote_src, m.local_dst) for m in artifact.download.mappings],
                     list(artifact.download.excludes or []),
-                    project_root,
+                    artifact.root,
                 )
             except RuleError as exc:
                 raise CommandError(f"{config_path}: artifact {artifact.image}: {exc}") from exc
             transport = self._transport(artifact.image, connect, namespace, kube_context)
-            session = Session(name, rules, transport, project_root, policy=policy)
-            entry = _Running(name, session, config_path, artifact.image, transport.describe())
+            session = Session(name, rules, transport, artifact.root, policy=policy)
+            entry = _Running(name, session, config_path, artifact.image, transport.describe(), artifact.root)
             self.running[name] = entry
             entry.unsubscribe = session.subscribe(entry.events.put_nowait)
             entry.tasks.append(self.spawn(self._pump(entry), f"events of session {name}"))
@@ -372,7 +377,7 @@ class Sessions:
             if self.running.get(entry.name) is entry:
                 await entry.session.resolve_conflict(event.path, protocol.CONFLICT_CHOICES[title])
         elif title == protocol.SHOW_BOTH:
-            root = entry.config_path.parent
+            root = entry.root
             for rel in (event.path, event.remote_copy):
                 if rel:
                     uri = (root / rel).resolve().as_uri()

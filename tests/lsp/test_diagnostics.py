@@ -1,0 +1,161 @@
+"""Diagnostics arrive through LSP at the checks' exact ranges, with severity and code; they follow
+changes and saves; the quick fix for a misspelt key repairs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsprotocol import types as lsp
+from pytest_lsp import LanguageClient
+
+from .conftest import diagnostics_after, open_doc
+
+BROKEN = """\
+apiVersion: skaffold/v4beta9
+kind: Config
+build:
+  artifacts:
+  - image: web
+    context: web
+    download:
+      manual:
+      - remotesrc: out
+        localDst: out
+      - remoteSrc: gen
+        localDst: ../../etc
+      excludes:
+      - "[abc"
+      - 42
+"""
+
+
+def span(text: str, line: int, token: str, *, end_line: int | None = None, end_token: str | None = None) -> tuple:
+    """(start line, start char, end line, end char) of `token` on `line` (0-based)."""
+    lines = text.splitlines()
+    start = lines[line].index(token)
+    if end_line is None:
+        return (line, start, line, start + len(token))
+    end = lines[end_line].index(end_token) + len(end_token)
+    return (line, start, end_line, end)
+
+
+def table(found: list[lsp.Diagnostic]) -> set[tuple]:
+    return {
+        (d.code, d.severity, (d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character))
+        for d in found
+    }
+
+
+E, W, I = lsp.DiagnosticSeverity.Error, lsp.DiagnosticSeverity.Warning, lsp.DiagnosticSeverity.Information
+
+
+async def test_each_check_arrives_at_its_range(client: LanguageClient, project: Path):
+    path = project / "skaffold.yaml"
+    found = await diagnostics_after(client, lambda: open_doc(client, path, BROKEN), path.as_uri())
+    got = table(found)
+    assert ("download-unknown-key", E, span(BROKEN, 8, "remotesrc")) in got
+    assert ("download-missing-key", E, span(BROKEN, 8, "remotesrc", end_line=9, end_token="out")) in got
+    assert ("download-localdst-outside", E, span(BROKEN, 11, "../../etc")) in got
+    assert ("download-bad-exclude", E, (13, 9, 13, 10)) in got  # the unclosed "[" inside the quotes
+    assert ("download-wrong-type", E, span(BROKEN, 14, "42")) in got
+    assert ("download-not-in-skaffold", I, span(BROKEN, 6, "download")) in got
+    assert all(d.source == "downstream-sync" for d in found)
+    unknown = next(d for d in found if d.code == "download-unknown-key")
+    assert "remoteSrc" in unknown.message and unknown.data["replacement"] == "remoteSrc"
+
+
+async def test_diagnostics_follow_changes_saves_and_close(client: LanguageClient, project: Path):
+    path = project / "skaffold.yaml"
+    uri = path.as_uri()
+    good = BROKEN.replace("remotesrc", "remoteSrc").replace("../../etc", "gen").replace('      - "[abc"\n      - 42\n', '      - "*.tmp"\n')
+    found = await diagnostics_after(client, lambda: open_doc(client, path, good), uri)
+    assert [d.code for d in found if d.severity == E] == []
+
+    # An incremental edit: "gen" -> "/abs" in line 11; checked after the quiet time.
+    col = good.splitlines()[11].index("gen")
+
+    def change() -> None:
+        client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                content_changes=[
+                    lsp.TextDocumentContentChangePartial(
+                        range=lsp.Range(start=lsp.Position(line=11, character=col), end=lsp.Position(line=11, character=col + 3)),
+                        text="/abs",
+                    )
+                ],
+            )
+        )
+
+    found = await diagnostics_after(client, change, uri)
+    assert [(d.code, d.range.start.line, d.range.start.character, d.range.end.character) for d in found if d.severity == E] == [
+        ("download-localdst-outside", 11, col, col + 4)
+    ]
+
+    # Saving checks at once (the text is the editor's, not the disk's: nothing was written).
+    found = await diagnostics_after(
+        client, lambda: client.text_document_did_save(lsp.DidSaveTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri))), uri
+    )
+    assert [d.code for d in found if d.severity == E] == ["download-localdst-outside"]
+
+    found = await diagnostics_after(
+        client, lambda: client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri))), uri
+    )
+    assert found == []
+
+
+async def test_skaffold_yaml_is_recognized_by_name_or_content(client: LanguageClient, project: Path):
+    (project / "deploy").mkdir()
+    other = project / "deploy" / "build.yaml"
+    found = await diagnostics_after(client, lambda: open_doc(client, other, BROKEN), other.as_uri())
+    assert "download-unknown-key" in {d.code for d in found}
+
+    # A YAML that is not Skaffold's gets nothing, even with the same stanza.
+    plain = project / "values.yaml"
+    plain_uri = open_doc(client, plain, BROKEN.replace("apiVersion: skaffold/v4beta9", "apiVersion: v1"))
+    marker = project / "skaffold-after.yaml"
+    await diagnostics_after(client, lambda: open_doc(client, marker, BROKEN), marker.as_uri())
+    assert plain_uri not in client.diagnostics
+
+
+async def test_quick_fix_replaces_the_misspelt_key(client: LanguageClient, project: Path):
+    path = project / "skaffold.yaml"
+    uri = path.as_uri()
+    found = await diagnostics_after(client, lambda: open_doc(client, path, BROKEN), uri)
+    unknown = next(d for d in found if d.code == "download-unknown-key")
+    actions = await client.text_document_code_action_async(
+        lsp.CodeActionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            range=unknown.range,
+            context=lsp.CodeActionContext(diagnostics=[unknown], only=[lsp.CodeActionKind.QuickFix]),
+        )
+    )
+    (action,) = actions
+    assert action.kind == lsp.CodeActionKind.QuickFix and action.is_preferred
+    (edit,) = action.edit.changes[uri]
+    assert edit.range == unknown.range and edit.new_text == "remoteSrc"
+
+    # Applying the edit removes both diagnostics of that rule.
+    def apply() -> None:
+        client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                content_changes=[lsp.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text)],
+            )
+        )
+
+    after = await diagnostics_after(client, apply, uri)
+    codes = {d.code for d in after}
+    assert "download-unknown-key" not in codes and "download-missing-key" not in codes
+    assert "download-localdst-outside" in codes
+
+    # A diagnostic without a replacement gets no quick fix.
+    outside = next(d for d in after if d.code == "download-localdst-outside")
+    none = await client.text_document_code_action_async(
+        lsp.CodeActionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            range=outside.range,
+            context=lsp.CodeActionContext(diagnostics=[outside]),
+        )
+    )
+    assert not none

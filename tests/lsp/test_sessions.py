@@ -1,0 +1,151 @@
+"""Start, list and stop sync sessions through LSP commands, against a real helper.
+
+The "container" is a temporary folder where a real `app-server` watches `out` and serves gRPC on
+a unix socket; the session reaches it through a real `app-connect` process (`connectCommand`).
+Only Kubernetes is left out: no cluster can be had on these machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol import types as lsp
+from pytest_lsp import LanguageClient
+
+from .conftest import WAIT
+
+BIN = Path(sys.executable).parent
+
+CONFIG = """\
+apiVersion: skaffold/v4beta9
+kind: Config
+build:
+  artifacts:
+  - image: web
+    download:
+      manual:
+      - remoteSrc: out
+        localDst: local/out
+      excludes:
+      - "**/*.tmp"
+"""
+
+
+@pytest.fixture
+def helper(tmp_path: Path):
+    """A running app-server in a temporary container folder, with two files already there."""
+    container = tmp_path / "container"
+    (container / "out" / "sub").mkdir(parents=True)
+    (container / "out" / "a.txt").write_text("alpha\n")
+    (container / "out" / "sub" / "b.bin").write_bytes(bytes(range(256)) * 1024)
+    socket = tmp_path / "helper.sock"
+    proc = subprocess.Popen([str(BIN / "app-server"), "--socket", str(socket), "--targets", "out"], cwd=container)
+    try:
+        for _ in range(int(WAIT / 0.05)):
+            if socket.exists() or proc.poll() is not None:
+                break
+            import time
+
+            time.sleep(0.05)
+        assert socket.exists(), f"app-server did not create {socket} (exit code {proc.poll()})"
+        yield container, [str(BIN / "app-connect"), "--socket", str(socket)]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def execute(client: LanguageClient, command: str, **arguments) -> object:
+    return await client.workspace_execute_command_async(
+        lsp.ExecuteCommandParams(command=command, arguments=[arguments] if arguments else [])
+    )
+
+
+async def wait_file(path: Path, content: bytes) -> None:
+    async def poll() -> None:
+        while not (path.is_file() and path.read_bytes() == content):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), WAIT)
+
+
+def _get(obj: object, key: str) -> object:
+    return obj[key] if isinstance(obj, dict) else getattr(obj, key)
+
+
+async def test_start_sync_list_conflict_stop(client: LanguageClient, project: Path, helper):
+    container, connect = helper
+    config = project / "skaffold.yaml"
+    config.write_text(CONFIG)
+
+    result = await execute(client, "downstreamSync.server.startSession", configPath=str(config), connectCommand=connect)
+    sessions = _get(result, "sessions")
+    assert [_get(s, "name") for s in sessions] == ["web"]
+
+    await client.session_states.wait_for(lambda p: p.session == "web" and p.state == "watching")
+    local = project / "local" / "out"
+    await wait_file(local / "a.txt", b"alpha\n")
+    await wait_file(local / "sub" / "b.bin", bytes(range(256)) * 1024)
+
+    synced = await client.file_events.wait_for(lambda p: p.kind == "synced" and p.path == "local/out/sub/b.bin")
+    assert synced.remotePath == "out/sub/b.bin" and synced.bytes == 256 * 1024 and synced.session == "web"
+
+    # The reconcile was reported as progress: begin ... end on one server-created token.
+    tokens = [t for t in client.progress_reports if str(t).startswith("downstreamSync/web/reconcile/")]
+    assert tokens, "no $/progress token for the reconcile"
+    kinds = [type(v).__name__ for v in client.progress_reports[tokens[0]]]
+    assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+
+    # A live change in the container arrives as a file and as a notification.
+    (container / "out" / "new.txt").write_text("fresh\n")
+    created = await client.file_events.wait_for(lambda p: p.kind == "synced" and p.path == "local/out/new.txt")
+    assert created.action == "created" and created.remotePath == "out/new.txt"
+    await wait_file(local / "new.txt", b"fresh\n")
+
+    listed = await execute(client, "downstreamSync.server.listSessions")
+    (info,) = _get(listed, "sessions")
+    assert _get(info, "name") == "web" and _get(info, "state") == "watching"
+    assert _get(info, "artifact") == "web" and _get(info, "configPath") == str(config)
+
+    # A file changed on both sides: the server asks, the answer "Take remote" is carried out.
+    client.prompt_answer = "Take remote"
+    (local / "a.txt").write_text("edited here\n")
+    (container / "out" / "a.txt").write_text("edited there\n")
+    prompt = await client.prompts.wait_for(lambda p: "local/out/a.txt" in p.message)
+    assert [a.title for a in prompt.actions] == ["Keep local", "Take remote", "Show both"]
+    conflict = await client.file_events.wait_for(lambda p: p.kind == "conflict")
+    assert conflict.path == "local/out/a.txt"
+    await wait_file(local / "a.txt", b"edited there\n")
+
+    stopped = await execute(client, "downstreamSync.server.stopSession", name="web")
+    assert list(_get(stopped, "stopped")) == ["web"]
+    await client.session_states.wait_for(lambda p: p.session == "web" and p.state == "stopped")
+    assert list(_get(await execute(client, "downstreamSync.server.listSessions"), "sessions")) == []
+
+    # Stopped means stopped: a later change in the container stays there.
+    (container / "out" / "late.txt").write_text("late\n")
+    await asyncio.sleep(0.5)
+    assert not (local / "late.txt").exists()
+
+
+async def test_start_errors_say_what_is_wrong(client: LanguageClient, project: Path):
+    missing = project / "nope" / "skaffold.yaml"
+    with pytest.raises(Exception, match="does not exist"):
+        await execute(client, "downstreamSync.server.startSession", configPath=str(missing))
+
+    plain = project / "skaffold.yaml"
+    plain.write_text("apiVersion: skaffold/v4beta9\nkind: Config\nbuild:\n  artifacts:\n  - image: web\n")
+    with pytest.raises(Exception, match="no download stanza"):
+        await execute(client, "downstreamSync.server.startSession", configPath=str(plain), connectCommand=["true"])
+
+    with pytest.raises(Exception, match="no session named 'ghost'"):
+        await execute(client, "downstreamSync.server.stopSession", name="ghost")
+    assert list(_get(await execute(client, "downstreamSync.server.listSessions"), "sessions")) == []
