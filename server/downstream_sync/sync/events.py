@@ -1,0 +1,103 @@
+"""Session events: what a session tells its subscribers (the CLI, the language server).
+
+Frozen dataclasses, each with the session name and a wall-clock time. Paths are local paths
+relative to the project root, in POSIX spelling; remote paths are wire paths.
+Must not import pygls, lsprotocol or terminal code.
+"""
+
+from __future__ import annotations
+
+import enum
+import time as _time
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+__all__ = ["SessionState", "StateChanged", "ReconcileProgress", "FileSynced", "FileSkipped",
+           "Conflict", "SyncError", "Event", "SessionStats", "PullResult"]
+
+
+class SessionState(enum.Enum):
+    STARTING = "starting"
+    CONNECTING = "connecting"
+    RECONCILING = "reconciling"
+    WATCHING = "watching"
+    RECONNECTING = "reconnecting"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+def _now() -> float:
+    return _time.time()
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Base:
+    session: str
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateChanged(_Base):
+    state: SessionState
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconcileProgress(_Base):
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileSynced(_Base):
+    path: str
+    remote_path: str
+    action: Literal["created", "updated", "deleted", "renamed"]
+    bytes: int
+    duration: float
+    old_path: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileSkipped(_Base):
+    path: str
+    remote_path: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conflict(_Base):
+    path: str
+    remote_path: str
+    remote_copy: str | None
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncError(_Base):
+    path: str | None
+    message: str
+
+
+Event = Union[StateChanged, ReconcileProgress, FileSynced, FileSkipped, Conflict, SyncError]
+
+
+@dataclass
+class SessionStats:
+    files_synced: int = 0
+    bytes_synced: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    last_version: int = 0
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """One reconcile's outcome; `in_sync` is True when the local tree now matches the container's
+    (no conflict and no error was left)."""
+    synced: int
+    conflicts: int
+    errors: int
+    in_sync: bool

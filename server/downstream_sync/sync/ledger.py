@@ -1,0 +1,116 @@
+"""The ledger: what this tool last wrote to each local path, kept across restarts.
+
+One sqlite database (WAL) in `<project>/.downstream-sync/ledger.db`, beside a `.gitignore` of `*`
+so git ignores the folder. Per session name: local path (POSIX, relative to the project root) ->
+remote path, MD5, size, mtime_ns, inode, time written. The (size, mtime_ns, inode) triple doubles
+as a hash cache: a file whose stat still matches is not hashed again. Also per session: the
+helper instance id and the last version processed, to resume a watch.
+
+Reads come from an in-memory copy; writes go to sqlite and are committed in batches (`commit`).
+With synchronous=NORMAL a crash loses at most the last uncommitted batch, which the next
+reconcile recovers (a file already holding the remote MD5 is recorded, not fetched again).
+Must not import pygls, lsprotocol or terminal code.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Ledger", "Entry", "LedgerError", "STATE_DIR_NAME"]
+
+STATE_DIR_NAME = ".downstream-sync"
+
+
+class LedgerError(Exception):
+    """The ledger cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    remote_path: str
+    md5: str
+    size: int
+    mtime_ns: int
+    ino: int
+
+    def matches_stat(self, st: os.stat_result) -> bool:
+        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns and st.st_ino == self.ino
+
+
+class Ledger:
+    def __init__(self, state_dir: Path, session: str):
+        self.session = session
+        self.state_dir = Path(state_dir)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            ignore = self.state_dir / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("*\n")
+            self.db_path = self.state_dir / "ledger.db"
+            self._db = sqlite3.connect(str(self.db_path), isolation_level="DEFERRED", check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("""CREATE TABLE IF NOT EXISTS files (
+                session TEXT NOT NULL, path TEXT NOT NULL, remote_path TEXT NOT NULL, md5 TEXT NOT NULL,
+                size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,
+                written_at REAL NOT NULL, PRIMARY KEY (session, path))""")
+            self._db.execute("""CREATE TABLE IF NOT EXISTS meta (
+                session TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (session, key))""")
+            self._db.commit()
+            rows = self._db.execute(
+                "SELECT path, remote_path, md5, size, mtime_ns, ino FROM files WHERE session=?", (session,))
+            self._entries: dict[str, Entry] = {r[0]: Entry(*r) for r in rows}
+            self._meta: dict[str, str] = dict(self._db.execute(
+                "SELECT key, value FROM meta WHERE session=?", (session,)))
+        except (OSError, sqlite3.Error) as e:
+            raise LedgerError(f"cannot open the sync ledger in {self.state_dir}: {e}; "
+                              f"check that the folder is writable") from e
+        self._dirty = False
+
+    def get(self, path: str) -> Entry | None:
+        return self._entries.get(path)
+
+    def entries(self) -> list[Entry]:
+        return list(self._entries.values())
+
+    def put(self, entry: Entry) -> None:
+        self._entries[entry.path] = entry
+        self._db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
+                         (self.session, entry.path, entry.remote_path, entry.md5, entry.size,
+                          entry.mtime_ns, entry.ino, time.time()))
+        self._dirty = True
+
+    def remove(self, path: str) -> None:
+        if self._entries.pop(path, None) is not None:
+            self._db.execute("DELETE FROM files WHERE session=? AND path=?", (self.session, path))
+            self._dirty = True
+
+    def meta(self, key: str) -> str | None:
+        return self._meta.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        if self._meta.get(key) == value:
+            return
+        self._meta[key] = value
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?,?,?)", (self.session, key, value))
+        self._dirty = True
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def commit(self) -> None:
+        if self._dirty:
+            self._db.commit()
+            self._dirty = False
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self._db.close()

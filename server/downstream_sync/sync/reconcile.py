@@ -1,0 +1,53 @@
+"""One snapshot reconcile: which remote files were seen, progress, and what to delete after.
+
+The session feeds every SNAPSHOT_FILE through its normal pipeline (so a reconcile follows the
+same rules as live events); this object counts progress and, at SNAPSHOT_END, names the ledger
+entries whose remote file no longer exists (candidates for a delete, which the delete rules then
+decide). Must not import pygls, lsprotocol or terminal code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .ledger import Ledger
+from .rules import RuleSet
+
+__all__ = ["Reconcile"]
+
+
+@dataclass
+class Reconcile:
+    seen: set[str] = field(default_factory=set)
+    files_total: int = 0
+    bytes_total: int = 0
+    files_done: int = 0
+    bytes_done: int = 0
+    synced: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    _last_report: float = 0.0
+
+    def add(self, wire_path: str, size: int) -> None:
+        if wire_path not in self.seen:
+            self.seen.add(wire_path)
+            self.files_total += 1
+            self.bytes_total += max(size, 0)
+
+    def done(self, size: int) -> None:
+        self.files_done += 1
+        self.bytes_done += max(size, 0)
+
+    def should_report(self) -> bool:
+        """Throttle progress reports to about ten a second."""
+        now = time.monotonic()
+        if now - self._last_report >= 0.1:
+            self._last_report = now
+            return True
+        return False
+
+    def gone(self, ledger: Ledger, rules: RuleSet) -> list[str]:
+        """Ledger paths whose remote file was not in the snapshot and that the rules still map."""
+        return [e.path for e in ledger.entries()
+                if e.remote_path not in self.seen and rules.local_path(e.remote_path) is not None]

@@ -1,0 +1,152 @@
+"""Sync rules: which local path, if any, a container path maps to.
+
+Built from one artifact's `download` stanza: `manual` (remoteSrc, localDst) pairs and `excludes`.
+A remoteSrc is relative to the container's working directory or absolute; a localDst is relative
+to the project root (the folder holding skaffold.yaml) and must stay inside it. The most specific
+remoteSrc wins. Paths from the wire are not trusted: anything odd maps to None.
+
+Owns path mapping only; must not touch the disk beyond resolving the project root, and must not
+import pygls, lsprotocol or terminal code.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync_helper.globs import Excludes, GlobError
+
+__all__ = ["RuleError", "Rule", "RuleSet", "normalize_remote"]
+
+
+class RuleError(ValueError):
+    """A download rule that cannot be used; the message says which one and why."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    remote: str       # normalized remoteSrc, as the helper spells the target on the wire
+    local_dir: Path   # absolute localDst
+    local_dst: str    # localDst as written, for messages
+
+
+def normalize_remote(remote_src: str) -> str:
+    """Normalize a remoteSrc the way the helper spells targets: no "./", no trailing "/"."""
+    if not isinstance(remote_src, str) or not remote_src.strip():
+        raise RuleError("remoteSrc is empty: give a folder in the container, e.g. 'src' or '/app/out'")
+    if "\x00" in remote_src or "\\" in remote_src:
+        raise RuleError(f"remoteSrc {remote_src!r} must be a POSIX path (no backslashes or NUL)")
+    absolute = remote_src.startswith("/")
+    parts = [p for p in remote_src.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise RuleError(f"remoteSrc {remote_src!r} must not contain '..': name the folder directly")
+    if not parts:
+        if absolute:
+            raise RuleError("remoteSrc '/' would sync the whole container: name a folder below it")
+        raise RuleError(f"remoteSrc {remote_src!r} is the working directory itself: name a folder below it")
+    return ("/" if absolute else "") + "/".join(parts)
+
+
+def _check_rel_wire(rel: str) -> bool:
+    """A path below a target: non-empty POSIX segments, no '.', '..', NUL or backslash."""
+    if not rel or "\x00" in rel or "\\" in rel:
+        return False
+    return all(seg not in ("", ".", "..") for seg in rel.split("/"))
+
+
+class RuleSet:
+    """The rules of one artifact. Use `from_download` to build one."""
+
+    def __init__(self, rules: list[Rule], excludes: list[str], project_root: Path):
+        self.project_root = project_root
+        # Most specific first, so the first prefix match wins.
+        self._rules = sorted(rules, key=lambda r: r.remote.count("/") + len(r.remote) / 1e6, reverse=True)
+        self._order = list(rules)
+        self._excludes_list = list(excludes)
+        self._excludes = Excludes(tuple(excludes))
+
+    @classmethod
+    def from_download(cls, mappings: list[tuple[str, str]], excludes: list[str], project_root: Path) -> "RuleSet":
+        """Rules from (remoteSrc, localDst) pairs and exclude globs; raises RuleError on bad input."""
+        root = Path(project_root).resolve()
+        if not mappings:
+            raise RuleError("download.manual is empty: add at least one {remoteSrc, localDst} pair")
+        rules: list[Rule] = []
+        seen: dict[str, str] = {}
+        for index, pair in enumerate(mappings):
+            try:
+                remote_src, local_dst = pair
+            except (TypeError, ValueError):
+                raise RuleError(f"download.manual[{index}] must be a (remoteSrc, localDst) pair, got {pair!r}") from None
+            try:
+                remote = normalize_remote(remote_src)
+            except RuleError as e:
+                raise RuleError(f"download.manual[{index}]: {e}") from None
+            if remote in seen:
+                raise RuleError(f"download.manual[{index}]: remoteSrc {remote_src!r} is already mapped "
+                                f"to {seen[remote]!r}; each container folder maps to one local folder")
+            if not isinstance(local_dst, str) or not local_dst.strip():
+                raise RuleError(f"download.manual[{index}]: localDst is empty: give a folder relative to the project, e.g. 'src'")
+            if "\x00" in local_dst:
+                raise RuleError(f"download.manual[{index}]: localDst {local_dst!r} contains NUL")
+            if Path(local_dst).is_absolute():
+                raise RuleError(f"download.manual[{index}]: localDst {local_dst!r} must be relative to the "
+                                f"project folder {root}")
+            local_dir = Path(posixpath.normpath(str(root / local_dst)))
+            if local_dir != root and root not in local_dir.parents:
+                raise RuleError(f"download.manual[{index}]: localDst {local_dst!r} leaves the project folder {root}")
+            seen[remote] = local_dst
+            rules.append(Rule(remote=remote, local_dir=local_dir, local_dst=local_dst))
+        excludes = list(excludes or [])
+        for pattern in excludes:
+            try:
+                Excludes((pattern,))
+            except GlobError as e:
+                raise RuleError(f"download.excludes: {e}") from None
+        return cls(rules, excludes, root)
+
+    @property
+    def targets(self) -> list[str]:
+        """The normalized remoteSrc values, in the order given: what app-server's --targets gets."""
+        return [r.remote for r in self._order]
+
+    @property
+    def excludes(self) -> list[str]:
+        return list(self._excludes_list)
+
+    @property
+    def rules(self) -> list[Rule]:
+        return list(self._order)
+
+    def match(self, wire_path: str) -> tuple[Rule, str] | None:
+        """The rule for a wire path and the path below its remoteSrc ("" for the target itself)."""
+        if not isinstance(wire_path, str) or not wire_path or "\x00" in wire_path or "\\" in wire_path:
+            return None
+        for rule in self._rules:
+            if wire_path == rule.remote:
+                return rule, ""
+            if wire_path.startswith(rule.remote + "/"):
+                rel = wire_path[len(rule.remote) + 1:]
+                return (rule, rel) if _check_rel_wire(rel) else None
+        return None
+
+    def is_excluded(self, wire_path: str, rel: str) -> bool:
+        """Excludes are relative to a target; a pattern also applies to the path as written on the wire."""
+        if rel and self._excludes.excludes(rel):
+            return True
+        return self._excludes.excludes(wire_path.lstrip("/"))
+
+    def local_path(self, wire_path: str) -> Path | None:
+        """The local file for a wire path; None when no rule maps it, it is excluded, or it is refused."""
+        found = self.match(wire_path)
+        if found is None:
+            return None
+        rule, rel = found
+        if self.is_excluded(wire_path, rel):
+            return None
+        return rule.local_dir / rel if rel else rule.local_dir
+
+    def __repr__(self) -> str:
+        pairs = ", ".join(f"{r.remote}->{r.local_dst}" for r in self._order)
+        return f"RuleSet({pairs}; excludes={self._excludes_list})"
