@@ -10,6 +10,7 @@ Must not import the loader, pygls, lsprotocol or the terminal.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import posixpath
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from sync_helper.globs import GlobError, compile_glob
 
 from . import yamlpos as y
 from .model import Artifact, Diagnostic, Download, Mapping, Range, Severity
+
+_compile = functools.lru_cache(maxsize=2048)(compile_glob)
 
 DOWNLOAD_KEYS = ("manual", "excludes")
 RULE_KEYS = ("remoteSrc", "localDst")
@@ -46,6 +49,7 @@ class Sink:
     file: Path
     root: Path
     out: list[Diagnostic] = field(default_factory=list)
+    memo: dict = field(default_factory=dict)  # id(node) -> (node, model) already read and checked
 
     def add(self, rng: Range, severity: Severity, code: str, message: str, data: dict | None = None) -> None:
         self.out.append(Diagnostic(self.file, rng, severity, code, message, data))
@@ -169,7 +173,7 @@ def check_exclude(item: y.Node, sink: Sink) -> bool:
         _wrong_type(sink, item, "an exclude", "a glob string")
         return False
     try:
-        compile_glob(item.value)
+        _compile(item.value)
     except GlobError as e:
         sink.error(_char_range(item, e.position), "download-bad-exclude",
                    f"exclude '{item.value}' does not parse at character {e.position + 1}: {e.reason}",
@@ -181,7 +185,7 @@ def check_exclude(item: y.Node, sink: Sink) -> bool:
 def _char_range(node: y.Node, offset: int) -> Range:
     """The range of character `offset` of a one-line string scalar whose source text is its value;
     the whole scalar when escapes or folding make the source differ."""
-    if node.start.line != node.end.line:
+    if node.start.line != node.end.line or not node.value:
         return node.range
     quoted = node.style in ("'", '"')
     width = node.end.character - node.start.character - (2 if quoted else 0)
@@ -239,7 +243,7 @@ def check_rules(download: Download, sink: Sink) -> list[Mapping]:
                 what = "repeats the rule" if remote == p_remote else "writes into the same folder as the rule"
                 sink.error(m.local_dst_range, "download-duplicate-mapping",
                            f"localDst '{m.local_dst}' {what} on line {line}", {"line": prior.range.start.line})
-                repeat = repeat or remote == p_remote
+                repeat = remote == p_remote
             elif _contains(p_local, local) or _contains(local, p_local):
                 sink.warning(m.local_dst_range, "download-overlapping-mapping",
                              f"localDst '{m.local_dst}' overlaps '{prior.local_dst}' of the rule on line {line}; "
@@ -249,6 +253,9 @@ def check_rules(download: Download, sink: Sink) -> list[Mapping]:
                 sink.warning(m.remote_src_range, "download-overlapping-mapping",
                              f"remoteSrc '{m.remote_src}' overlaps '{prior.remote_src}' of the rule on line {line}; "
                              "the same files would be brought back twice", {"line": prior.range.start.line})
+            else:
+                continue
+            break  # one finding per rule: the first rule it clashes with
         if not repeat:
             kept.append(m)
     return kept
@@ -293,7 +300,7 @@ def glob_overlaps(folder: str, glob: str) -> bool:
         if seg == "**" or i >= len(dsegs):
             return True
         try:
-            if not compile_glob(seg).match(dsegs[i]):
+            if not _compile(seg).match(dsegs[i]):
                 return False
         except GlobError:
             if seg != dsegs[i]:
@@ -314,25 +321,33 @@ def check_sync_overlap(download: Download, sources: list[SyncSource], sink: Sink
 
 def check_shared_folders(artifacts: list[Artifact], sinks: dict[Path, Sink]) -> None:
     """Two artifacts must not write into the same local folder (or one inside the other)."""
-    seen: list[tuple[Artifact, Mapping]] = []
+    exact: dict[str, tuple[Artifact, Mapping]] = {}
+    below: dict[str, tuple[Artifact, Mapping]] = {}  # folder -> first rule writing somewhere inside it
     for art in artifacts:
         if art.download is None:
             continue
+        mine: list[tuple[str, Mapping]] = []
         for m in art.download.mappings:
-            for other_art, other in seen:
-                if other_art is art or m.local_path is None or other.local_path is None:
-                    continue
-                a, b = m.local_path, other.local_path
-                if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+            if m.local_path is None:
+                continue
+            path = m.local_path.as_posix()
+            parents = [path[:i] for i in range(len(path)) if path[i] == "/" and i > 0]
+            hit = exact.get(path) or below.get(path) or next((exact[p] for p in parents if p in exact), None)
+            if hit is not None and hit[0] is not art:
+                other_art, other = hit
+                sink = sinks.get(art.source.file)
+                if sink is not None:
                     where = f"{other_art.source.file.name}:{other.range.start.line + 1}"
-                    sink = sinks.get(art.source.file)
-                    if sink is not None:
-                        sink.error(m.local_dst_range, "download-shared-local-dst",
-                                   f"localDst '{m.local_dst}' is also written by artifact '{other_art.image}' ({where}); "
-                                   "give each artifact its own folder",
-                                   {"other_image": other_art.image, "other_line": other.range.start.line})
-                    break
-            seen.append((art, m))
+                    sink.error(m.local_dst_range, "download-shared-local-dst",
+                               f"localDst '{m.local_dst}' is also written by artifact '{other_art.image}' ({where}); "
+                               "give each artifact its own folder",
+                               {"other_image": other_art.image, "other_line": other.range.start.line})
+            mine.append((path, m))
+        for path, m in mine:
+            exact.setdefault(path, (art, m))
+            for i in range(1, len(path)):
+                if path[i] == "/":
+                    below.setdefault(path[:i], (art, m))
 
 
 def check_patch(tokens: list[str], value: y.Node | None, sink: Sink) -> bool:

@@ -7,6 +7,7 @@ Never raises on bad input: problems become diagnostics. Must not import pygls, l
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping as MappingABC
 from pathlib import Path
@@ -175,9 +176,12 @@ def _is_skaffold(root: y.Node) -> bool:
 
 
 def artifact_from_node(node: y.Node, sink: Sink, config_name: str | None = None) -> Artifact | None:
-    """An artifact from its node, checking its `download` stanza on the way."""
+    """An artifact from its node, checking its `download` stanza on the way (once per node)."""
     if node.kind != y.MAP:
         return None
+    seen = sink.memo.get(id(node))
+    if seen is not None and seen[0] is node:
+        return dataclasses.replace(seen[1], config_name=config_name)
     image = y.value(node, "image")
     context = y.value(node, "context")
     ctx = context.value if y.is_str(context) and context.value else "."
@@ -188,9 +192,11 @@ def artifact_from_node(node: y.Node, sink: Sink, config_name: str | None = None)
     if download is not None:
         checks.check_sync_overlap(download, sources, sink)
     sync = y.to_data(sync_node) if sync_node is not None and sync_node.kind == y.MAP else None
-    return Artifact(image=image.value if image is not None and image.kind == y.SCALAR else "", context=ctx,
-                    source=Location(sink.file, node.range), root=sink.root, sync=sync,
-                    sync_sources=[s.glob for s in sources], download=download, config_name=config_name)
+    art = Artifact(image=image.value if image is not None and image.kind == y.SCALAR else "", context=ctx,
+                   source=Location(sink.file, node.range), root=sink.root, sync=sync,
+                   sync_sources=[s.glob for s in sources], download=download, config_name=config_name)
+    sink.memo[id(node)] = (node, art)
+    return art
 
 
 def check_document(root: y.Node, sink: Sink) -> None:

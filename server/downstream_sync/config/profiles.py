@@ -185,7 +185,7 @@ def _edit(node: y.Node, tokens: list[str], op: str, value: y.Node | None) -> y.N
             return y.clone(node, [(k, v) for k, v in node.value if k is not hit[0]])
         if op == "replace" and hit is None:
             raise PatchError(f"no key '{token}' to replace at line {node.start.line + 1}")
-        key = hit[0] if hit else y.Node(y.SCALAR, token, value.start, value.start)
+        key = hit[0] if hit else y.Node(y.SCALAR, token, value._start, value._start)
         return _set_key(node, key, value)
     if node.kind == y.SEQ:
         items = list(node.value)

@@ -28,40 +28,54 @@ SCALAR, SEQ, MAP = "scalar", "seq", "map"
 
 class Node:
     """One YAML node. `value` is a str (scalar), a list of nodes (seq) or of (key, value) pairs (map).
-    Aliased nodes are the same object wherever they are used."""
+    Aliased nodes are the same object wherever they are used. Positions are kept as (line, column)
+    tuples and handed out as Position."""
 
-    __slots__ = ("kind", "value", "start", "end", "tag", "style", "implicit", "flow", "_open")
+    __slots__ = ("kind", "value", "_start", "_end", "tag", "style", "implicit", "flow", "_open", "_resolved")
 
-    def __init__(self, kind, value, start, end, tag=None, style=None, implicit=(True, True), flow=False):
+    def __init__(self, kind, value, start: tuple[int, int], end: tuple[int, int], tag=None, style=None,
+                 implicit=(True, True), flow=False):
         self.kind = kind
         self.value = value
-        self.start: Position = start
-        self.end: Position = end
+        self._start = start
+        self._end = end
         self.tag = tag
         self.style = style
         self.implicit = implicit
         self.flow = flow
         self._open = False
+        self._resolved: str | None = None
+
+    @property
+    def start(self) -> Position:
+        return Position(*self._start)
+
+    @property
+    def end(self) -> Position:
+        return Position(*self._end)
 
     @property
     def range(self) -> Range:
-        return Range(self.start, self.end)
+        return Range(Position(*self._start), Position(*self._end))
 
     @property
     def resolved_tag(self) -> str:
-        if self.tag not in (None, "!"):
-            return self.tag
-        if self.kind == SCALAR:
-            return _resolver.resolve(yaml.ScalarNode, self.value, self.implicit)
-        return "tag:yaml.org,2002:" + ("seq" if self.kind == SEQ else "map")
+        if self._resolved is None:
+            if self.tag not in (None, "!"):
+                self._resolved = self.tag
+            elif self.kind == SCALAR:
+                self._resolved = _resolver.resolve(yaml.ScalarNode, self.value, self.implicit)
+            else:
+                self._resolved = "tag:yaml.org,2002:" + ("seq" if self.kind == SEQ else "map")
+        return self._resolved
 
     def __repr__(self) -> str:
-        return f"Node({self.kind}, {self.start.line}:{self.start.character})"
+        return f"Node({self.kind}, {self._start[0]}:{self._start[1]})"
 
 
 def clone(node: Node, value) -> Node:
     """A copy of `node` holding `value`; used to patch a tree without touching the original."""
-    return Node(node.kind, value, node.start, node.end, node.tag, node.style, node.implicit, node.flow)
+    return Node(node.kind, value, node._start, node._end, node.tag, node.style, node.implicit, node.flow)
 
 
 def kind_name(node: Node | None) -> str:
@@ -85,12 +99,17 @@ def is_null(node: Node | None) -> bool:
     return node is None or (node.kind == SCALAR and node.resolved_tag == "tag:yaml.org,2002:null")
 
 
+def _is_merge(key: Node) -> bool:
+    return key.kind == SCALAR and (key.value == "<<" or key.tag == _MERGE) and key.resolved_tag == _MERGE
+
+
 def items(node: Node) -> list[tuple[Node, Node]]:
     """The (key, value) pairs of a mapping, with `<<` merge keys applied (own keys win)."""
-    own = [(k, v) for k, v in node.value if not (k.kind == SCALAR and k.resolved_tag == _MERGE)]
-    merges = [v for k, v in node.value if k.kind == SCALAR and k.resolved_tag == _MERGE]
-    if not merges:
-        return own
+    pairs = node.value
+    if not any(_is_merge(k) for k, _ in pairs):
+        return list(pairs)
+    own = [(k, v) for k, v in pairs if not _is_merge(k)]
+    merges = [v for k, v in pairs if _is_merge(k)]
     seen = {k.value for k, _ in own if k.kind == SCALAR}
     out = list(own)
     sources: list[Node] = []
@@ -175,7 +194,7 @@ class Document:
 class Parsed:
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
+    aliases: int = 0
 
 
 def decode(data: bytes) -> tuple[str | None, Problem | None]:
@@ -196,8 +215,7 @@ def decode(data: bytes) -> tuple[str | None, Problem | None]:
 
 def parse(text: str) -> Parsed:
     """Compose every document of `text` into nodes with positions; never raises on bad input."""
-    lines = text.split("\n")
-    out = Parsed(lines=lines)
+    out = Parsed()
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
         out.problems.append(Problem(START, "file-too-large",
@@ -220,7 +238,7 @@ def parse(text: str) -> Parsed:
         out.problems.append(e.problem)
     except (yaml.YAMLError, RecursionError, MemoryError, ValueError) as e:  # last resort, never raise
         out.problems.append(Problem(START, "yaml-syntax", f"YAML could not be read: {e}"))
-    for doc in out.documents:
+    for doc in out.documents if out.aliases else ():
         if doc.root is not None:
             bomb = _find_bomb(doc.root)
             if bomb is not None:
@@ -241,15 +259,15 @@ def _index_range(text: str, index: int) -> Range:
     return Range.at(line, index - (head.rfind("\n") + 1), 1)
 
 
-def _pos(mark) -> Position:
-    return Position(mark.line, mark.column)
+def _pos(mark) -> tuple[int, int]:
+    return mark.line, mark.column
 
 
 def _compose(text: str, out: Parsed) -> None:
     stack: list[list] = []  # [node, pending key]
     anchors: dict[str, Node] = {}
     root: Node | None = None
-    doc_start = Position(0, 0)
+    doc_start = (0, 0)
 
     def attach(node: Node) -> None:
         nonlocal root
@@ -289,22 +307,23 @@ def _compose(text: str, out: Parsed) -> None:
             node = stack.pop()[0]
             node._open = False
             if node.flow or not node.value:
-                node.end = _pos(ev.end_mark)
+                node._end = _pos(ev.end_mark)
             else:
                 last = node.value[-1]
-                node.end = (last[1] if node.kind == MAP else last).end
+                node._end = (last[1] if node.kind == MAP else last)._end
         elif cls is yaml.AliasEvent:
             target = anchors.get(ev.anchor)
-            rng = Range(_pos(ev.start_mark), _pos(ev.end_mark))
+            rng = Range(Position(*_pos(ev.start_mark)), Position(*_pos(ev.end_mark)))
             if target is None:
                 raise _Stop(Problem(rng, "yaml-syntax", f"YAML syntax: alias *{ev.anchor} names no anchor defined before it"))
             if target._open:
                 raise _Stop(Problem(rng, "yaml-recursive-alias", f"alias *{ev.anchor} is used inside its own anchor; recursive YAML is not read"))
+            out.aliases += 1
             attach(target)
         elif cls is yaml.DocumentStartEvent:
             root, anchors, doc_start = None, {}, _pos(ev.start_mark)
         elif cls is yaml.DocumentEndEvent:
-            out.documents.append(Document(root, Range(doc_start, _pos(ev.end_mark))))
+            out.documents.append(Document(root, Range(Position(*doc_start), Position(*_pos(ev.end_mark)))))
 
 
 def _find_bomb(root: Node) -> Node | None:
