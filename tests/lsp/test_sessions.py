@@ -149,3 +149,40 @@ async def test_start_errors_say_what_is_wrong(client: LanguageClient, project: P
     with pytest.raises(Exception, match="no session named 'ghost'"):
         await execute(client, "downstreamSync.server.stopSession", name="ghost")
     assert list(_get(await execute(client, "downstreamSync.server.listSessions"), "sessions")) == []
+
+
+async def test_show_both_then_keep_local_by_command(client: LanguageClient, project: Path, helper):
+    container, connect = helper
+    config = project / "skaffold.yaml"
+    config.write_text(CONFIG)
+    client.prompt_answer = "Show both"
+    await execute(client, "downstreamSync.server.startSession", configPath=str(config), connectCommand=connect,
+                  name="mine", policy="safe")
+    await client.session_states.wait_for(lambda p: p.session == "mine" and p.state == "watching")
+    local = project / "local" / "out"
+    await wait_file(local / "a.txt", b"alpha\n")
+
+    (local / "a.txt").write_text("mine\n")
+    (container / "out" / "a.txt").write_text("theirs\n")
+    conflict = await client.file_events.wait_for(lambda p: p.kind == "conflict" and p.path == "local/out/a.txt")
+    assert conflict.remoteCopy, "the container's copy is kept beside the local file"
+    copy = (project / conflict.remoteCopy) if not Path(conflict.remoteCopy).is_absolute() else Path(conflict.remoteCopy)
+    await wait_file(copy, b"theirs\n")
+    assert (local / "a.txt").read_bytes() == b"mine\n"
+
+    async def shown() -> None:
+        while len(client.shown_documents) < 2:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(shown(), WAIT)
+    assert {d.uri for d in client.shown_documents} == {(local / "a.txt").resolve().as_uri(), copy.resolve().as_uri()}
+
+    answer = await execute(client, "downstreamSync.server.resolveConflict", session="mine", path="local/out/a.txt",
+                           choice="keep-local")
+    assert _get(answer, "choice") == "keep-local"
+    assert (local / "a.txt").read_bytes() == b"mine\n" and not copy.exists()
+    with pytest.raises(Exception, match="no conflict"):
+        await execute(client, "downstreamSync.server.resolveConflict", session="mine", path="local/out/a.txt",
+                      choice="take-remote")
+    await execute(client, "downstreamSync.server.stopSession")
+    await client.session_states.wait_for(lambda p: p.session == "mine" and p.state == "stopped")

@@ -224,7 +224,10 @@ class Sessions:
             raise CommandError(f"'choice' must be 'keep-local' or 'take-remote', got {choice!r}")
         if not isinstance(path, str) or not path:
             raise CommandError("'path' must be the conflicting file's path")
-        await self.running[name].session.resolve_conflict(path, choice)
+        try:
+            await self.running[name].session.resolve_conflict(path, choice)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         return {"session": name, "path": path, "choice": choice}
 
     async def stop_all(self) -> None:
@@ -375,7 +378,10 @@ class Sessions:
         title = getattr(answer, "title", None)
         if title in protocol.CONFLICT_CHOICES:
             if self.running.get(entry.name) is entry:
-                await entry.session.resolve_conflict(event.path, protocol.CONFLICT_CHOICES[title])
+                try:
+                    await entry.session.resolve_conflict(event.path, protocol.CONFLICT_CHOICES[title])
+                except ValueError as exc:  # settled meanwhile, or the copy is gone
+                    self.server.show_message(f"Downstream Sync '{entry.name}': {exc}", lsp.MessageType.Warning)
         elif title == protocol.SHOW_BOTH:
             root = entry.root
             for rel in (event.path, event.remote_copy):
