@@ -96,8 +96,8 @@ class _Loader:
         for p in parsed.problems:
             sink.error(p.range, p.code, p.message)
         for doc in parsed.documents:
-            if doc.root is None:
-                continue
+            if y.is_null(doc.root):
+                continue  # an empty document
             if doc.root.kind != y.MAP:
                 sink.error(Range(doc.root.start, doc.root.start), "config-not-mapping",
                            f"a Skaffold config must be a mapping, not {y.kind_name(doc.root)}")
@@ -111,7 +111,8 @@ class _Loader:
         key = Path(os.path.realpath(file))
         if key in chain:
             if via is not None:
-                names = " -> ".join(p.name if p.parent == key.parent else str(p) for p in (*chain, key))
+                base = os.path.realpath(self.project.root)
+                names = " -> ".join(os.path.relpath(p, base) for p in (*chain, key))
                 via[0].error(via[1].range, "requires-cycle",
                              f"requires '{via[1].value}' goes back to a config already being read ({names})")
             return
@@ -153,7 +154,7 @@ class _Loader:
             path = y.value(dep, "path")
             if not y.is_str(path):
                 continue  # git, googleCloudStorage and others are remote: not followed here
-            target = find_config(sink.root / path.value)
+            target = find_config(Path(os.path.normpath(sink.root / path.value)))
             configs = y.to_data(y.value(dep, "configs"))
             names = [c for c in configs if isinstance(c, str)] if isinstance(configs, list) else None
             wanted = list(requested) + _activated_by(y.value(dep, "activeProfiles"), active)
