@@ -231,7 +231,10 @@ def parse(text: str) -> Parsed:
         mark = e.problem_mark or e.context_mark
         rng = Range.at(mark.line, mark.column, 1) if mark else START
         msg = " ".join(x for x in (e.context, e.problem) if x) or str(e)
-        out.problems.append(Problem(rng, "yaml-syntax", f"YAML syntax: {msg}"))
+        if "nesting depth" in msg:  # libyaml's own limit
+            out.problems.append(Problem(rng, "yaml-too-deep", f"YAML nested too deeply: {msg}; the file is not read"))
+        else:
+            out.problems.append(Problem(rng, "yaml-syntax", f"YAML syntax: {msg}"))
     except yaml.reader.ReaderError as e:
         out.problems.append(Problem(_index_range(text, e.position), "yaml-syntax", f"YAML: {e.reason}"))
     except _Stop as e:
