@@ -7,6 +7,7 @@ sessions.py). Never writes to stdout except the protocol.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ class DownstreamSyncServer(LanguageServer):
                 return  # changed or closed meanwhile: a newer check follows
         else:
             found = diagnostics.check(path, text)
-        if any(not c.isascii() for c in text):
+        if not text.isascii():
             # The checks count characters in code points; the client in its own units.
             lines = doc.lines
             for d in found:
@@ -201,6 +202,9 @@ def serve(tcp: tuple[str, int] | None = None) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("downstream_sync").setLevel(logging.INFO)
     server = make_server()
+    # Everything imported so far lives as long as the process: keep it out of the collector's
+    # way, so a check of a large config is not paused by full collections of pygls' types.
+    gc.freeze()
     if tcp is None:
         server.start_io()
     else:

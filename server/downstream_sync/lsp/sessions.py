@@ -352,7 +352,7 @@ class Sessions:
             )
         else:
             progress.report(entry.progress_token, lsp.WorkDoneProgressReport(message=message, percentage=percentage))
-        if total and event.files_done >= total:
+        if event.files_done >= total:
             self._end_progress(entry, f"{total} files checked")
 
     def _end_progress(self, entry: _Running, message: str) -> None:
