@@ -119,7 +119,7 @@ class Bridge:
         if rc != 0 or text:
             status = f"exited with status {rc}" if rc >= 0 else f"was killed by signal {-rc}"
             detail = f": {text}" if text else ""
-            self._fail(f"{shlex.join(argv)} {status}{detail}", rc)
+            self._fail(f"the command {status}{detail}", rc)
 
     async def close(self) -> None:
         if self._accept_task is not None:

@@ -22,12 +22,14 @@ log = logging.getLogger("downstream_sync")
 class Pipeline:
     def __init__(self, handler: Callable[[list[Any]], Awaitable[None]], *, workers: int = 8,
                  batch: int = 128, max_items: int = 4096, max_bytes: int = 64 << 20,
-                 weigh: Callable[[Any], int] = lambda item: 0):
+                 weigh: Callable[[Any], int] = lambda item: 0,
+                 on_failure: Callable[[BaseException], None] | None = None):
         self._handler = handler
         self._batch = batch
         self._max_items = max_items
         self._max_bytes = max_bytes
         self._weigh = weigh
+        self._on_failure = on_failure
         self._pending: dict[Hashable, Any] = {}
         self._ready: deque[Hashable] = deque()
         self._in_flight: dict[Hashable, Any] = {}
@@ -91,6 +93,8 @@ class Pipeline:
             except Exception as e:  # the handler reports per item; this is a lost connection or a bug
                 if self.failure is None:
                     self.failure = e
+                    if self._on_failure is not None:
+                        self._on_failure(e)
                 log.debug("pipeline: batch failed: %r", e)
                 for key, item in taken:
                     self._pending.setdefault(key, item)

@@ -121,6 +121,8 @@ class Session:
         self._last_error_message = ""
         self._hash_cache: dict[str, tuple[int, int, int, str]] = {}
         self._client: HelperClient | None = None
+        self._hello = False
+        self._rec: Reconcile | None = None
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -321,8 +323,8 @@ class Session:
         first = True
         try:
             while not self._stopping:
-                self._set_state(SessionState.CONNECTING if first else SessionState.RECONNECTING,
-                                self.transport.describe())
+                if first:
+                    self._set_state(SessionState.CONNECTING, self.transport.describe())
                 first = False
                 started = time.time()
                 self._hello = False
@@ -379,13 +381,37 @@ class Session:
         assert self._bridge is not None
         client = HelperClient(self._bridge.target)
         self._client = client
-        pipe = Pipeline(self._handle, workers=_WORKERS,
+        call = client.watch(since_version=0 if snapshot else self._resume_version,
+                            instance_id="" if snapshot else self._instance_id, snapshot=snapshot)
+        # A batch that fails for the connection's sake ends the watch too.
+        pipe = Pipeline(self._handle, workers=_WORKERS, on_failure=lambda e: call.cancel(),
                         weigh=lambda w: len(w.content) if w.content is not None else 0)
+        self._rec = None
+        try:
+            return await self._consume(call, pipe, snapshot, once)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if pipe.failure is not None and not (task and task.cancelling()):
+                raise pipe.failure from None
+            raise
+        finally:
+            unfinished = [w.version for w in pipe.items() if w.reconcile is None and w.version]
+            if unfinished:
+                self._resume_version = min(unfinished) - 1
+            else:
+                self._resume_version = self._received
+            if self._rec is not None:
+                self._need_snapshot = True
+            await pipe.close()
+            self._client = None
+            await client.close()
+            self._commit()
+
+    async def _consume(self, call, pipe: Pipeline, snapshot: bool, once: bool) -> Reconcile | None:
+        """Read one Watch stream to its end, feeding the pipeline; returns after one reconcile when `once`."""
         rec: Reconcile | None = None
         first = True
         try:
-            call = client.watch(since_version=0 if snapshot else self._resume_version,
-                                instance_id="" if snapshot else self._instance_id, snapshot=snapshot)
             async for ev in call:
                 if pipe.failure is not None:
                     raise pipe.failure
@@ -443,17 +469,7 @@ class Session:
                     self._set_state(SessionState.RECONCILING, "fell behind the helper; reconciling from a snapshot")
             raise _Lost("the helper ended the watch")
         finally:
-            unfinished = [w.version for w in pipe.items() if w.reconcile is None and w.version]
-            if unfinished:
-                self._resume_version = min(unfinished) - 1
-            else:
-                self._resume_version = self._received
-            if rec is not None:
-                self._need_snapshot = True
-            await pipe.close()
-            self._client = None
-            await client.close()
-            self._commit()
+            self._rec = rec
 
     def _work_from(self, ev: pb.FileEvent) -> _Work:
         kind = {pb.FileEvent.DELETE: "delete", pb.FileEvent.RENAME: "rename"}.get(ev.event_type, "change")

@@ -1,0 +1,111 @@
+"""Support for the engine tests: a real app-server in a temporary "container" folder, reached
+through a real app-connect by the engine's command transport; polling, tree comparison, event recording."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from downstream_sync.cluster.transport import CommandTransport
+from downstream_sync.sync.events import Conflict, FileSkipped, FileSynced, SyncError
+from downstream_sync.sync.rules import RuleSet
+from downstream_sync.sync.session import Session
+
+BIN = pathlib.Path(sys.executable).parent
+APP_SERVER = str(BIN / "app-server")
+APP_CONNECT = str(BIN / "app-connect")
+LIMIT = float(os.environ.get("ENGINE_TEST_LIMIT", 30))  # a bound on things that must happen, never a measure
+
+
+async def eventually(predicate, what: str, limit: float = LIMIT):
+    """Poll until predicate() is truthy; fail naming `what` after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def md5(path: pathlib.Path) -> str | None:
+    try:
+        return hashlib.md5(path.read_bytes()).hexdigest()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def tree(root: pathlib.Path) -> dict[str, str]:
+    """Relative path -> MD5 of every regular file below root."""
+    out = {}
+    if not root.exists():
+        return out
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = pathlib.Path(dirpath, name)
+            out[p.relative_to(root).as_posix()] = hashlib.md5(p.read_bytes()).hexdigest()
+    return out
+
+
+class Helper:
+    """A real app-server watching `targets` below `cwd`, serving on a unix socket."""
+
+    def __init__(self, cwd: pathlib.Path, sock: pathlib.Path, targets: list[str], excludes: list[str] = ()):
+        self.cwd, self.sock, self.targets, self.excludes = cwd, sock, targets, list(excludes)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Helper":
+        if self.sock.exists():
+            self.sock.unlink()
+        argv = [APP_SERVER, "--targets", ",".join(self.targets), "--socket", str(self.sock)]
+        if self.excludes:
+            argv += ["--excludes", ",".join(self.excludes)]
+        self.proc = subprocess.Popen(argv, cwd=self.cwd, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + LIMIT
+        while not self.sock.exists():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"app-server exited: {self.proc.stderr.read().decode()}")
+            if time.monotonic() > deadline:
+                raise AssertionError("app-server did not create its socket")
+            time.sleep(0.01)
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        if self.proc is not None and self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def transport(self) -> CommandTransport:
+        return CommandTransport([APP_CONNECT, "--socket", str(self.sock)])
+
+
+class Recorder:
+    """Collects a session's events."""
+
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, event):
+        self.events.append(event)
+
+    def of(self, kind, **match):
+        return [e for e in self.events if isinstance(e, kind)
+                and all(getattr(e, k) == v for k, v in match.items())]
+
+    @property
+    def errors(self) -> list[SyncError]:
+        return self.of(SyncError)
+
+

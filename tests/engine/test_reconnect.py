@@ -1,0 +1,80 @@
+"""Connection loss: a dropped stream resumes, a restarted helper is reconciled, a missing helper is
+reported (with its stderr and a hint) and retried without ending the session."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from downstream_sync.cluster.transport import CommandTransport
+from downstream_sync.sync.events import SessionState, StateChanged, SyncError
+
+from engine_support import APP_CONNECT, eventually, tree
+
+
+async def test_dropped_stream_resumes_from_the_last_version(helper, container, project, make_session):
+    session, rec = await make_session(helper)
+    await eventually(lambda: session.state is SessionState.WATCHING, "watching")
+    (container / "src" / "a.txt").write_text("a")
+    await eventually(lambda: (project / "out" / "a.txt").exists(), "a.txt")
+    # Kill the bridge's app-connect: the byte stream drops, the helper lives on.
+    for proc in list(session._bridge._procs):
+        os.kill(proc.pid, signal.SIGKILL)
+    (container / "src" / "b.txt").write_text("b, written while the stream was down")
+    await eventually(lambda: rec.of(StateChanged, state=SessionState.RECONNECTING), "the drop to be noticed")
+    await eventually(lambda: tree(project / "out") == tree(container / "src"), "the missed file")
+    resumed = [e for e in rec.of(StateChanged, state=SessionState.WATCHING) if "resumed" in e.detail]
+    assert resumed, [e.detail for e in rec.of(StateChanged)]
+
+
+async def test_helper_killed_and_restarted_misses_nothing(helper, container, project, make_session):
+    for i in range(20):
+        (container / "src" / f"f{i}.txt").write_text(f"file {i}")
+    session, rec = await make_session(helper)
+    await eventually(lambda: tree(project / "out") == tree(container / "src"), "the first files")
+    helper.kill()
+    await eventually(lambda: rec.of(StateChanged, state=SessionState.RECONNECTING), "the loss to be noticed")
+    # While the container restarts: new, changed and deleted files.
+    (container / "src" / "new.txt").write_text("made while the helper was down")
+    (container / "src" / "f1.txt").write_text("changed while the helper was down")
+    (container / "src" / "f2.txt").unlink()
+    (container / "src" / "sub").mkdir()
+    (container / "src" / "sub" / "deep.txt").write_text("deep")
+    helper.start()
+    await eventually(lambda: tree(project / "out") == tree(container / "src"), "the files after the restart")
+    assert any("restarted" in e.detail for e in rec.of(StateChanged, state=SessionState.RECONCILING))
+    assert session.state is SessionState.WATCHING
+
+
+async def test_missing_helper_is_reported_and_retried(container, project, make_session, tmp_path):
+    """The command exits at once with a message on stderr, as `kubectl exec` does for a missing binary."""
+    sock = tmp_path / "later.sock"
+    transport = CommandTransport([APP_CONNECT, "--socket", str(sock)])
+    session, rec = await make_session(transport)
+    await eventually(lambda: len(rec.errors) >= 1, "an error")
+    err = rec.errors[0]
+    assert err.path is None
+    assert "app-connect" in err.message and str(sock) in err.message  # the command's own stderr
+    assert "helper" in err.message and "download stanza" in err.message  # how to inject it
+    await eventually(lambda: len(rec.of(StateChanged, state=SessionState.RECONNECTING)) >= 2, "retries")
+    assert session.state in (SessionState.RECONNECTING, SessionState.CONNECTING)
+    # The helper appears: the same session connects and syncs.
+    from engine_support import Helper
+    h = Helper(container, sock, ["src"]).start()
+    try:
+        (container / "src" / "late.txt").write_text("late")
+        await eventually(lambda: (project / "out" / "late.txt").exists(), "a file once the helper is there")
+    finally:
+        h.kill()
+
+
+async def test_command_that_cannot_run_is_reported(project, make_session, tmp_path):
+    transport = CommandTransport([str(tmp_path / "no-such-program")])
+    session, rec = await make_session(transport)
+    await eventually(lambda: rec.errors, "an error")
+    assert "no-such-program" in rec.errors[0].message
+    assert "No such file" in rec.errors[0].message
+    await session.stop()
+    assert session.state is SessionState.STOPPED
+    await session.stop()  # idempotent
