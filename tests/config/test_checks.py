@@ -374,3 +374,81 @@ def test_check_file_uses_the_unsaved_text(ws):
     diags = check_file(path, text=text)
     assert codes(diags) == ["download-not-in-skaffold", "download-localdst-outside"]
     assert check_file(path) == []
+
+
+def test_misspelt_download_key_of_an_artifact(ws):
+    project = ws.load(HEAD + """
+build:
+  artifacts:
+  - image: app
+    docker: {}
+    downlaod:
+      manual: [{remoteSrc: a, localDst: b}]
+""")
+    (d,) = project.diagnostics
+    assert (d.code, at(d), d.data) == ("download-unknown-key", (7, 4, 7, 12), {"replacement": "download"})
+
+
+def test_patch_path_naming_an_unknown_key(ws):
+    project = ws.load(HEAD + """
+build: {artifacts: [{image: app, download: {manual: [{remoteSrc: a, localDst: b}]}}]}
+profiles:
+- name: p
+  patches:
+  - op: add
+    path: /build/artifacts/0/download/exclude
+    value: ["*.tmp"]
+  - op: replace
+    path: "/build/artifacts/0/download/manual/0/localDest"
+    value: c
+  - op: remove
+    path: /build/artifacts/0/download/whatever
+""")
+    unknown = [d for d in project.diagnostics if d.code == "download-unknown-key"]
+    assert [(at(d), d.data) for d in unknown] == [
+        ((8, 38, 8, 45), {"replacement": "excludes"}),
+        ((11, 48, 11, 57), {"replacement": "localDst"}),
+        ((14, 38, 14, 46), None),
+    ]
+
+
+def test_excludes_that_never_match(ws):
+    project = ws.load(HEAD + """
+build:
+  artifacts:
+  - image: app
+    download:
+      manual: [{remoteSrc: src, localDst: out}]
+      excludes: [/src/tmp, ../x, ok/*.log]
+""")
+    never = [d for d in project.diagnostics if d.code == "download-exclude-never-matches"]
+    assert [(at(d), d.severity) for d in never] == [((8, 17, 8, 25), Severity.WARNING), ((8, 27, 8, 31), Severity.WARNING)]
+    assert project.artifacts[0].download.excludes == ["/src/tmp", "../x", "ok/*.log"]
+
+
+def test_local_dst_through_a_symlink_out_of_the_project(ws, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (ws.root / "link").symlink_to(outside, target_is_directory=True)
+    (ws.root / "real").mkdir()
+    (ws.root / "inner").symlink_to(ws.root / "real", target_is_directory=True)
+    project = ws.load(HEAD + """
+build:
+  artifacts:
+  - image: app
+    download:
+      manual:
+      - {remoteSrc: a, localDst: link/gen}
+      - {remoteSrc: b, localDst: inner/gen}
+""")
+    d = only(project.diagnostics, "download-localdst-outside")
+    assert at(d) == (8, 33, 8, 41) and "symbolic link 'link'" in d.message
+    assert [m.remote_src for m in project.artifacts[0].download.mappings] == ["b"]
+
+
+def test_profiles_given_as_one_comma_separated_string(ws):
+    project = ws.load(HEAD + """
+build: {artifacts: [{image: app}]}
+profiles:
+- {name: a, patches: [{op: add, path: /build/artifacts/0/context, value: ctx}]}
+""", profiles="a, ")
+    assert project.profiles == ["a"] and project.artifacts[0].context == "ctx"

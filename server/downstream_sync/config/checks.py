@@ -13,6 +13,7 @@ import difflib
 import functools
 import os
 import posixpath
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,22 @@ def _unknown_keys(node: y.Node, valid: tuple[str, ...], where: str, sink: Sink) 
             sink.error(k.range, "download-unknown-key", f"unknown key '{label}' in {where}; expected {expected}")
 
 
+# The keys of a Skaffold artifact (v4beta14), and ours.
+ARTIFACT_KEYS = frozenset({
+    "image", "context", "sync", "requires", "hooks", "platforms", "runtimeType", "docker", "bazel", "buildpacks",
+    "custom", "jib", "kaniko", "ko", "download",
+})
+
+
+def check_artifact_keys(node: y.Node, sink: Sink) -> None:
+    """A key of an artifact that is not Skaffold's and looks like a misspelt `download`."""
+    for k, _ in node.value:
+        if k.kind == y.SCALAR and k.value not in ARTIFACT_KEYS and k.value != "<<":
+            if difflib.SequenceMatcher(None, k.value.lower(), "download").ratio() >= 0.75:
+                sink.error(k.range, "download-unknown-key",
+                           f"unknown artifact key '{k.value}'; did you mean 'download'?", {"replacement": "download"})
+
+
 def _wrong_type(sink: Sink, node: y.Node | None, what: str, expected: str, data: dict | None = None) -> None:
     sink.error(node.range, "download-wrong-type", f"{what} must be {expected}, not {y.kind_name(node)}", data)
 
@@ -134,7 +151,32 @@ def _local_dst_ok(value: str, node: y.Node, sink: Sink) -> str | None:
         sink.error(node.range, "download-localdst-outside",
                    f"localDst '{value}' leaves the project folder {sink.root.name or sink.root}; "
                    "use a path inside the folder of skaffold.yaml")
+        return None
+    link = _symlink_out(sink.root, norm)
+    if link is not None:
+        sink.error(node.range, "download-localdst-outside",
+                   f"localDst '{value}' leaves the project folder through the symbolic link '{link}'; "
+                   "use a path inside the folder of skaffold.yaml")
+        return None
     return norm
+
+
+def _symlink_out(root: Path, rel: str) -> str | None:
+    """The first part of `rel` that is a symbolic link leading out of `root`, or None."""
+    path = str(root)
+    parts = [] if rel == "." else rel.split("/")
+    for i, part in enumerate(parts):
+        path = os.path.join(path, part)
+        try:
+            is_link = os.path.islink(path) if i else stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError:
+            return None  # not there yet: nothing to follow
+        if is_link:
+            real_root = os.path.realpath(root)
+            target = os.path.realpath(path)
+            if target != real_root and not target.startswith(real_root.rstrip(os.sep) + os.sep):
+                return "/".join(parts[: i + 1])
+    return None
 
 
 def read_rule(item: y.Node, sink: Sink) -> Mapping | None:
@@ -172,6 +214,11 @@ def check_exclude(item: y.Node, sink: Sink) -> bool:
     if not y.is_str(item):
         _wrong_type(sink, item, "an exclude", "a glob string")
         return False
+    text = item.value
+    if text.startswith("/") or text == ".." or text.startswith("../") or "/../" in text:
+        sink.warning(item.range, "download-exclude-never-matches",
+                     f"exclude '{text}' never matches: excludes are relative to each remoteSrc folder "
+                     "and cannot leave it")
     try:
         _compile(item.value)
     except GlobError as e:
@@ -183,16 +230,20 @@ def check_exclude(item: y.Node, sink: Sink) -> bool:
 
 
 def _char_range(node: y.Node, offset: int) -> Range:
-    """The range of character `offset` of a one-line string scalar whose source text is its value;
-    the whole scalar when escapes or folding make the source differ."""
+    """The range of character `offset` of a one-line string scalar (see _sub_range)."""
+    return _sub_range(node, min(offset, max(len(node.value) - 1, 0)), 1)
+
+
+def _sub_range(node: y.Node, offset: int, length: int) -> Range:
+    """The range of `length` characters at `offset` in a one-line string scalar whose source text
+    is its value; the whole scalar when escapes or folding make the source differ."""
     if node.start.line != node.end.line or not node.value:
         return node.range
     quoted = node.style in ("'", '"')
     width = node.end.character - node.start.character - (2 if quoted else 0)
     if width != len(node.value) or ("\\" in node.value and node.style == '"') or ("'" in node.value and node.style == "'"):
         return node.range
-    at = node.start.character + (1 if quoted else 0) + min(offset, max(len(node.value) - 1, 0))
-    return Range.at(node.start.line, at, 1)
+    return Range.at(node.start.line, node.start.character + (1 if quoted else 0) + offset, length)
 
 
 def read_download(node: y.Node, sink: Sink) -> Download | None:
@@ -350,12 +401,19 @@ def check_shared_folders(artifacts: list[Artifact], sinks: dict[Path, Sink]) -> 
                     below.setdefault(path[:i], (art, m))
 
 
-def check_patch(tokens: list[str], value: y.Node | None, sink: Sink) -> bool:
-    """Checks a profile patch's `value` as the part of a download stanza its path names.
+def check_patch(path: y.Node, tokens: list[str], value: y.Node | None, sink: Sink) -> bool:
+    """Checks a profile patch whose `path` (a string node, as `tokens`) goes into a download stanza:
+    the keys it names, and its `value` as the part of the stanza the path points at.
     Returns True when the path touches a download stanza."""
-    if value is None or len(tokens) < 4 or tokens[:2] != ["build", "artifacts"] or tokens[3] != "download":
+    if len(tokens) < 4 or tokens[:2] != ["build", "artifacts"] or tokens[3] != "download":
         return False
     rest = tokens[4:]
+    if rest and not _path_key_ok(path, 4, rest[0], DOWNLOAD_KEYS, "download", sink):
+        return True
+    if rest[:1] == ["manual"] and len(rest) >= 3 and not _path_key_ok(path, 6, rest[2], RULE_KEYS, "a download rule", sink):
+        return True
+    if value is None:
+        return True
     if not rest:
         read_download(value, sink)
     elif rest[0] == "manual":
@@ -364,7 +422,7 @@ def check_patch(tokens: list[str], value: y.Node | None, sink: Sink) -> bool:
             check_rules(Download(kept, [], value.range), sink)
         elif len(rest) == 2:
             read_rule(value, sink)
-        elif len(rest) == 3 and rest[2] in RULE_KEYS:
+        elif len(rest) == 3:
             text, node = _check_string(None, value, rest[2], sink)
             if rest[2] == "localDst" and text is not None:
                 _local_dst_ok(text, node, sink)
@@ -374,3 +432,20 @@ def check_patch(tokens: list[str], value: y.Node | None, sink: Sink) -> bool:
         elif len(rest) == 2:
             check_exclude(value, sink)
     return True
+
+
+def _path_key_ok(path: y.Node, index: int, key: str, valid: tuple[str, ...], where: str, sink: Sink) -> bool:
+    """Whether token `index` of a patch path is a valid key; if not, a diagnostic on that token."""
+    if key in valid:
+        return True
+    raw = path.value.split("/")
+    offset = sum(len(t) + 1 for t in raw[:index + 1])
+    rng = _sub_range(path, offset, len(raw[index + 1]))
+    hint = suggest(key, valid)
+    if hint:
+        sink.error(rng, "download-unknown-key", f"patch path names unknown key '{key}' in {where}; did you mean '{hint}'?",
+                   {"replacement": hint} if rng != path.range else None)
+    else:
+        expected = ", ".join(f"'{v}'" for v in valid)
+        sink.error(rng, "download-unknown-key", f"patch path names unknown key '{key}' in {where}; expected {expected}")
+    return False

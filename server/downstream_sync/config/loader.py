@@ -35,8 +35,10 @@ def load_project(path: str | os.PathLike, profiles: Iterable[str] = (), text: st
     """Read the project whose config is at `path` (a file or a folder holding skaffold.yaml).
     `profiles` are activated by name ('-name' deactivates); `command` (such as "dev") and `env`
     auto-activate profiles by their `activation`; `text` replaces the main file's content."""
+    if isinstance(profiles, str):
+        profiles = profiles.split(",")
     main = find_config(Path(os.path.abspath(path)))
-    project = Project(root=main.parent, path=main, profiles=list(profiles))
+    project = Project(root=main.parent, path=main, profiles=[p.strip() for p in profiles if p.strip()])
     loader = _Loader(project, command, env)
     loader.load_file(main, text, None, project.profiles, None, ())
     checks.check_shared_folders(project.artifacts, loader.sinks)
@@ -188,6 +190,7 @@ def artifact_from_node(node: y.Node, sink: Sink, config_name: str | None = None)
     ctx = context.value if y.is_str(context) and context.value else "."
     sync_node = y.value(node, "sync")
     sources = checks.sync_sources(sync_node, ctx)
+    checks.check_artifact_keys(node, sink)
     pair = y.get(node, "download")
     download = checks.read_download(pair[1], sink) if pair else None
     if download is not None:
@@ -230,7 +233,7 @@ def check_document(root: y.Node, sink: Sink) -> None:
                 tokens = prof.pointer(path.value)
             except prof.PatchError:
                 continue
-            if checks.check_patch(tokens, value, sink):
+            if checks.check_patch(path, tokens, value, sink):
                 sites.append(path)
             elif tokens == ["build"]:
                 artifacts_in(y.value(value, "artifacts"))

@@ -210,7 +210,7 @@ def _replace_child(node: y.Node, token: str, new: y.Node) -> y.Node:
 def _set_key(node: y.Node, key: y.Node, value: y.Node) -> y.Node:
     """A copy of mapping `node` where `key` (matched by its text) holds `value`; merged keys are
     made explicit first."""
-    pairs = y.items(node)
+    pairs = list(y.items(node))
     for i, (k, _) in enumerate(pairs):
         if k.kind == y.SCALAR and k.value == key.value:
             pairs[i] = (k, value)

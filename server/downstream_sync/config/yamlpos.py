@@ -31,7 +31,7 @@ class Node:
     Aliased nodes are the same object wherever they are used. Positions are kept as (line, column)
     tuples and handed out as Position."""
 
-    __slots__ = ("kind", "value", "_start", "_end", "tag", "style", "implicit", "flow", "_open", "_resolved")
+    __slots__ = ("kind", "value", "_start", "_end", "tag", "style", "implicit", "flow", "_open", "_resolved", "_items")
 
     def __init__(self, kind, value, start: tuple[int, int], end: tuple[int, int], tag=None, style=None,
                  implicit=(True, True), flow=False):
@@ -45,6 +45,7 @@ class Node:
         self.flow = flow
         self._open = False
         self._resolved: str | None = None
+        self._items: list | None = None
 
     @property
     def start(self) -> Position:
@@ -104,10 +105,17 @@ def _is_merge(key: Node) -> bool:
 
 
 def items(node: Node) -> list[tuple[Node, Node]]:
-    """The (key, value) pairs of a mapping, with `<<` merge keys applied (own keys win)."""
+    """The (key, value) pairs of a mapping, with `<<` merge keys applied (own keys win).
+    Nodes do not change once composed, so the answer is kept; callers must not modify it."""
+    if node._items is None:
+        node._items = _merged(node)
+    return node._items
+
+
+def _merged(node: Node) -> list[tuple[Node, Node]]:
     pairs = node.value
     if not any(_is_merge(k) for k, _ in pairs):
-        return list(pairs)
+        return pairs
     own = [(k, v) for k, v in pairs if not _is_merge(k)]
     merges = [v for k, v in pairs if _is_merge(k)]
     seen = {k.value for k, _ in own if k.kind == SCALAR}
@@ -287,13 +295,25 @@ def _compose(text: str, out: Parsed) -> None:
             parent.value.append((frame[1], node))
             frame[1] = None
 
+    scalar_event = yaml.ScalarEvent
     for ev in yaml.parse(text, Loader=_Parser):
         cls = type(ev)
-        if cls is yaml.ScalarEvent:
-            node = Node(SCALAR, ev.value, _pos(ev.start_mark), _pos(ev.end_mark), ev.tag, ev.style, ev.implicit)
+        if cls is scalar_event:  # the common case, attached inline
+            sm, em = ev.start_mark, ev.end_mark
+            node = Node(SCALAR, ev.value, (sm.line, sm.column), (em.line, em.column), ev.tag, ev.style, ev.implicit)
             if ev.anchor:
                 anchors[ev.anchor] = node
-            attach(node)
+            if not stack:
+                root = node
+                continue
+            frame = stack[-1]
+            if frame[0].kind == SEQ:
+                frame[0].value.append(node)
+            elif frame[1] is None:
+                frame[1] = node
+            else:
+                frame[0].value.append((frame[1], node))
+                frame[1] = None
         elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
             if len(stack) >= MAX_DEPTH:
                 raise _Stop(Problem(Range.at(ev.start_mark.line, ev.start_mark.column, 1), "yaml-too-deep",
