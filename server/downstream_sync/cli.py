@@ -199,8 +199,9 @@ def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, out=None) -> int:
     """Run a session per plan until Ctrl+C (or `seconds`), printing events; a summary at the end."""
     from .records import Record
+    from .sync.events import StateChanged
     from .sync.session import Session
-    from .terminal import TerminalPrinter
+    from .terminal import TerminalPrinter, human_duration
 
     out = out or sys.stdout
     loop = asyncio.get_running_loop()
@@ -220,9 +221,16 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
         return rows
 
     dirty = asyncio.Event()
+
+    def on_event(event) -> None:
+        if isinstance(event, StateChanged):
+            record.update(snapshot())  # at once, so `status` never shows an older state than the terminal
+        else:
+            dirty.set()
+
     for s in sessions:
+        s.subscribe(on_event)
         s.subscribe(printer)
-        s.subscribe(lambda _event: dirty.set())
 
     async def keep_record() -> None:
         while True:
@@ -232,8 +240,9 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
             await asyncio.sleep(0.5)
 
     started = time.monotonic()
-    targets = ", ".join(f"{p.image} -> {p.transport.describe()}" for p in plans)
-    print(f"Syncing {targets}. Press Ctrl+C to stop.", file=out, flush=True)
+    images = ", ".join(p.image for p in plans)
+    until = f"for {human_duration(seconds)} (or until Ctrl+C)" if seconds > 0 else "until Ctrl+C"
+    print(f"Syncing {images} {until}.", file=out, flush=True)
     record.update(snapshot())
     recorder = asyncio.create_task(keep_record())
     try:

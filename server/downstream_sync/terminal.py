@@ -44,7 +44,7 @@ class Tally:
 
     synced: int = 0
     bytes: int = 0
-    deleted: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     conflicts: int = 0
     errors: int = 0
@@ -88,7 +88,7 @@ class TerminalPrinter:
         return f"{self.paint(stamp, 'dim')}  {name}"
 
     def _action(self, word: str, style: str) -> str:
-        return self.paint(f"{word:<9}", style)
+        return self.paint(f"{word:<11}", style)
 
     # events -----------------------------------------------------------------------------------
 
@@ -97,13 +97,14 @@ class TerminalPrinter:
         if isinstance(event, FileSynced):
             tally.synced += 1
             tally.bytes += event.bytes
-            if event.action == "deleted":
-                tally.deleted += 1
-                detail = ""
-            else:
-                detail = f"  {human_size(event.bytes):>9}  {self.paint(human_duration(event.duration), 'dim')}"
+            tally.actions[event.action] = tally.actions.get(event.action, 0) + 1
             path = f"{event.old_path} -> {event.path}" if event.action == "renamed" and event.old_path else event.path
-            self.write(f"{self._prefix(event)}{self._action(event.action, event.action)} {path}{detail}")
+            if event.action == "deleted":
+                self.write(f"{self._prefix(event)}{self._action(event.action, event.action)} {path}")
+            else:
+                took = self.paint(human_duration(event.duration), "dim")
+                self.write(f"{self._prefix(event)}{self._action(event.action, event.action)} {path:<44} "
+                           f"{human_size(event.bytes):>9}  {took}")
         elif isinstance(event, FileSkipped):
             tally.skipped += 1
             if self.verbose:
@@ -122,7 +123,8 @@ class TerminalPrinter:
             if (state, event.detail) == (tally.last_state, tally.last_detail):
                 return
             tally.last_state, tally.last_detail = state, event.detail
-            detail = f"  {self.paint(event.detail, 'dim')}" if event.detail else ""
+            shown = event.detail if event.detail and event.detail != state else ""
+            detail = f" {self.paint(shown, 'dim')}" if shown else ""
             self.write(f"{self._prefix(event)}{self._action(state, 'state')}{detail}")
         elif isinstance(event, ReconcileProgress):
             self.progress(event)
@@ -135,9 +137,7 @@ class TerminalPrinter:
         if self.tty:
             self.stream.write("\r\x1b[K" + self._prefix(event) + self.paint(text, "dim"))
             self.stream.flush()
-            self._progress_shown = True
-            if total and done >= total:
-                self.write("")  # keep the final figure on its own line
+            self._progress_shown = True  # the next line replaces it
             return
         # Plain output: the start, each quarter, and the end.
         step = 4 if not total else min(4, done * 4 // total)
@@ -150,9 +150,11 @@ class TerminalPrinter:
 
     def summary_line(self, name: str, elapsed: float | None = None) -> str:
         t = self.tally(name)
-        parts = [f"{t.synced} file{'s' if t.synced != 1 else ''} synced ({human_size(t.bytes)})"]
+        kinds = ", ".join(f"{n} {a}" for a in ("created", "updated", "renamed", "deleted") if (n := t.actions.get(a)))
+        parts = [f"{t.synced} change{'s' if t.synced != 1 else ''} synced ({human_size(t.bytes)}"
+                 + (f": {kinds})" if kinds else ")")]
         if t.skipped:
-            parts.append(f"{t.skipped} already up to date or excluded")
+            parts.append(f"{t.skipped} skipped (up to date or excluded)")
         parts.append(self.paint(f"{t.conflicts} conflict{'s' if t.conflicts != 1 else ''}", "conflict") if t.conflicts
                      else "0 conflicts")
         parts.append(self.paint(f"{t.errors} error{'s' if t.errors != 1 else ''}", "error") if t.errors else "0 errors")

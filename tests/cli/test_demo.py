@@ -1,0 +1,25 @@
+"""`downstream-sync demo`: the embedded container (a real app-server wrapping the generator)
+syncs into a temporary project, then stops by itself."""
+
+import re
+import shutil
+
+from clitools import run
+
+
+def test_demo_runs_a_few_seconds_and_syncs_files(tmp_path):
+    result = run("demo", "--seconds", "3", env={"TMPDIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    found = re.search(r"^The synced files are in (\S+) \((\d+) files?\)", result.stdout, re.M)
+    assert found, result.stdout
+    synced = found[1]
+    try:
+        assert synced.startswith(str(tmp_path))
+        assert int(found[2]) >= 2
+        assert any("created" in line and "synced/generated/" in line for line in result.stdout.splitlines())
+        assert re.search(r"^Stopped\. \d+ changes? synced", result.stdout, re.M), result.stdout
+        assert "index.json" in result.stdout
+        assert ".tmp" not in result.stdout  # the demo's rules exclude the generator's temporary files
+    finally:
+        shutil.rmtree(synced.rsplit("/synced", 1)[0], ignore_errors=True)

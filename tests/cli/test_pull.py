@@ -1,0 +1,53 @@
+"""`downstream-sync pull` end to end: the real console script, a real app-server, real
+app-connect as the --connect-command, real gRPC over its stdio."""
+
+import os
+
+from clitools import run
+
+
+def pull(project, helper, *extra):
+    return run("pull", "-f", str(project / "skaffold.yaml"), "--connect-command", helper.connect_command, *extra)
+
+
+def test_pull_brings_the_tree_and_knows_the_rules(project, helper):
+    result = pull(project, helper)
+    assert result.returncode == 0, result.stdout + result.stderr
+    local = project / "local" / "out"
+    assert (local / "a.txt").read_text() == "alpha\n"
+    assert (local / "sub" / "b.bin").read_bytes() == bytes(range(256)) * 40
+    assert os.access(local / "sub" / "run.sh", os.X_OK)
+    assert not (local / "debug.log").exists()  # excluded
+    out = result.stdout
+    for path in ("local/out/a.txt", "local/out/sub/b.bin", "local/out/sub/run.sh"):
+        assert any(path in line and "created" in line for line in out.splitlines()), out
+    assert "debug.log" not in out
+    assert out.strip().splitlines()[-1].startswith("in sync: 3 changes synced (")
+
+    again = pull(project, helper)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "created" not in again.stdout and "updated" not in again.stdout
+    assert again.stdout.strip().splitlines()[-1].startswith("in sync: 0 changes synced")
+
+
+def test_a_local_edit_is_a_conflict_and_exit_1(project, helper):
+    assert pull(project, helper).returncode == 0
+    mine = project / "local" / "out" / "a.txt"
+    mine.write_text("my own edit\n")
+    (helper.container / "out" / "a.txt").write_text("the container's new version\n")
+
+    result = pull(project, helper)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert mine.read_text() == "my own edit\n"  # never lost
+    assert any("conflict" in line and "local/out/a.txt" in line for line in result.stdout.splitlines()), result.stdout
+    assert "NOT in sync" in result.stdout and "1 conflict" in result.stdout
+
+    # remote-wins takes the container's version, keeps the local one beside it, and still says so
+    (helper.container / "out" / "a.txt").write_text("the container's newer version\n")
+    forced = pull(project, helper, "--policy", "remote-wins")
+    assert mine.read_text() == "the container's newer version\n"
+    assert [p.name for p in mine.parent.iterdir() if p.name.startswith("a.txt.")], list(mine.parent.iterdir())
+    assert forced.returncode == 1 and "conflict" in forced.stdout, forced.stdout + forced.stderr
+
+    settled = pull(project, helper)
+    assert settled.returncode == 0, settled.stdout + settled.stderr
