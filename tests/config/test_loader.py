@@ -277,3 +277,24 @@ def test_unsaved_text_replaces_the_file_and_files_lists_it(ws):
     assert [a.image for a in project.artifacts] == ["in-editor"]
     assert project.files == [path]
     assert codes(project.diagnostics) == []
+
+
+def test_a_config_requiring_itself(ws):
+    project = ws.load(HEAD + "requires: [{path: .}]\nbuild: {artifacts: [{image: a}]}\n")
+    cycle = only(project.diagnostics, "requires-cycle")
+    assert at(cycle) == (2, 18, 2, 19)
+    assert [a.image for a in project.artifacts] == ["a"]
+
+
+def test_an_empty_artifact_list_in_a_profile_keeps_the_config_s_own(ws):
+    project = ws.load(HEAD + "build: {artifacts: [{image: a}]}\nprofiles: [{name: p, build: {artifacts: []}}]\n",
+                      profiles=("p",))
+    assert [a.image for a in project.artifacts] == ["a"]
+
+
+def test_windows_line_endings(ws):
+    path = ws.root / "skaffold.yaml"
+    text = HEAD + "build:\n  artifacts:\n  - image: a\n    download: {manual: [{remoteSrc: s, localDst: ..}]}\n"
+    path.write_bytes(text.replace("\n", "\r\n").encode())
+    d = only(load_project(path).diagnostics, "download-localdst-outside")
+    assert at(d) == (5, 49, 5, 51)

@@ -97,6 +97,8 @@ def apply(root: y.Node, profile: y.Node) -> tuple[y.Node, list[tuple[y.Node, str
         base_build = y.value(root, "build")
         merged = base_build if base_build is not None and base_build.kind == y.MAP else None
         for key, val in y.items(build):
+            if y.is_null(val) or (val.kind != y.SCALAR and not val.value):
+                continue  # as in Skaffold, an empty field of a profile leaves the config's own
             merged = _set_key(merged or y.clone(build, []), key, val)
         root = _set_key(root, y.get(profile, "build")[0], merged)
     patches = y.value(profile, "patches")
