@@ -425,9 +425,10 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("DOWNSTREAM_SYNC_DEBUG"):
             raise
         from .cluster.transport import TransportError
+        from .sync.ledger import LedgerError
         from .sync.rules import RuleError
 
-        if isinstance(error, (TransportError, RuleError)):
+        if isinstance(error, (TransportError, RuleError, LedgerError)):
             _err(str(error))
             return EXIT_FAIL
         _err(f"{type(error).__name__}: {error} (set DOWNSTREAM_SYNC_DEBUG=1 for the traceback)")

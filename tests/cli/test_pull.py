@@ -2,8 +2,12 @@
 app-connect as the --connect-command, real gRPC over its stdio."""
 
 import os
+import shutil
+import subprocess
 
-from clitools import run
+import pytest
+
+from clitools import CLI, run
 
 
 def pull(project, helper, *extra):
@@ -51,3 +55,36 @@ def test_a_local_edit_is_a_conflict_and_exit_1(project, helper):
 
     settled = pull(project, helper)
     assert settled.returncode == 0, settled.stdout + settled.stderr
+
+
+def _without_root_override():
+    """How to run the command so that file permissions bind it: as is for a normal user; for root,
+    through setpriv with CAP_DAC_OVERRIDE dropped (root then obeys the owner's permission bits)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot drop CAP_DAC_OVERRIDE")
+    probe = subprocess.run([setpriv, "--bounding-set=-dac_override,-dac_read_search", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"setpriv cannot drop capabilities here: {probe.stderr.decode(errors='replace').strip()}")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_a_folder_it_cannot_write_is_one_clear_error_per_file(project, helper):
+    prefix = _without_root_override()
+    local = project / "local"
+    local.mkdir()
+    local.chmod(0o555)
+    try:
+        result = subprocess.run(
+            [*prefix, CLI, "pull", "-f", str(project / "skaffold.yaml"), "--connect-command", helper.connect_command],
+            capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=60)
+    finally:
+        local.chmod(0o755)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    errors = [line for line in result.stdout.splitlines() if " error " in line]
+    assert errors and all("permission denied" in line.lower() for line in errors), result.stdout
+    assert "NOT in sync" in result.stdout
+    assert not (local / "out").exists()
