@@ -186,3 +186,27 @@ async def test_show_both_then_keep_local_by_command(client: LanguageClient, proj
                       choice="take-remote")
     await execute(client, "downstreamSync.server.stopSession")
     await client.session_states.wait_for(lambda p: p.session == "mine" and p.state == "stopped")
+
+
+async def test_unreachable_helper_is_shown_as_an_error(client: LanguageClient, project: Path, tmp_path: Path):
+    config = project / "skaffold.yaml"
+    config.write_text(CONFIG)
+    nowhere = tmp_path / "no-helper.sock"
+    result = await execute(client, "downstreamSync.server.startSession", configPath=str(config),
+                           connectCommand=f"{BIN / 'app-connect'} --socket {nowhere}")
+    assert [_get(s, "name") for s in _get(result, "sessions")] == ["web"]
+    state = await client.session_states.wait_for(lambda p: p.state == "reconnecting")
+    assert "cannot reach the helper" in state.detail
+    error = await client.file_events.wait_for(lambda p: p.kind == "error")
+    assert error.path is None and "cannot reach the helper" in error.message
+
+    async def shown() -> lsp.ShowMessageParams:
+        while True:
+            for m in client.messages:
+                if m.type == lsp.MessageType.Error and "cannot reach the helper" in m.message:
+                    return m
+            await asyncio.sleep(0.05)
+
+    message = await asyncio.wait_for(shown(), WAIT)
+    assert message.message.startswith("Downstream Sync 'web'")
+    assert list(_get(await execute(client, "downstreamSync.server.stopSession", configPath=str(config)), "stopped")) == ["web"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from .server import DownstreamSyncServer
 
 log = logging.getLogger(__name__)
+
+MAX_PROMPTS = 5  # conflict prompts open at once, a session; later conflicts only notify
+ERROR_QUIET = 5.0  # seconds between two error pop-ups of one session
 
 
 class CommandError(Exception):
@@ -41,6 +45,8 @@ class _Running:
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
     progress_token: str | None = None
     progress_count: int = 0
+    open_prompts: int = 0
+    last_shown: float = float("-inf")
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     def info(self) -> dict[str, Any]:
@@ -264,25 +270,36 @@ class Sessions:
         entry = self.running.pop(name, None)
         if entry is None:
             return
-        # Deliver what the session said up to now, then stop listening.
-        await asyncio.sleep(0)
-        while not entry.events.empty():
-            await self._handle(entry, entry.events.get_nowait())
+        # Deliver, in order, everything the session said up to now; then stop listening.
         if entry.unsubscribe:
             entry.unsubscribe()
+        entry.events.put_nowait(None)
+        pump = entry.tasks[0]
+        try:
+            await asyncio.wait_for(asyncio.shield(pump), 10)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            log.warning("events of session %s were not all delivered", name)
         for task in entry.tasks:
             if task is not asyncio.current_task():
                 task.cancel()
         self._end_progress(entry, "stopped")
 
     async def _watch(self, entry: _Running) -> None:
-        await entry.session.wait()
+        try:
+            await entry.session.wait()
+        except asyncio.CancelledError:
+            # Stopped by us, or the loop is closing because the client went away without a
+            # shutdown: stop the session properly so its transport process ends too.
+            await entry.session.stop()
+            raise
         if self.running.get(entry.name) is entry:
             await self._forget(entry.name)
 
     async def _pump(self, entry: _Running) -> None:
         while True:
             event = await entry.events.get()
+            if event is None:
+                return
             try:
                 await self._handle(entry, event)
             except Exception:
@@ -307,12 +324,28 @@ class Sessions:
             self.server.protocol.notify(protocol.FILE_EVENT, protocol.file_event(event))
             if kind == "SyncError":
                 where = f" ({event.path})" if event.path else ""
-                self.server.show_message(
-                    f"Downstream Sync '{entry.name}'{where}: {event.message}",
-                    lsp.MessageType.Error,
-                )
+                self._error(entry, f"Downstream Sync '{entry.name}'{where}: {event.message}")
             elif kind == "Conflict":
-                self.spawn(self._ask(entry, event), f"conflict prompt for {event.path}")
+                if entry.open_prompts < MAX_PROMPTS:
+                    entry.open_prompts += 1
+                    self.spawn(self._ask(entry, event), f"conflict prompt for {event.path}")
+                else:
+                    self._error(
+                        entry,
+                        f"Downstream Sync '{entry.name}': {event.path} is in conflict too; answer the "
+                        "open prompts first, or resolve it with resolveConflict",
+                        lsp.MessageType.Warning,
+                    )
+
+    def _error(self, entry: _Running, message: str, kind: lsp.MessageType = lsp.MessageType.Error) -> None:
+        """window/showMessage, at most one a session every ERROR_QUIET seconds; the rest go to
+        window/logMessage, so a burst of failures does not bury the editor in pop-ups."""
+        now = time.monotonic()
+        if now - entry.last_shown >= ERROR_QUIET:
+            entry.last_shown = now
+            self.server.show_message(message, kind)
+        else:
+            self.server.window_log_message(lsp.LogMessageParams(type=kind, message=message))
 
     # --- progress -------------------------------------------------------------------------
 
@@ -364,6 +397,12 @@ class Sessions:
     # --- conflicts ------------------------------------------------------------------------
 
     async def _ask(self, entry: _Running, event: Any) -> None:
+        try:
+            await self._prompt(entry, event)
+        finally:
+            entry.open_prompts -= 1
+
+    async def _prompt(self, entry: _Running, event: Any) -> None:
         kept = f" The container's copy is kept at {event.remote_copy}." if event.remote_copy else ""
         answer = await self.server.window_show_message_request_async(
             lsp.ShowMessageRequestParams(
