@@ -24,6 +24,7 @@ log = logging.getLogger("app-server")
 
 MAX_INLINE = 256 << 10
 BACKLOG = 10_000
+CLIENT_QUEUE = 10_000
 MAX_MESSAGE = 8 << 20
 GRPC_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -72,6 +73,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="the unix socket to serve on (default: app-server.sock beside this program: %(default)s)")
     p.add_argument("--stdio", action="store_true",
                    help="serve one client over stdin/stdout instead of the socket (no command allowed)")
+    p.add_argument("--backlog", type=int, default=BACKLOG, metavar="N",
+                   help="events kept for clients that reconnect and resume (default: %(default)s)")
+    p.add_argument("--client-queue", type=int, default=CLIENT_QUEUE, metavar="N",
+                   help="events a slow client may lag behind before it is told to resync (default: %(default)s)")
     p.add_argument("--version", action="version", version=f"app-server {helper_version()}")
     args = p.parse_args(argv)
     if args.command and command:
@@ -114,12 +119,12 @@ class SyncSide:
             log.warning("app-server: target %s is watched already: %s", name, reason)
         if not len(targets):
             log.warning("app-server: no --targets given; nothing is watched")
-        hub = Hub()
-        index = Index(BACKLOG, on_publish=hub.broadcast)
+        hub = Hub(max_events=max(1, self.args.client_queue))
+        index = Index(max(1, self.args.backlog), on_publish=hub.broadcast)
         tracker = Tracker(index, MAX_INLINE)
         info = pb.HelperInfo(working_dir=cwd, targets=[t.name for t in targets], target_dirs=[t.dir for t in targets],
                              excludes=self.args.exclude_list, helper_version=helper_version(), max_inline=MAX_INLINE,
-                             backlog=BACKLOG)
+                             backlog=index.backlog_size)
         if sys.platform.startswith("linux"):
             from .watcher import Watcher
 

@@ -55,6 +55,10 @@ class Target:
     def excluded(self, rel: str) -> bool:
         return bool(rel) and self.excludes.excludes(rel)
 
+    def everything_below_excluded(self, rel: str) -> bool:
+        """True when any name at all below folder `rel` is excluded (`node_modules/*`): it needs no watch."""
+        return bool(rel) and all(self.excludes.excludes(f"{rel}/{probe}") for probe in _PROBES)
+
 
 class Targets:
     """The ordered set of targets; maps wire paths back to (target, relative path)."""
@@ -116,6 +120,10 @@ class Targets:
         if t.excluded(rel):
             raise PathRefused(f"{wire_path!r} is excluded")
         return t, rel
+
+
+# Names that only wildcards match; a folder whose children all match is excluded as a whole.
+_PROBES = ("\x01", "\x01\x7f\x02\x7f\x01")
 
 
 def _inside(path: str, folder: str) -> bool:

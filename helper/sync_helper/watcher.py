@@ -116,7 +116,7 @@ class Watcher:
         stack = [rel]
         while stack:
             d = stack.pop()
-            if target.excluded(d):
+            if target.excluded(d) or target.everything_below_excluded(d):
                 continue
             wd = self._add_watch(target.abs(d))
             if wd is None:
@@ -139,8 +139,9 @@ class Watcher:
                     continue
 
     def _watch_tree(self, target: Target, rel: str) -> None:
-        """A folder appeared (created or moved in): watch it and check every file in it."""
-        self._walk(target, rel, self.tracker.check, self._dirs)
+        """A folder appeared (created or moved in): watch it, and check every file in it once it is quiet
+        (a file may still be being written; its IN_CLOSE_WRITE, if any, checks it at once)."""
+        self._walk(target, rel, self._quiet_check, self._dirs)
 
     def _unwatch_tree(self, target: Target, rel: str) -> None:
         for wd in self._wds_under(target, rel):
@@ -189,32 +190,29 @@ class Watcher:
 
     def _wait_for(self, target: Target) -> None:
         """Watch the nearest existing parent of a missing target; attach when the target appears."""
-        path = os.path.dirname(target.dir)
         while True:
-            if os.path.isdir(path):
-                wd = self._add_watch(path)
-                if wd is not None:
-                    self._waiting.setdefault(wd, set()).add(target)
-                    break
-            parent = os.path.dirname(path)
-            if parent == path:
+            self._unwait(target)
+            if os.path.isdir(target.dir):
+                log.info("app-server: target %s appeared; watching it", target.name)
+                self._watch_tree(target, "")
+                return
+            path = _nearest_folder(target.dir)
+            wd = self._add_watch(path) if path else None
+            if wd is None:
+                if path and os.path.isdir(path):
+                    continue  # it changed under us: try again
                 log.error("app-server: cannot watch any parent of target %s", target.name)
                 return
-            path = parent
-        if os.path.isdir(target.dir):  # it appeared while the watch was being set up
-            self._attach(target)
+            self._waiting.setdefault(wd, set()).add(target)
+            if not os.path.isdir(target.dir) and _nearest_folder(target.dir) == path:
+                return  # nothing appeared while the watch was added; its events take over
 
-    def _attach(self, target: Target) -> None:
+    def _unwait(self, target: Target) -> None:
         for wd, waiting in list(self._waiting.items()):
             waiting.discard(target)
             if not waiting:
                 del self._waiting[wd]
                 self._remove_watch(wd)
-        if os.path.isdir(target.dir):
-            log.info("app-server: target %s appeared; watching it", target.name)
-            self._watch_tree(target, "")
-        else:
-            self._wait_for(target)
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -265,7 +263,7 @@ class Watcher:
         waiting = self._waiting.get(ev.wd)
         if waiting and mask & (IN.IN_CREATE | IN.IN_MOVED_TO):
             for target in list(waiting):
-                self._attach(target)
+                self._wait_for(target)
         entry = self._dirs.get(ev.wd)
         if entry is None:
             return
@@ -386,3 +384,13 @@ class Watcher:
         except OSError:
             pass
 
+
+def _nearest_folder(path: str) -> str | None:
+    """The nearest existing folder above `path`."""
+    while True:
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        if os.path.isdir(parent):
+            return parent
+        path = parent
