@@ -191,9 +191,18 @@ async def preflight(plans: list[Plan], out) -> None:
 # --- start -----------------------------------------------------------------------------------
 
 
-def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out) -> None:
+    """The first Ctrl+C (or SIGTERM) stops cleanly; a second one interrupts at once."""
+
+    def first(sig: signal.Signals) -> None:
+        if sig == signal.SIGINT:
+            print("\nStopping (Ctrl+C again to quit at once) ...", file=out, flush=True)
+        for s in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(s)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, first, sig)
 
 
 async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, out=None) -> int:
@@ -206,7 +215,7 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
     out = out or sys.stdout
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    _stop_signals(loop, stop)
+    _stop_signals(loop, stop, out)
     printer = TerminalPrinter(out, show_names=len(plans) > 1, verbose=args.verbose)
     sessions = [Session(p.image, p.rules, p.transport, p.root, policy=args.policy) for p in plans]
     record = Record(Path(project.root), Path(args.filename).resolve())
@@ -379,7 +388,7 @@ async def cmd_demo(args) -> int:
         project = load_checked(args.filename, ())
         plans = make_plans(project, args)
         rules = plans[0].rules
-        await asyncio.to_thread(demo.start_container, list(rules.targets), list(rules.excludes))
+        demo.start_container(list(rules.targets), list(rules.excludes))  # on this thread: see _die_with_parent
         code = await run_sessions(project, plans, args, seconds=args.seconds, out=out)
     finally:
         await asyncio.to_thread(demo.stop_container)

@@ -124,8 +124,10 @@ class TerminalPrinter:
                 return
             tally.last_state, tally.last_detail = state, event.detail
             shown = event.detail if event.detail and event.detail != state else ""
-            detail = f" {self.paint(shown, 'dim')}" if shown else ""
-            self.write(f"{self._prefix(event)}{self._action(state, 'state')}{detail}")
+            if shown:
+                self.write(f"{self._prefix(event)}{self._action(state, 'state')} {self.paint(shown, 'dim')}")
+            else:
+                self.write(f"{self._prefix(event)}{self.paint(state, 'state')}")
         elif isinstance(event, ReconcileProgress):
             self.progress(event)
 

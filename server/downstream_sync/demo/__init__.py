@@ -26,6 +26,17 @@ def _script(name: str) -> str:
     return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the CLI dies, however it dies.
+    (Linux sends it when the *thread* that started the child ends: start it on the main thread.)"""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the CLI's own clean-up still stops it
+
+
 @dataclass
 class DemoProject:
     root: Path  # the project folder: skaffold.yaml, and synced/ once files arrive
@@ -55,6 +66,7 @@ class DemoProject:
             self.process = subprocess.Popen(
                 argv, cwd=self.container, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl+C in the terminal goes to the CLI, which stops it in order
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + timeout
         while not self.socket.exists():
