@@ -99,7 +99,7 @@ build:
   - image: b
     download:
       manual:
-      - remoteSrc: 5
+      - remoteSrc: true
         localDst: [x]
       excludes: node_modules
   - image: c
@@ -112,7 +112,7 @@ build:
     wrong = [d for d in project.diagnostics if d.code == "download-wrong-type"]
     assert [(at(d)[:2], d.message) for d in wrong] == [
         ((7, 14), "'manual' must be a list of {remoteSrc, localDst} rules, not a string"),
-        ((11, 19), "'remoteSrc' must be a path string, not a number"),
+        ((11, 19), "'remoteSrc' must be a path string, not a boolean"),
         ((12, 18), "'localDst' must be a path string, not a list"),
         ((13, 16), "'excludes' must be a list of glob strings, not a string"),
         ((15, 14), "'download' must be a mapping with 'manual' and 'excludes', not a list"),
@@ -452,3 +452,17 @@ profiles:
 - {name: a, patches: [{op: add, path: /build/artifacts/0/context, value: ctx}]}
 """, profiles="a, ")
     assert project.profiles == ["a"] and project.artifacts[0].context == "ctx"
+
+
+def test_numbers_are_read_as_paths_as_skaffold_does(ws):
+    project = ws.load(HEAD + """
+build:
+  artifacts:
+  - image: app
+    download:
+      manual: [{remoteSrc: 2024, localDst: 2025}]
+      excludes: [1.5]
+""")
+    assert problems(project) == []
+    dl = project.artifacts[0].download
+    assert [(m.remote_src, m.local_dst) for m in dl.mappings] == [("2024", "2025")] and dl.excludes == ["1.5"]

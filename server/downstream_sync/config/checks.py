@@ -139,7 +139,7 @@ def _check_string(knode: y.Node | None, vnode: y.Node, key: str, sink: Sink) -> 
         rng = vnode.range if y.is_str(vnode) or knode is None else knode.range
         sink.error(rng, "download-empty-value", f"'{key}' is empty", {"key": key})
         return None, None
-    if not y.is_str(vnode):
+    if not y.is_text(vnode):
         _wrong_type(sink, vnode, f"'{key}'", "a path string")
         return None, None
     return vnode.value, vnode
@@ -211,7 +211,7 @@ def read_excludes(node: y.Node, sink: Sink) -> tuple[list[str], list[Range]]:
 
 
 def check_exclude(item: y.Node, sink: Sink) -> bool:
-    if not y.is_str(item):
+    if not y.is_text(item):
         _wrong_type(sink, item, "an exclude", "a glob string")
         return False
     text = item.value
@@ -350,12 +350,15 @@ def glob_overlaps(folder: str, glob: str) -> bool:
     for i, seg in enumerate(gsegs):
         if seg == "**" or i >= len(dsegs):
             return True
+        if seg == dsegs[i]:
+            continue
+        if not any(c in seg for c in "*?[{\\"):
+            return False
         try:
             if not _compile(seg).match(dsegs[i]):
                 return False
         except GlobError:
-            if seg != dsegs[i]:
-                return False
+            return False
     return len(gsegs) == len(dsegs)
 
 

@@ -7,7 +7,9 @@ Never raises on bad input: problems become diagnostics. Must not import pygls, l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import os
 from collections.abc import Iterable, Mapping as MappingABC
 from pathlib import Path
@@ -37,7 +39,26 @@ def load_project(path: str | os.PathLike, profiles: Iterable[str] = (), text: st
     auto-activate profiles by their `activation`; `text` replaces the main file's content."""
     if isinstance(profiles, str):
         profiles = profiles.split(",")
-    main = find_config(Path(os.path.abspath(path)))
+    with _gc_paused():
+        return _load(Path(os.path.abspath(path)), list(profiles), text, command, env)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Composing makes many small objects and no cycles; the cyclic collector would rescan them
+    again and again (seconds on a large file), so it waits until the project is built."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(path: Path, profiles: list[str], text: str | None, command: str | None,
+          env: MappingABC[str, str] | None) -> Project:
+    main = find_config(path)
     project = Project(root=main.parent, path=main, profiles=[p.strip() for p in profiles if p.strip()])
     loader = _Loader(project, command, env)
     loader.load_file(main, text, None, project.profiles, None, ())

@@ -96,6 +96,15 @@ def is_str(node: Node | None) -> bool:
     return node is not None and node.kind == SCALAR and node.resolved_tag == "tag:yaml.org,2002:str"
 
 
+def is_text(node: Node | None) -> bool:
+    """A scalar usable as a path or a glob: a string, or a number written as such (`2024`), as
+    Skaffold itself reads numbers into string fields."""
+    return node is not None and node.kind == SCALAR and node.resolved_tag in _TEXT_TAGS
+
+
+_TEXT_TAGS = frozenset("tag:yaml.org,2002:" + t for t in ("str", "int", "float"))
+
+
 def is_null(node: Node | None) -> bool:
     return node is None or (node.kind == SCALAR and node.resolved_tag == "tag:yaml.org,2002:null")
 
