@@ -466,3 +466,19 @@ build:
     assert problems(project) == []
     dl = project.artifacts[0].download
     assert [(m.remote_src, m.local_dst) for m in dl.mappings] == [("2024", "2025")] and dl.excludes == ["1.5"]
+
+
+def test_a_key_written_twice(ws):
+    project = ws.load(HEAD + """
+build:
+  artifacts:
+  - image: app
+    download:
+      manual:
+      - remoteSrc: a
+        localDst: b
+        localDst: c
+""")
+    d = only(project.diagnostics, "download-duplicate-key")
+    assert at(d) == (10, 8, 10, 16) and d.data == {"line": 9}
+    assert [m.local_dst for m in project.artifacts[0].download.mappings] == ["b"]

@@ -76,8 +76,17 @@ def suggest(key: str, valid: tuple[str, ...]) -> str | None:
 
 
 def _unknown_keys(node: y.Node, valid: tuple[str, ...], where: str, sink: Sink) -> None:
+    """Unknown keys (with a suggestion) and keys written twice, in one mapping of the stanza."""
+    first: dict[str, y.Node] = {}
     for k, _ in node.value:
         name = k.value if k.kind == y.SCALAR else None
+        if name is not None and name in first:
+            sink.error(k.range, "download-duplicate-key",
+                       f"'{name}' is written twice in {where} (first on line {first[name].start.line + 1}); "
+                       "only the first is read", {"line": first[name].start.line})
+            continue
+        if name is not None:
+            first[name] = k
         if name in valid or name == "<<":
             continue
         label = name if name is not None else "(a non-scalar key)"
