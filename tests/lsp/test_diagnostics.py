@@ -25,7 +25,7 @@ build:
         localDst: ../../etc
       excludes:
       - "[abc"
-      - 42
+      - {glob: x}
 """
 
 
@@ -57,7 +57,7 @@ async def test_each_check_arrives_at_its_range(client: LanguageClient, project: 
     assert ("download-missing-key", E, span(BROKEN, 8, "remotesrc", end_line=9, end_token="out")) in got
     assert ("download-localdst-outside", E, span(BROKEN, 11, "../../etc")) in got
     assert ("download-bad-exclude", E, (13, 9, 13, 10)) in got  # the unclosed "[" inside the quotes
-    assert ("download-wrong-type", E, span(BROKEN, 14, "42")) in got
+    assert ("download-wrong-type", E, span(BROKEN, 14, "{glob: x}")) in got
     assert ("download-not-in-skaffold", I, span(BROKEN, 6, "download")) in got
     assert all(d.source == "downstream-sync" for d in found)
     unknown = next(d for d in found if d.code == "download-unknown-key")
@@ -67,7 +67,7 @@ async def test_each_check_arrives_at_its_range(client: LanguageClient, project: 
 async def test_diagnostics_follow_changes_saves_and_close(client: LanguageClient, project: Path):
     path = project / "skaffold.yaml"
     uri = path.as_uri()
-    good = BROKEN.replace("remotesrc", "remoteSrc").replace("../../etc", "gen").replace('      - "[abc"\n      - 42\n', '      - "*.tmp"\n')
+    good = BROKEN.replace("remotesrc", "remoteSrc").replace("../../etc", "gen").replace('      - "[abc"\n      - {glob: x}\n', '      - "*.tmp"\n')
     found = await diagnostics_after(client, lambda: open_doc(client, path, good), uri)
     assert [d.code for d in found if d.severity == E] == []
 
