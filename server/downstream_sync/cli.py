@@ -169,8 +169,11 @@ def make_transport(image: str, args):
         return CommandTransport(argv)
     from .cluster.kubernetes import KubernetesTransport
 
+    def on_wait(message: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')}  {image}: {message}", flush=True)
+
     return KubernetesTransport(image, args.namespace, args.kube_context, args.selector, args.container,
-                               wait_timeout=args.pod_timeout)
+                               wait_timeout=args.pod_timeout, on_wait=on_wait)
 
 
 async def preflight(plans: list[Plan], out) -> None:

@@ -1,4 +1,5 @@
-"""Pod discovery's choice of pod, over the `kubernetes` client's real model objects.
+"""Pod discovery's choice of pod and its wait for one to run, over the `kubernetes` client's
+real model objects.
 
 There is no Kubernetes API server on these machines: the pods are built as real V1Pod,
 V1PodStatus, V1ContainerStatus... objects, the same types `list_namespaced_pod` returns.
@@ -13,7 +14,7 @@ from kubernetes.client import (
 )
 
 from downstream_sync.cluster.kubernetes import (
-    NoPodError, PodNotRunningError, choose_pod, image_matches, image_repository,
+    NoPodError, PodNotRunningError, choose_pod, image_matches, image_repository, wait_for_pod,
 )
 from downstream_sync.cluster.transport import TransportError
 
@@ -140,3 +141,37 @@ def test_a_running_pod_whose_container_waits_is_not_chosen():
                        reason="CrashLoopBackOff", message="back-off 5m0s restarting failed container")
     with pytest.raises(PodNotRunningError, match="Running: CrashLoopBackOff: back-off 5m0s"):
         choose([crashlooping])
+
+
+async def test_waits_for_the_pod_to_run_and_says_what_it_waits_for():
+    """The waiting loop, fed the pods a cluster would list in turn during a rollout."""
+    rollout = [
+        [],
+        [pod("web-1", [("web", "node-example:1")], phase="Pending", state="waiting", reason="ContainerCreating")],
+        [pod("web-1", [("web", "node-example:1")], phase="Pending", state="waiting", reason="ContainerCreating")],
+        [pod("web-1", [("web", "node-example:1")], ready=False)],
+    ]
+    listed, heard = [], []
+
+    async def list_pods():
+        listed.append(1)
+        return rollout[min(len(listed), len(rollout)) - 1]
+
+    choice = await wait_for_pod(list_pods, choose, timeout=600, poll_interval=0.01, on_wait=heard.append)
+    assert (choice.pod, choice.ready) == ("web-1", False)
+    assert len(listed) == 4
+    assert len(heard) == 2  # told once per distinct reason, not on every poll
+    assert heard[0].startswith("waiting up to 600 s: no pod runs image 'node-example'")
+    assert heard[1] == ("waiting up to 600 s: pod default/web-1 (container web) is not running: "
+                        "Pending: ContainerCreating")
+
+
+async def test_gives_up_after_its_timeout_with_the_last_reason():
+    async def list_pods():
+        return [pod("web-1", [("web", "node-example:1")], phase="Pending", state="waiting",
+                    reason="ErrImagePull", message="manifest unknown")]
+
+    with pytest.raises(PodNotRunningError) as caught:
+        await wait_for_pod(list_pods, choose, timeout=0, poll_interval=0.01)
+    assert str(caught.value) == ("pod default/web-1 (container web) is not running: Pending: ErrImagePull: "
+                                 "manifest unknown (waited 0 s)")

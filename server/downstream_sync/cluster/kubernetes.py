@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -250,6 +251,33 @@ def kubectl_message(stderr: str) -> str:
     return " ".join(plain or lines[-1:])
 
 
+async def wait_for_pod(
+    list_pods: Callable[[], Awaitable[list]],
+    choose: Callable[[list], PodChoice],
+    *,
+    timeout: float,
+    poll_interval: float = 1.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> PodChoice:
+    """Poll `list_pods` until `choose` finds a running pod, for up to `timeout` seconds.
+
+    `on_wait` hears what it waits for whenever that changes; the last NoPodError or
+    PodNotRunningError is raised, saying how long it waited, when the time is up."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        pods = await list_pods()
+        try:
+            return choose(pods)
+        except (NoPodError, PodNotRunningError) as error:
+            if time.monotonic() + poll_interval > deadline:
+                raise type(error)(f"{error} (waited {timeout:.0f} s)") from None
+            if on_wait is not None and str(error) != last:
+                on_wait(f"waiting up to {timeout:.0f} s: {error}")
+            last = str(error)
+        await asyncio.sleep(poll_interval)
+
+
 # --- the transport ----------------------------------------------------------------------------
 
 
@@ -274,6 +302,7 @@ class KubernetesTransport:
         kubectl: str | None = None,
         wait_timeout: float = 60.0,
         poll_interval: float = 1.0,
+        on_wait: Callable[[str], None] | None = None,
     ):
         self.image = image
         self.namespace = namespace
@@ -285,6 +314,7 @@ class KubernetesTransport:
         self.kubectl = kubectl
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
+        self.on_wait = on_wait  # told what it waits for, each time that changes (the CLI prints it)
         self.choice: PodChoice | None = None
         self._checked: set[tuple[str, str, str]] = set()
 
@@ -356,18 +386,16 @@ class KubernetesTransport:
         api, default_ns, host = await asyncio.to_thread(_load_api, self.context, self.kubeconfig)
         namespace = self.namespace or default_ns
         where = _where(namespace, self.context, self.selector)
-        deadline = time.monotonic() + self.wait_timeout
-        while True:
-            pods = await asyncio.to_thread(_list_pods, api, namespace, self.selector, host, where)
-            try:
-                return choose_pod(
-                    pods, self.image, namespace=namespace, context=self.context,
-                    selector=self.selector, container=self.container,
-                )
-            except (NoPodError, PodNotRunningError) as error:
-                if time.monotonic() + self.poll_interval > deadline:
-                    raise type(error)(f"{error} (waited {self.wait_timeout:.0f} s)") from None
-            await asyncio.sleep(self.poll_interval)
+
+        async def list_pods() -> list:
+            return await asyncio.to_thread(_list_pods, api, namespace, self.selector, host, where)
+
+        def choose(pods: list) -> PodChoice:
+            return choose_pod(pods, self.image, namespace=namespace, context=self.context,
+                              selector=self.selector, container=self.container)
+
+        return await wait_for_pod(list_pods, choose, timeout=self.wait_timeout, poll_interval=self.poll_interval,
+                                  on_wait=self.on_wait)
 
     async def command(self) -> list[str]:
         self.kubectl_path()  # fail fast, before talking to the cluster
