@@ -185,3 +185,17 @@ def test_mangled_configs_never_raise(ws):
         project = load_project(path, profiles=("p",), text="".join(chars))
         for d in project.diagnostics:
             assert d.range.start <= d.range.end and d.range.start.line >= 0 and d.code
+
+
+def test_lone_surrogate_in_unsaved_text(ws):
+    path = ws.write("skaffold.yaml", HEAD)
+    d = only(check_file(path, text=HEAD + "build: {artifacts: [{image: \ud800}]}\n"), "file-not-utf8")
+    assert at(d) == (2, 28, 2, 29) and "U+D800" in d.message
+
+
+def test_unicode_line_breaks_keep_editor_positions(ws):
+    project = ws.load(HEAD + "# note\u2028more\nbuild:\n  artifacts:\n  - image: a\n"
+                      "    download: {manual: [{remoteSrc: s, localDst: ..}]}\n")
+    warn = only(project.diagnostics, "yaml-unicode-line-break")
+    assert warn.severity == Severity.WARNING and at(warn) == (2, 6, 2, 7)
+    assert at(only(project.diagnostics, "download-localdst-outside")) == (6, 49, 6, 51)

@@ -117,7 +117,7 @@ class _Loader:
                 return sink, self.parsed[file]
         parsed = self.parsed[file] = y.parse(text)
         for p in parsed.problems:
-            sink.error(p.range, p.code, p.message)
+            sink.add(p.range, y.SEVERITY.get(p.code, Severity.ERROR), p.code, p.message)
         for doc in parsed.documents:
             if y.is_null(doc.root):
                 continue  # an empty document

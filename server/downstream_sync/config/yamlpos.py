@@ -8,12 +8,13 @@ Must not import the checks, the loader, pygls, lsprotocol or the terminal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
 from yaml.resolver import Resolver
 
-from .model import Position, Range, START
+from .model import Position, Range, Severity, START
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 200
@@ -24,6 +25,7 @@ _resolver = Resolver()
 _MERGE = "tag:yaml.org,2002:merge"
 
 SCALAR, SEQ, MAP = "scalar", "seq", "map"
+SEVERITY = {"yaml-unicode-line-break": Severity.WARNING}  # problems that are not errors
 
 
 class Node:
@@ -242,6 +244,18 @@ def parse(text: str) -> Parsed:
         at = text.index("\0")
         out.problems.append(Problem(_index_range(text, at), "file-binary", "this is a binary file, not YAML text"))
         return out
+    surrogate = _SURROGATE.search(text)
+    if surrogate:
+        out.problems.append(Problem(_index_range(text, surrogate.start()), "file-not-utf8",
+                                    f"U+{ord(surrogate.group()):04X} is a lone surrogate, not Unicode text"))
+        return out
+    odd = _ODD_BREAK.search(text)
+    if odd:
+        # YAML 1.1 ends lines at these, editors do not: read them as spaces so positions agree.
+        out.problems.append(Problem(_index_range(text, odd.start()), "yaml-unicode-line-break",
+                                    f"U+{ord(odd.group()):04X} is a line break to YAML but not to editors; "
+                                    "it is read as a space"))
+        text = _ODD_BREAK.sub(" ", text)
     try:
         _compose(text, out)
     except yaml.MarkedYAMLError as e:
@@ -266,6 +280,10 @@ def parse(text: str) -> Parsed:
                                             f"aliases here expand to over {MAX_EXPANDED:,} nodes; this document is not read"))
                 doc.root = None
     return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ODD_BREAK = re.compile("[\x85\u2028\u2029]")
 
 
 class _Stop(Exception):
