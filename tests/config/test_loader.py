@@ -298,3 +298,37 @@ def test_windows_line_endings(ws):
     path.write_bytes(text.replace("\n", "\r\n").encode())
     d = only(load_project(path).diagnostics, "download-localdst-outside")
     assert at(d) == (5, 49, 5, 51)
+
+
+def test_copy_move_and_test_patches(ws):
+    ws.write("skaffold.yaml", HEAD + """
+build:
+  artifacts:
+  - image: a
+    download: {manual: [{remoteSrc: gen, localDst: out}]}
+  - image: b
+profiles:
+- name: copy
+  patches:
+  - {op: test, path: /build/artifacts/0/image, value: a}
+  - {op: copy, from: /build/artifacts/0/download, path: /build/artifacts/1/download}
+- name: move
+  patches:
+  - {op: move, from: /build/artifacts/0/download, path: /build/artifacts/1/download}
+- name: bad
+  patches:
+  - {op: copy, path: /build/artifacts/1/download}
+  - {op: frobnicate, path: /build}
+""")
+    path = ws.root / "skaffold.yaml"
+    copied = load_project(path, profiles=("copy",))
+    assert [rules(a) for a in copied.artifacts] == [[("gen", "out")], [("gen", "out")]]
+    shared = only(copied.diagnostics, "download-shared-local-dst")
+    assert shared.data["other_image"] == "a"
+    moved = load_project(path, profiles=("move",))
+    assert [rules(a) for a in moved.artifacts] == [None, [("gen", "out")]]
+    bad = load_project(path, profiles=("bad",))
+    assert [d.message for d in bad.diagnostics if d.code == "profile-patch-failed"] == [
+        "profile 'bad': patch cannot apply: 'copy' needs a 'from' path",
+        "profile 'bad': patch cannot apply: unknown patch op 'frobnicate'",
+    ]
