@@ -27,29 +27,44 @@ def container(tmp_path):
 
 
 @pytest.fixture
-def helper(container):
-    """A real app-server wrapping a long sleep, watching `out` in the container folder."""
+def start_helper():
+    """Starts real app-servers (each wrapping a long sleep) on sockets in one short folder;
+    stops them all at the end."""
     runtime = Path(tempfile.mkdtemp(prefix="ds-cli-"))
-    sock = runtime / "s.sock"
-    proc = subprocess.Popen(
-        [str(BIN / "app-server"), "--socket", str(sock), "--targets", "out", "--",
-         sys.executable, "-c", "import time; time.sleep(3600)"],
-        cwd=container, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
+    started: list[subprocess.Popen] = []
+
+    def start(container: Path, name: str = "s", targets: str = "out") -> Helper:
+        sock = runtime / f"{name}.sock"
+        proc = subprocess.Popen(
+            [str(BIN / "app-server"), "--socket", str(sock), "--targets", targets, "--",
+             sys.executable, "-c", "import time; time.sleep(3600)"],
+            cwd=container, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        started.append(proc)
         wait_for(lambda: sock.exists() or proc.poll() is not None, "the app-server's socket")
         if proc.poll() is not None:
             pytest.fail(f"app-server exited: {proc.stderr.read().decode(errors='replace')}")
-        yield Helper(container, sock, proc)
+        return Helper(container, sock, proc)
+
+    start.runtime = runtime
+    try:
+        yield start
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for proc in started:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture
+def helper(container, start_helper):
+    """A real app-server watching `out` in the container folder."""
+    return start_helper(container)
 
 
 @pytest.fixture

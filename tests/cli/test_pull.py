@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from clitools import CLI, run
+from clitools import BIN, CLI, run
 
 
 def pull(project, helper, *extra):
@@ -88,3 +88,39 @@ def test_a_folder_it_cannot_write_is_one_clear_error_per_file(project, helper):
     assert errors and all("permission denied" in line.lower() for line in errors), result.stdout
     assert "NOT in sync" in result.stdout
     assert not (local / "out").exists()
+
+
+TWO_ARTIFACTS = """\
+apiVersion: skaffold/v4beta11
+kind: Config
+build:
+  artifacts:
+  - image: web
+    download:
+      manual:
+      - {remoteSrc: out, localDst: web/out}
+  - image: api
+    download:
+      manual:
+      - {remoteSrc: gen, localDst: api/gen}
+"""
+
+
+def test_one_connect_command_serves_every_artifact_through_image(project, tmp_path, start_helper):
+    (project / "skaffold.yaml").write_text(TWO_ARTIFACTS)
+    for image, folder in (("web", "out"), ("api", "gen")):
+        container = tmp_path / f"container-{image}"
+        (container / folder).mkdir(parents=True)
+        (container / folder / f"{image}.txt").write_text(f"from {image}\n")
+        start_helper(container, name=image, targets=folder)
+    command = f"{BIN / 'app-connect'} --socket {start_helper.runtime}/{{image}}.sock"
+
+    result = run("pull", "-f", str(project / "skaffold.yaml"), "--connect-command", command)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "web" / "out" / "web.txt").read_text() == "from web\n"
+    assert (project / "api" / "gen" / "api.txt").read_text() == "from api\n"
+    assert any(line.startswith("web: in sync") for line in result.stdout.splitlines()), result.stdout
+    assert any("[api] created" in line and "api/gen/api.txt" in line for line in result.stdout.splitlines())
+
+    only_api = run("pull", "-f", str(project / "skaffold.yaml"), "--connect-command", command, "--artifact", "api")
+    assert only_api.returncode == 0 and "[web]" not in only_api.stdout and "web:" not in only_api.stdout
