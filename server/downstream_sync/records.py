@@ -46,15 +46,27 @@ class Record:
             "skaffold": str(skaffold_file),
         }
 
-    def update(self, sessions: list[dict]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as out:
-            json.dump({**self.base, "sessions": sessions}, out, indent=1)
-        os.replace(tmp, self.path)
+    def update(self, sessions: list[dict]) -> bool:
+        """Rewrite the record; False when it cannot be written (status is best effort: a
+        read-only project still syncs, it is only missing from `status`)."""
+        tmp = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w") as out:
+                json.dump({**self.base, "sessions": sessions}, out, indent=1)
+            os.replace(tmp, self.path)
+            return True
+        except OSError:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            return False
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def live_records(project_root: Path) -> list[dict]:
