@@ -11,13 +11,15 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import pytest_lsp
 from lsprotocol import types as lsp
-from pytest_lsp import LanguageClient
+from pytest_lsp import ClientServerConfig, LanguageClient
 
-from .conftest import WAIT
+from .conftest import SERVER, WAIT, initialize
 
 BIN = Path(sys.executable).parent
 
@@ -49,8 +51,6 @@ def helper(tmp_path: Path):
         for _ in range(int(WAIT / 0.05)):
             if socket.exists() or proc.poll() is not None:
                 break
-            import time
-
             time.sleep(0.05)
         assert socket.exists(), f"app-server did not create {socket} (exit code {proc.poll()})"
         yield container, [str(BIN / "app-connect"), "--socket", str(socket)]
@@ -210,3 +210,25 @@ async def test_unreachable_helper_is_shown_as_an_error(client: LanguageClient, p
     message = await asyncio.wait_for(shown(), WAIT)
     assert message.message.startswith("Downstream Sync 'web'")
     assert list(_get(await execute(client, "downstreamSync.server.stopSession", configPath=str(config)), "stopped")) == ["web"]
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER, server_env={**os.environ, "KUBECONFIG": os.devnull}))
+async def kube_client(lsp_client: LanguageClient, tmp_path: Path):
+    await initialize(lsp_client, tmp_path)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_without_connect_command_the_pod_is_looked_up_in_kubernetes(kube_client: LanguageClient, tmp_path: Path):
+    """No cluster can be had here: an empty kubeconfig shows that the Kubernetes transport is
+    used with the given namespace, and that its failure reaches the editor as an error."""
+    config = tmp_path / "skaffold.yaml"
+    config.write_text(CONFIG)
+    result = await execute(kube_client, "downstreamSync.server.startSession", configPath="skaffold.yaml",
+                           namespace="dev", kubeContext="kind-dev")
+    (info,) = _get(result, "sessions")
+    assert "web" in _get(info, "transport") and "dev" in _get(info, "transport")
+    error = await kube_client.file_events.wait_for(lambda p: p.kind == "error")
+    assert "kube" in error.message.lower()
+    await kube_client.session_states.wait_for(lambda p: p.state == "reconnecting")
+    assert list(_get(await execute(kube_client, "downstreamSync.server.stopSession"), "stopped")) == ["web"]

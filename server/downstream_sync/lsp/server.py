@@ -18,6 +18,7 @@ from pygls.lsp.server import LanguageServer
 
 from . import actions, completion, diagnostics, hover, protocol
 from .sessions import CommandError, Sessions
+from .tasks import Background
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class CommandFailed(JsonRpcException):
 class DownstreamSyncServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("downstream-sync", VERSION)
+        self.background = Background()
         self.sessions = Sessions(self)
         self.debouncer = diagnostics.Debouncer(self._validate_soon)
         self._published: set[str] = set()
@@ -43,7 +45,7 @@ class DownstreamSyncServer(LanguageServer):
     # --- diagnostics ----------------------------------------------------------------------
 
     def _validate_soon(self, uri: str) -> None:
-        self.sessions.spawn(self.validate(uri), f"checking {uri}")
+        self.background.spawn(self.validate(uri), f"checking {uri}")
 
     async def validate(self, uri: str) -> None:
         """Check one open document and publish its diagnostics (or clear them)."""

@@ -2,7 +2,7 @@
 notifications, `$/progress`, `window/showMessage` and conflict prompts.
 
 Sessions run as tasks on the server's asyncio loop; their events arrive on that loop. Imports
-the engine lazily so that diagnostics work even where the engine cannot start.
+the engine lazily so that diagnostics work even where the engine cannot start. Never prints.
 """
 
 from __future__ import annotations
@@ -96,22 +96,9 @@ class Sessions:
     def __init__(self, server: "DownstreamSyncServer"):
         self.server = server
         self.running: dict[str, _Running] = {}
-        self._tasks: set[asyncio.Task] = set()
-
-    # --- background tasks -----------------------------------------------------------------
 
     def spawn(self, coro: Awaitable[Any], what: str) -> asyncio.Task:
-        """Run `coro` as a task that is kept alive and whose exception is logged."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task) -> None:
-            self._tasks.discard(t)
-            if not t.cancelled() and t.exception() is not None:
-                log.error("%s failed", what, exc_info=t.exception())
-
-        task.add_done_callback(done)
-        return task
+        return self.server.background.spawn(coro, what)
 
     # --- commands -------------------------------------------------------------------------
 
@@ -148,6 +135,7 @@ class Sessions:
 
         from downstream_sync.config import Severity, format_diagnostic, load_project
         from downstream_sync.sync.rules import RuleError, RuleSet
+        from downstream_sync.cluster.transport import TransportError
         from downstream_sync.sync.session import Session
 
         profiles = tuple(p.strip() for p in profile.split(",") if p.strip()) if profile else ()
@@ -185,7 +173,10 @@ class Sessions:
                 )
             except RuleError as exc:
                 raise CommandError(f"{config_path}: artifact {artifact.image}: {exc}") from exc
-            transport = self._transport(artifact.image, connect, namespace, kube_context)
+            try:
+                transport = self._transport(artifact.image, connect, namespace, kube_context)
+            except TransportError as exc:
+                raise CommandError(f"artifact {artifact.image}: {exc}") from exc
             session = Session(name, rules, transport, artifact.root, policy=policy)
             entry = _Running(name, session, config_path, artifact.image, transport.describe(), artifact.root)
             self.running[name] = entry
