@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from downstream_sync.cluster.kubernetes import KubernetesTransport, PodChoice
+from downstream_sync.cluster.kubernetes import KubernetesTransport, PodChoice, exec_failure
 from downstream_sync.cluster.transport import Transport, TransportError
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
@@ -117,3 +117,30 @@ async def test_bad_kubeconfig_or_unknown_context(tmp_path, kubeconfig, monkeypat
     t = KubernetesTransport("node-example", None, "staging", None, kubectl=KUBECTL, kubeconfig=kubeconfig)
     with pytest.raises(TransportError, match="cannot load the kubeconfig .*staging"):
         await t.command()
+
+
+def test_a_container_without_the_helper_says_how_to_inject_it():
+    """kubectl's words when the file is missing, as a container runtime reports them (no cluster here
+    to produce them: the text is the one containerd gives through `kubectl exec`)."""
+    stderr = (
+        'error: Internal error occurred: Internal error occurred: error executing command in container: '
+        'failed to exec in container: failed to start exec "4f1c": OCI runtime exec failed: exec failed: '
+        'unable to start container process: exec: "/sync-helper/app-connect": stat /sync-helper/app-connect: '
+        'no such file or directory: unknown\n'
+    )
+    error = exec_failure(choice(), "/sync-helper/app-connect", 1, stderr)
+    message = str(error)
+    assert message.startswith("pod team-a/web-7d9c (container web) has no helper at /sync-helper/app-connect: "
+                              "deploy it with the helper injected (an init container copies app-server and "
+                              "app-connect into an emptyDir mounted at /sync-helper")
+    assert "kubectl said: error: Internal error occurred" in message and "\n" not in message
+
+
+def test_other_exec_failures_keep_kubectl_words_without_its_log_lines():
+    stderr = ('E1126 13:13:11.829629 6096 memcache.go:381] "Unhandled Error" err="couldn\'t get resource list"\n'
+              'Error from server (Forbidden): pods "web-7d9c" is forbidden: User "dev" cannot create resource '
+              '"pods/exec" in API group "" in the namespace "team-a"\n')
+    message = str(exec_failure(choice(), "/sync-helper/app-connect", 1, stderr))
+    assert message == ('kubectl exec into pod team-a/web-7d9c (container web) failed (exit 1): Error from server '
+                       '(Forbidden): pods "web-7d9c" is forbidden: User "dev" cannot create resource "pods/exec" '
+                       'in API group "" in the namespace "team-a"')

@@ -278,6 +278,20 @@ async def wait_for_pod(
         await asyncio.sleep(poll_interval)
 
 
+def exec_failure(choice: PodChoice, helper_path: str, returncode: int, stderr: str) -> TransportError:
+    """The error for a `kubectl exec` into `choice` that failed: a missing helper says how to
+    inject it; anything else gives kubectl's own words."""
+    said = kubectl_message(stderr)
+    missing = ("no such file or directory", "executable file not found", "not found in $path")
+    if any(m in said.lower() for m in missing):
+        return TransportError(
+            f"{choice.describe()} has no helper at {helper_path}: deploy it with the helper injected "
+            "(an init container copies app-server and app-connect into an emptyDir mounted at /sync-helper, "
+            f"and the container's command runs /sync-helper/app-server). kubectl said: {said}"
+        )
+    return TransportError(f"kubectl exec into {choice.describe()} failed (exit {returncode}): {said or 'no output'}")
+
+
 # --- the transport ----------------------------------------------------------------------------
 
 
@@ -369,15 +383,7 @@ class KubernetesTransport:
             raise TransportError(f"kubectl exec into {choice.describe()} did not answer within {timeout:.0f} s") from None
         if proc.returncode == 0:
             return
-        stderr = kubectl_message(err.decode(errors="replace"))
-        missing = ("no such file or directory", "executable file not found", "not found in $path")
-        if any(m in stderr.lower() for m in missing):
-            raise TransportError(
-                f"{choice.describe()} has no helper at {self.helper_path}: deploy it with the helper injected "
-                "(an init container copies app-server and app-connect into an emptyDir mounted at /sync-helper, "
-                f"and the container's command runs /sync-helper/app-server). kubectl said: {stderr}"
-            )
-        raise TransportError(f"kubectl exec into {choice.describe()} failed (exit {proc.returncode}): {stderr or 'no output'}")
+        raise exec_failure(choice, self.helper_path, proc.returncode, err.decode(errors="replace"))
 
     # pods -------------------------------------------------------------------------------------
 
