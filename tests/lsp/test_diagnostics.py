@@ -159,3 +159,16 @@ async def test_quick_fix_replaces_the_misspelt_key(client: LanguageClient, proje
         )
     )
     assert not none
+
+
+async def test_ranges_count_utf16_units(client: LanguageClient, project: Path):
+    """The checks count code points; VS Code counts UTF-16 units: an emoji before a key is 2."""
+    text = BROKEN.replace("      - remotesrc: out\n        localDst: out\n", '      - {localDst: "\U0001F600", remotesrc: out}\n')
+    path = project / "skaffold.yaml"
+    found = await diagnostics_after(client, lambda: open_doc(client, path, text), path.as_uri())
+    unknown = next(d for d in found if d.code == "download-unknown-key")
+    line = text.splitlines()[8]
+    utf16_start = len(line[: line.index("remotesrc")].encode("utf-16-le")) // 2
+    assert (unknown.range.start.line, unknown.range.start.character, unknown.range.end.character) == (
+        8, utf16_start, utf16_start + len("remotesrc")
+    )
