@@ -104,10 +104,22 @@ def test_billion_laughs_is_not_expanded(ws):
         prev, cur = chr(96 + i), chr(97 + i)
         lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
     bomb = HEAD + "\n".join(lines) + "\nbuild: {artifacts: [{image: app, sync: *l}]}\n"
-    project = ws.load(bomb + "---\n" + HEAD + "build: {artifacts: [{image: fine}]}\n")
+    project = ws.load(HEAD + "build: {artifacts: [{image: fine}]}\n---\n" + bomb)
     d = only(project.diagnostics, "yaml-alias-bomb")
-    assert d.range.start.line in range(2, 16)
-    assert [a.image for a in project.artifacts] == ["fine"]
+    assert at(d)[:2] == (11, 7)  # f's first *e: 66,430 nodes more pass 100,000
+    assert [a.image for a in project.artifacts] == ["fine"]  # the document before the bomb is kept
+
+
+def test_deep_nesting_through_a_chain_of_aliases(ws):
+    lines = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 400)]
+    d = only(ws.load(HEAD + "\n".join(lines) + "\n").diagnostics, "yaml-too-deep")
+    assert at(d)[:2] == (2 + 199, 13)  # *a198 is 199 levels high, inside two
+
+
+def test_a_long_chain_of_merge_keys(ws):
+    lines = ["m0: &m0 {context: deep}"] + [f"m{i}: &m{i} {{<<: *m{i - 1}}}" for i in range(1, 150)]
+    project = ws.load(HEAD + "\n".join(lines) + "\nbuild: {artifacts: [{<<: *m149, image: a}]}\n")
+    assert project.diagnostics == [] and project.artifacts[0].context == "deep"
 
 
 def test_aliases_that_stay_small_are_fine(ws):

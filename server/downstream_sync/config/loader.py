@@ -39,8 +39,14 @@ def load_project(path: str | os.PathLike, profiles: Iterable[str] = (), text: st
     auto-activate profiles by their `activation`; `text` replaces the main file's content."""
     if isinstance(profiles, str):
         profiles = profiles.split(",")
+    path = Path(os.path.abspath(path))
     with _gc_paused():
-        return _load(Path(os.path.abspath(path)), list(profiles), text, command, env)
+        try:
+            return _load(path, list(profiles), text, command, env)
+        except RecursionError:  # nesting is bounded when composing; this is the last guard
+            main = find_config(path)
+            return Project(main.parent, main, [main], [], [Diagnostic(
+                main, START, Severity.ERROR, "yaml-too-deep", "the config is nested too deeply to read")])
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from .model import Position, Range, Severity, START
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 200
-MAX_EXPANDED = 100_000  # nodes a document may reach through aliases
+MAX_EXPANDED = 100_000  # nodes that aliases may add to one document
 
 _Parser = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 _resolver = Resolver()
@@ -213,7 +213,6 @@ class Document:
 class Parsed:
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    aliases: int = 0
 
 
 def decode(data: bytes) -> tuple[str | None, Problem | None]:
@@ -272,13 +271,6 @@ def parse(text: str) -> Parsed:
         out.problems.append(e.problem)
     except (yaml.YAMLError, RecursionError, MemoryError, ValueError) as e:  # last resort, never raise
         out.problems.append(Problem(START, "yaml-syntax", f"YAML could not be read: {e}"))
-    for doc in out.documents if out.aliases else ():
-        if doc.root is not None:
-            bomb = _find_bomb(doc.root)
-            if bomb is not None:
-                out.problems.append(Problem(Range.at(bomb.start.line, bomb.start.character, 1), "yaml-alias-bomb",
-                                            f"aliases here expand to over {MAX_EXPANDED:,} nodes; this document is not read"))
-                doc.root = None
     return out
 
 
@@ -306,6 +298,8 @@ def _compose(text: str, out: Parsed) -> None:
     anchors: dict[str, Node] = {}
     root: Node | None = None
     doc_start = (0, 0)
+    measured: dict[int, tuple[int, int]] = {}  # alias targets: (expanded size, height)
+    expanded = 0  # nodes added to this document by its aliases
 
     def attach(node: Node) -> None:
         nonlocal root
@@ -367,34 +361,42 @@ def _compose(text: str, out: Parsed) -> None:
             if target is None:
                 raise _Stop(Problem(rng, "yaml-syntax", f"YAML syntax: alias *{ev.anchor} names no anchor defined before it"))
             if target._open:
-                raise _Stop(Problem(rng, "yaml-recursive-alias", f"alias *{ev.anchor} is used inside its own anchor; recursive YAML is not read"))
-            out.aliases += 1
+                raise _Stop(Problem(rng, "yaml-recursive-alias",
+                                    f"alias *{ev.anchor} is used inside its own anchor; recursive YAML is not read"))
+            size, height = _measure(target, measured)
+            expanded += size
+            if expanded > MAX_EXPANDED:
+                raise _Stop(Problem(rng, "yaml-alias-bomb", f"aliases expand this document past {MAX_EXPANDED:,} "
+                                    f"nodes at *{ev.anchor}; the file is not read further"))
+            if len(stack) + height > MAX_DEPTH:
+                raise _Stop(Problem(rng, "yaml-too-deep", f"alias *{ev.anchor} nests the YAML deeper than "
+                                    f"{MAX_DEPTH} levels; the file is not read further"))
             attach(target)
         elif cls is yaml.DocumentStartEvent:
             root, anchors, doc_start = None, {}, _pos(ev.start_mark)
+            measured, expanded = {}, 0
         elif cls is yaml.DocumentEndEvent:
             out.documents.append(Document(root, Range(Position(*doc_start), Position(*_pos(ev.end_mark)))))
 
 
-def _find_bomb(root: Node) -> Node | None:
-    """The first collection whose expansion through aliases exceeds MAX_EXPANDED nodes, or None."""
-    sizes: dict[int, int] = {}
-    found: list[Node] = []
-
-    def size(node: Node) -> int:
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        if node.kind == SCALAR:
-            return 1
-        total = 1
-        children = node.value if node.kind == SEQ else [x for pair in node.value for x in pair]
-        for child in children:
-            total += size(child)
-        if total > MAX_EXPANDED and not found:
-            found.append(node)
-        sizes[id(node)] = total
-        return total
-
-    size(root)
-    return found[0] if found else None
+def _measure(node: Node, memo: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """(nodes reached when aliases are expanded, height) of a complete node, without recursion;
+    `memo` keeps the answer for every collection measured in this document."""
+    if node.kind == SCALAR:
+        return 1, 0
+    todo = [(node, False)]
+    while todo:
+        current, children_done = todo.pop()
+        if id(current) in memo:
+            continue
+        kids = current.value if current.kind == SEQ else [x for pair in current.value for x in pair]
+        if not children_done:
+            todo.append((current, True))
+            todo.extend((k, False) for k in kids if k.kind != SCALAR and id(k) not in memo)
+            continue
+        size, height = 1, 0
+        for k in kids:
+            ks, kh = (1, 0) if k.kind == SCALAR else memo[id(k)]
+            size, height = size + ks, max(height, kh)
+        memo[id(current)] = (min(size, MAX_EXPANDED + 1), height + 1)
+    return memo[id(node)]
