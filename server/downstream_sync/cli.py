@@ -172,23 +172,25 @@ def make_transport(image: str, args):
     def on_wait(message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')}  {image}: {message}", flush=True)
 
+    def on_choice(choice, previous) -> None:
+        others = f" (of {choice.candidates} candidates)" if choice.candidates > 1 else ""
+        ready = "" if choice.ready else ", not ready yet"
+        verb = "using" if previous is None else f"{previous.pod} is gone; following"
+        print(f"{time.strftime('%H:%M:%S')}  {image}: {verb} {choice.describe()}{others}{ready}", flush=True)
+
     return KubernetesTransport(image, args.namespace, args.kube_context, args.selector, args.container,
-                               wait_timeout=args.pod_timeout, on_wait=on_wait)
+                               wait_timeout=args.pod_timeout, on_wait=on_wait, on_choice=on_choice)
 
 
 async def preflight(plans: list[Plan], out) -> None:
     """Resolve each Kubernetes transport once, so that a missing pod, kubectl or helper is an
-    error now rather than a retry loop, and say which pod was chosen."""
+    error now rather than a retry loop; the transport says which pod it chose (see on_choice)."""
     from .cluster.kubernetes import KubernetesTransport
 
     for plan in plans:
         if isinstance(plan.transport, KubernetesTransport):
             print(f"Looking for a pod that runs {plan.image} ...", file=out, flush=True)
             await plan.transport.command()
-            choice = plan.transport.choice
-            others = f" (of {choice.candidates} candidates)" if choice.candidates > 1 else ""
-            ready = "" if choice.ready else ", not ready yet"
-            print(f"Using {choice.describe()}{others}{ready} for {plan.image}", file=out, flush=True)
 
 
 # --- start -----------------------------------------------------------------------------------

@@ -175,3 +175,19 @@ async def test_gives_up_after_its_timeout_with_the_last_reason():
         await wait_for_pod(list_pods, choose, timeout=0, poll_interval=0.01)
     assert str(caught.value) == ("pod default/web-1 (container web) is not running: Pending: ErrImagePull: "
                                  "manifest unknown (waited 0 s)")
+
+
+def test_the_transport_follows_a_replaced_pod_and_says_so():
+    """What `command()` does on each reconnection, given the pods listed before and after a redeploy."""
+    from downstream_sync.cluster.kubernetes import KubernetesTransport
+
+    moves = []
+    t = KubernetesTransport("node-example", None, None, None, on_choice=lambda new, old: moves.append((new, old)))
+    before = [pod("web-7d9c", [("web", "node-example:1")], age=10)]
+    t.adopt(choose(before))
+    t.adopt(choose(before))  # a reconnection to the same pod is not news
+    after = [pod("web-7d9c", [("web", "node-example:1")], age=10, deleting=True),
+             pod("web-8f2a", [("web", "node-example:2")], age=0)]
+    t.adopt(choose(after))
+    assert [(new.pod, old.pod if old else None) for new, old in moves] == [("web-7d9c", None), ("web-8f2a", "web-7d9c")]
+    assert t.describe() == "pod default/web-8f2a (container web)"

@@ -317,6 +317,7 @@ class KubernetesTransport:
         wait_timeout: float = 60.0,
         poll_interval: float = 1.0,
         on_wait: Callable[[str], None] | None = None,
+        on_choice: Callable[[PodChoice, PodChoice | None], None] | None = None,
     ):
         self.image = image
         self.namespace = namespace
@@ -329,6 +330,7 @@ class KubernetesTransport:
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
         self.on_wait = on_wait  # told what it waits for, each time that changes (the CLI prints it)
+        self.on_choice = on_choice  # told (new, previous) when the chosen pod changes, e.g. after a redeploy
         self.choice: PodChoice | None = None
         self._checked: set[tuple[str, str, str]] = set()
 
@@ -403,10 +405,17 @@ class KubernetesTransport:
         return await wait_for_pod(list_pods, choose, timeout=self.wait_timeout, poll_interval=self.poll_interval,
                                   on_wait=self.on_wait)
 
+    def adopt(self, choice: PodChoice) -> None:
+        """Make `choice` the current pod; tell on_choice when it is another pod than before."""
+        previous, self.choice = self.choice, choice
+        moved = previous is None or (previous.pod, previous.container) != (choice.pod, choice.container)
+        if moved and self.on_choice is not None:
+            self.on_choice(choice, previous)
+
     async def command(self) -> list[str]:
         self.kubectl_path()  # fail fast, before talking to the cluster
         choice = await self.resolve()
-        self.choice = choice
+        self.adopt(choice)
         key = (choice.namespace, choice.pod, choice.container)
         if key not in self._checked:
             await self.check_helper(choice)
