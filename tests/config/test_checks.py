@@ -482,3 +482,21 @@ build:
     d = only(project.diagnostics, "download-duplicate-key")
     assert at(d) == (10, 8, 10, 16) and d.data == {"line": 9}
     assert [m.local_dst for m in project.artifacts[0].download.mappings] == ["b"]
+
+
+def test_download_in_the_wrong_place(ws):
+    project = ws.load(HEAD + """
+download: {manual: []}
+build:
+  download: {}
+  artifacts: [{image: a}]
+profiles:
+- name: p
+  download: {}
+  build:
+    download: {}
+""")
+    assert [(d.code, at(d)[:2]) for d in project.diagnostics] == [
+        ("download-misplaced", (3, 0)), ("download-misplaced", (5, 2)),
+        ("download-misplaced", (9, 2)), ("download-misplaced", (11, 4))]
+    assert "not directly under build" in project.diagnostics[1].message

@@ -248,8 +248,18 @@ def check_document(root: y.Node, sink: Sink) -> None:
                 sites.append(pair[0])
             artifact_from_node(art, sink)
 
+    def misplaced(node: y.Node | None, where: str) -> None:
+        pair = y.get(node, "download")
+        if pair is not None:
+            sink.error(pair[0].range, "download-misplaced",
+                       f"download belongs in each entry of build.artifacts, not {where}")
+
+    misplaced(root, "at the top of the config")
+    misplaced(y.value(root, "build"), "directly under build")
     artifacts_in(y.value(y.value(root, "build"), "artifacts"))
     for _, profile in prof.profile_nodes(root):
+        misplaced(profile, "directly in a profile")
+        misplaced(y.value(profile, "build"), "directly under build")
         artifacts_in(y.value(y.value(profile, "build"), "artifacts"))
         patches = y.value(profile, "patches")
         for patch in (patches.value if patches is not None and patches.kind == y.SEQ else []):
