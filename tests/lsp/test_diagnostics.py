@@ -172,3 +172,58 @@ async def test_ranges_count_utf16_units(client: LanguageClient, project: Path):
     assert (unknown.range.start.line, unknown.range.start.character, unknown.range.end.character) == (
         8, utf16_start, utf16_start + len("remotesrc")
     )
+
+
+MISSING = """\
+apiVersion: skaffold/v4beta9
+kind: Config
+build:
+  artifacts:
+  - image: web
+    download:
+      manual:
+      - remoteSrc: out
+      - {remoteSrc: gen}
+      excludes: "*.tmp"
+"""
+
+
+def apply_edits(text: str, edits: list[lsp.TextEdit]) -> str:
+    """Apply edits (ASCII text, so characters are UTF-16 units), last first."""
+    lines = text.split("\n")
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    at = lambda p: offsets[p.line] + p.character  # noqa: E731
+    for e in sorted(edits, key=lambda e: at(e.range.start), reverse=True):
+        text = text[: at(e.range.start)] + e.new_text + text[at(e.range.end) :]
+    return text
+
+
+async def test_quick_fixes_add_missing_keys_and_wrap_in_a_list(client: LanguageClient, project: Path):
+    path = project / "skaffold.yaml"
+    uri = path.as_uri()
+    found = await diagnostics_after(client, lambda: open_doc(client, path, MISSING), uri)
+    fixable = [d for d in found if d.code in ("download-missing-key", "download-wrong-type")]
+    assert len(fixable) == 3
+    actions = await client.text_document_code_action_async(
+        lsp.CodeActionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            range=lsp.Range(start=lsp.Position(line=7, character=0), end=lsp.Position(line=9, character=0)),
+            context=lsp.CodeActionContext(diagnostics=fixable),
+        )
+    )
+    assert sorted(a.title for a in actions) == ["Add 'localDst'", "Add 'localDst'", "Put it in a list"]
+    edits = [e for a in actions for e in a.edit.changes[uri]]
+    fixed = apply_edits(MISSING, edits)
+    assert fixed.splitlines()[7:] == [
+        "      - remoteSrc: out",
+        "        localDst: ",
+        "      - {remoteSrc: gen, localDst: }",
+        '      excludes: ["*.tmp"]',
+    ]
+    # Each fix removes its diagnostic (the new empty values are a different, expected check).
+    after = await diagnostics_after(client, lambda: open_doc(client, project / "skaffold-fixed.yaml", fixed),
+                                    (project / "skaffold-fixed.yaml").as_uri())
+    codes = {d.code for d in after}
+    assert "download-missing-key" not in codes and "download-wrong-type" not in codes

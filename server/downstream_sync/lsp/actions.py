@@ -1,7 +1,11 @@
-"""Quick fixes built from the data that checks attach to their diagnostics.
+"""Quick fixes built from the data that checks attach to their diagnostics (config/CODES.md):
 
-A diagnostic whose data holds {"replacement": "remoteSrc"} is fixed by writing the replacement
-over the diagnostic's range. Must not import the engine.
+- `{"replacement": "remoteSrc"}`: write the replacement over the diagnostic's range;
+- `download-missing-key` with `{"key": "localDst"}`: add the key to the rule;
+- `download-wrong-type` with `{"wrap_in_list": true}`: put the one-line value in a list.
+
+Ranges here are in code points; the server converts from and to the client's units.
+Must not import the engine.
 """
 
 from __future__ import annotations
@@ -9,25 +13,53 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 
 
-def quick_fixes(uri: str, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+def _pos(line: int, character: int) -> lsp.Position:
+    return lsp.Position(line=line, character=character)
+
+
+def _edit_for(diag: lsp.Diagnostic, rng: lsp.Range, lines: list[str]) -> tuple[str, list[lsp.TextEdit]] | None:
+    """(title, edits) for one diagnostic, or None when it has no quick fix."""
+    data = diag.data if isinstance(diag.data, dict) else {}
+    replacement = data.get("replacement")
+    if isinstance(replacement, str):
+        return f"Change to '{replacement}'", [lsp.TextEdit(range=rng, new_text=replacement)]
+    key = data.get("key")
+    if diag.code == "download-missing-key" and isinstance(key, str) and rng.start.line < len(lines):
+        start_line = lines[rng.start.line]
+        if start_line[rng.start.character : rng.start.character + 1] == "{":  # a flow mapping
+            close = _pos(rng.end.line, max(rng.end.character - 1, 0))
+            return f"Add '{key}'", [lsp.TextEdit(range=lsp.Range(start=close, end=close), new_text=f", {key}: ")]
+        end = _pos(rng.end.line, len(lines[rng.end.line]) if rng.end.line < len(lines) else 0)
+        text = "\n" + " " * rng.start.character + f"{key}: "
+        return f"Add '{key}'", [lsp.TextEdit(range=lsp.Range(start=end, end=end), new_text=text)]
+    if diag.code == "download-wrong-type" and data.get("wrap_in_list") and rng.start.line == rng.end.line:
+        if rng.start.line < len(lines):
+            value = lines[rng.start.line][rng.start.character : rng.end.character]
+            return "Put it in a list", [lsp.TextEdit(range=rng, new_text=f"[{value}]")]
+    return None
+
+
+def quick_fixes(uri: str, params: lsp.CodeActionParams, lines: list[str], to_server, to_client) -> list[lsp.CodeAction]:
+    """Quick fixes for the diagnostics the client sent. `to_server`/`to_client` convert ranges
+    between the client's units and code points."""
     actions: list[lsp.CodeAction] = []
     only = params.context.only
     if only and not any(str(k).startswith(lsp.CodeActionKind.QuickFix) for k in only):
         return actions
     for diag in params.context.diagnostics:
-        data = diag.data if isinstance(diag.data, dict) else {}
-        replacement = data.get("replacement")
-        if not isinstance(replacement, str):
+        found = _edit_for(diag, to_server(diag.range), lines)
+        if found is None:
             continue
+        title, edits = found
+        for edit in edits:
+            edit.range = to_client(edit.range)
         actions.append(
             lsp.CodeAction(
-                title=f"Change to '{replacement}'",
+                title=title,
                 kind=lsp.CodeActionKind.QuickFix,
                 diagnostics=[diag],
                 is_preferred=True,
-                edit=lsp.WorkspaceEdit(
-                    changes={uri: [lsp.TextEdit(range=diag.range, new_text=replacement)]}
-                ),
+                edit=lsp.WorkspaceEdit(changes={uri: edits}),
             )
         )
     return actions

@@ -156,7 +156,18 @@ def make_server() -> DownstreamSyncServer:
         lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]),
     )
     def on_code_action(ls: DownstreamSyncServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
-        return actions.quick_fixes(params.text_document.uri, params)
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        lines = [line.rstrip("\r\n") for line in doc.lines]
+        codec = doc.position_codec
+
+        def to_server(rng: lsp.Range) -> lsp.Range:
+            r = codec.range_from_client_units(doc.lines, rng)
+            return lsp.Range(start=lsp.Position(line=r.start.line, character=r.start.character),
+                             end=lsp.Position(line=r.end.line, character=r.end.character))
+
+        return actions.quick_fixes(
+            params.text_document.uri, params, lines, to_server, lambda r: codec.range_to_client_units(lines, r)
+        )
 
     @ls.command(protocol.START_SESSION)
     async def start_session(ls: DownstreamSyncServer, *args: Any) -> dict[str, Any]:
