@@ -53,3 +53,11 @@ def test_connect_command_not_found(project):
     line = one_error_line(run("pull", "-f", str(project / "skaffold.yaml"),
                               "--connect-command", "no-such-bridge --to {image}"))
     assert line == "downstream-sync: error: --connect-command: 'no-such-bridge' not found (not an executable file, nor on PATH)"
+
+
+def test_no_helper_behind_the_connect_command(project, tmp_path):
+    """app-connect finds no app-server socket: pull gives up after its retries, in one line that
+    carries app-connect's own words."""
+    command = f"{Path(sys.executable).parent / 'app-connect'} --socket {tmp_path / 'nothing.sock'}"
+    line = one_error_line(run("pull", "-f", str(project / "skaffold.yaml"), "--connect-command", command))
+    assert "cannot reach the helper" in line and "nothing.sock" in line
