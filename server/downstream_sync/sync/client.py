@@ -32,9 +32,8 @@ class HelperClient:
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
             ("grpc.enable_retries", 0),
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000),
+            # A transport may take seconds to start (kubectl exec); the session does its own backoff.
+            ("grpc.min_reconnect_backoff_ms", 20000),
             ("grpc.keepalive_time_ms", 30000),
             ("grpc.keepalive_timeout_ms", 20000),
             ("grpc.http2.max_pings_without_data", 0),

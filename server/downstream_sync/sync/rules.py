@@ -29,6 +29,7 @@ class Rule:
     remote: str       # normalized remoteSrc, as the helper spells the target on the wire
     local_dir: Path   # absolute localDst
     local_dst: str    # localDst as written, for messages
+    local_rel: str = ""  # localDst relative to the project root, POSIX ("" for the root itself)
 
 
 def normalize_remote(remote_src: str) -> str:
@@ -97,7 +98,8 @@ class RuleSet:
             if local_dir != root and root not in local_dir.parents:
                 raise RuleError(f"download.manual[{index}]: localDst {local_dst!r} leaves the project folder {root}")
             seen[remote] = local_dst
-            rules.append(Rule(remote=remote, local_dir=local_dir, local_dst=local_dst))
+            rules.append(Rule(remote=remote, local_dir=local_dir, local_dst=local_dst,
+                              local_rel=local_dir.relative_to(root).as_posix() if local_dir != root else ""))
         excludes = list(excludes or [])
         for pattern in excludes:
             try:

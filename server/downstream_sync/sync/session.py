@@ -79,7 +79,7 @@ class _Target:
     wire: str
     dir: Path      # the folder the safe walk starts from (the rule's localDst)
     rel: str       # below dir, POSIX
-    local: Path
+    local: str     # the absolute local path
     relpath: str   # relative to the project root, POSIX
 
     @property
@@ -229,7 +229,7 @@ class Session:
             t = self._target(wire, quiet=True) if wire else None
             copy = local.with_name(local.name + CONFLICT_SUFFIX)
             copy_st = lstat(copy)
-            if t is None or t.local != local or copy_st is None:
+            if t is None or t.local != str(local) or copy_st is None:
                 raise ValueError(f"no conflict to resolve for {relpath}: there is no {copy.name} beside it")
             if choice == "take-remote":
                 digest = md5_file(copy)
@@ -510,11 +510,9 @@ class Session:
                 self._skipped(None, wire, "excluded", w)
             return None
         if rel:
-            folder, rel_below, local = rule.local_dir, rel, rule.local_dir / rel
-        else:
-            folder, rel_below, local = rule.local_dir.parent, rule.local_dir.name, rule.local_dir
-        relpath = local.relative_to(self.project_root).as_posix()
-        return _Target(wire, folder, rel_below, local, relpath)
+            relpath = f"{rule.local_rel}/{rel}" if rule.local_rel else rel
+            return _Target(wire, rule.local_dir, rel, f"{rule.local_dir}/{rel}", relpath)
+        return _Target(wire, rule.local_dir.parent, rule.local_dir.name, str(rule.local_dir), rule.local_rel)
 
     async def _local_md5(self, t: _Target, st: os.stat_result | None) -> str | None:
         if st is None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import secrets
 import stat as stat_mod
 from pathlib import Path
 
@@ -60,13 +59,13 @@ def _explain(e: OSError, what: str, where: str) -> WriteError:
 def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str) -> int | None:
     """A descriptor of local_dir/parts..., never following a symlink below local_dir."""
     try:
-        if create:
+        try:
+            fd = os.open(local_dir, _DIR_FLAGS)
+        except FileNotFoundError:
+            if not create:
+                return None
             os.makedirs(local_dir, exist_ok=True)
-        fd = os.open(local_dir, _DIR_FLAGS)
-    except FileNotFoundError:
-        if create:
-            raise
-        return None
+            fd = os.open(local_dir, _DIR_FLAGS)
     except OSError as e:
         raise _explain(e, what, str(local_dir)) from e
     here = local_dir
@@ -152,12 +151,13 @@ class AtomicFile:
         self.folder = str(local_dir.joinpath(*folders))
         self.mode = _file_mode(mode)
         self._dir_fd = _open_dir(local_dir, folders, True, self.display)
-        self._tmp = f".{self.name[:200]}{TEMP_MARK}{secrets.token_hex(4)}"
+        self._tmp = f".{self.name[:200]}{TEMP_MARK}{os.urandom(4).hex()}"
         self._md5 = hashlib.md5()
         self.size = 0
         try:
+            # Created with its final mode (the umask is already applied to it).
             self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                               | getattr(os, "O_CLOEXEC", 0), 0o600, dir_fd=self._dir_fd)
+                               | getattr(os, "O_CLOEXEC", 0), self.mode, dir_fd=self._dir_fd)
         except OSError as e:
             os.close(self._dir_fd)
             raise _explain(e, self.display, self.folder) from e
@@ -192,7 +192,8 @@ class AtomicFile:
                 raise RefusedPath(f"refused to write {self.display}: it exists and is not a regular file")
             if expect_existing is not True and not same_file_state(current, expect_existing):  # type: ignore[arg-type]
                 raise LocalChanged(self.display)  # the caller may still commit_as() another name
-            os.fchmod(self._fd, self.mode)
+            if _umask & 0o600:
+                os.fchmod(self._fd, self.mode)
             st = os.fstat(self._fd)
             os.replace(self._tmp, self.name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
         except LocalChanged:
