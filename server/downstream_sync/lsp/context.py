@@ -53,7 +53,7 @@ def parents(lines: list[str], line_no: int, column: int) -> list[str]:
     else:
         limit, in_item = len(m.group("indent")), False
     chain: list[str] = []
-    for i in range(line_no - 1, max(-1, line_no - 1 - _MAX_LOOKBACK), -1):
+    for i in range(min(line_no, len(lines)) - 1, max(-1, line_no - 1 - _MAX_LOOKBACK), -1):
         if limit == 0 and not in_item:
             break
         line = read_line(lines[i])
