@@ -14,9 +14,9 @@ import os
 from collections.abc import Iterable, Mapping as MappingABC
 from pathlib import Path
 
-from . import checks, profiles as prof
+from . import checks, overlaps, profiles as prof
 from . import yamlpos as y
-from .checks import Sink
+from .sink import Sink
 from .model import START, Artifact, Diagnostic, Location, Project, Range, Severity
 
 CONFIG_NAMES = ("skaffold.yaml", "skaffold.yml")
@@ -68,7 +68,7 @@ def _load(path: Path, profiles: list[str], text: str | None, command: str | None
     project = Project(root=main.parent, path=main, profiles=[p.strip() for p in profiles if p.strip()])
     loader = _Loader(project, command, env)
     loader.load_file(main, text, None, project.profiles, None, ())
-    checks.check_shared_folders(project.artifacts, loader.sinks)
+    overlaps.check_shared_folders(project.artifacts, loader.sinks)
     known = loader.profile_names
     for name in project.profiles:
         bare = name[1:] if name.startswith("-") else name
@@ -216,12 +216,12 @@ def artifact_from_node(node: y.Node, sink: Sink, config_name: str | None = None)
     context = y.value(node, "context")
     ctx = context.value if y.is_str(context) and context.value else "."
     sync_node = y.value(node, "sync")
-    sources = checks.sync_sources(sync_node, ctx)
+    sources = overlaps.sync_sources(sync_node, ctx)
     checks.check_artifact_keys(node, sink)
     pair = y.get(node, "download")
     download = checks.read_download(pair[1], sink) if pair else None
     if download is not None:
-        checks.check_sync_overlap(download, sources, sink)
+        overlaps.check_sync_overlap(download, sources, sink)
     sync = y.to_data(sync_node) if sync_node is not None and sync_node.kind == y.MAP else None
     art = Artifact(image=image.value if image is not None and image.kind == y.SCALAR else "", context=ctx,
                    source=Location(sink.file, node.range), root=sink.root, sync=sync,
