@@ -121,11 +121,14 @@ class Events:
         self.q: queue.Queue = queue.Queue()
         self.seen: list[pb.FileEvent] = []
         self.error: grpc.RpcError | None = None
+        self.reading = threading.Event()  # clear it to stop taking events (a slow client)
+        self.reading.set()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         try:
             for ev in self.call:
+                self.reading.wait()
                 self.q.put(ev)
         except grpc.RpcError as e:
             self.error = e
