@@ -287,6 +287,8 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
     for s in sessions:
         name = f"{s.name}: " if len(sessions) > 1 else ""
         print(f"Stopped. {name}{printer.summary_line(s.name, elapsed)}", file=out, flush=True)
+        if note := printer.conflicts_note(s.name):
+            print(note, file=out, flush=True)
     for s in failed:
         detail = printer.tally(s.name).last_detail
         _err(f"session {s.name} failed" + (f": {detail}" if detail else ""))
@@ -322,6 +324,8 @@ async def cmd_pull(args) -> int:
         verdict = "in sync" if ok else "NOT in sync"
         name = f"{plan.image}: " if len(plans) > 1 else ""
         print(f"{name}{verdict}: {printer.summary_line(plan.image, time.monotonic() - started)}", flush=True)
+        if not ok and (note := printer.conflicts_note(plan.image)):
+            print(note, flush=True)
         if not ok:
             code = EXIT_FAIL
     return code

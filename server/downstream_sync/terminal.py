@@ -123,6 +123,8 @@ class TerminalPrinter:
             if (state, event.detail) == (tally.last_state, tally.last_detail):
                 return
             tally.last_state, tally.last_detail = state, event.detail
+            if state == "reconciling":
+                self._progress_step.pop(event.session, None)  # a new reconcile reports its progress afresh
             shown = event.detail if event.detail and event.detail != state else ""
             if shown:
                 self.write(f"{self._prefix(event)}{self._action(state, 'state')} {self.paint(shown, 'dim')}")
@@ -141,12 +143,20 @@ class TerminalPrinter:
             self.stream.flush()
             self._progress_shown = True  # the next line replaces it
             return
-        # Plain output: the start, each quarter, and the end.
+        # Plain output: the first figure, then each quarter, and the end.
         step = 4 if not total else min(4, done * 4 // total)
         last = self._progress_step.get(event.session, -1)
-        if step > last or (done == 0 and last != 0):
+        if step > last:
             self._progress_step[event.session] = step
             self.write(self._prefix(event) + text)
+
+    def conflicts_note(self, name: str) -> str | None:
+        """The files that were in conflict, to look at by hand."""
+        paths = sorted(set(self.tally(name).conflict_paths))
+        if not paths:
+            return None
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        return f"Conflicts to look at: {shown} (each conflict line above says where the other copy is)."
 
     # the end ----------------------------------------------------------------------------------
 
