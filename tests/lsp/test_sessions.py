@@ -232,3 +232,50 @@ async def test_without_connect_command_the_pod_is_looked_up_in_kubernetes(kube_c
     assert "kube" in error.message.lower()
     await kube_client.session_states.wait_for(lambda p: p.state == "reconnecting")
     assert list(_get(await execute(kube_client, "downstreamSync.server.stopSession"), "stopped")) == ["web"]
+
+
+PROFILED = """\
+apiVersion: skaffold/v4beta9
+kind: Config
+build:
+  artifacts:
+  - image: web
+profiles:
+- name: sync
+  patches:
+  - op: add
+    path: /build/artifacts/0/download
+    value:
+      manual:
+      - remoteSrc: out
+        localDst: local/out
+"""
+
+
+async def test_start_uses_profiles_and_the_editors_unsaved_text(client: LanguageClient, project: Path, tmp_path: Path):
+    config = project / "skaffold.yaml"
+    config.write_text(PROFILED)
+    connect = [str(BIN / "app-connect"), "--socket", str(tmp_path / "none.sock")]
+    with pytest.raises(Exception, match="no download stanza"):
+        await execute(client, "downstreamSync.server.startSession", configPath=str(config), connectCommand=connect)
+    result = await execute(client, "downstreamSync.server.startSession", configPath=str(config), profile="sync",
+                           connectCommand=connect)
+    assert [_get(s, "name") for s in _get(result, "sessions")] == ["web"]
+    again = await execute(client, "downstreamSync.server.startSession", configPath=str(config), profile="sync",
+                          connectCommand=connect)
+    assert [_get(s, "alreadyRunning") for s in _get(again, "sessions")] == [True]
+    await execute(client, "downstreamSync.server.stopSession", name="web")
+
+    # The disk has no download stanza without the profile; the open, unsaved buffer has one.
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(
+        uri=config.as_uri(), language_id="yaml", version=1, text=CONFIG)))
+    result = await execute(client, "downstreamSync.server.startSession", configPath=str(config), connectCommand=connect)
+    assert [_get(s, "name") for s in _get(result, "sessions")] == ["web"]
+    await execute(client, "downstreamSync.server.stopSession", name="web")
+
+    # A config with errors is refused with the first of them.
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        text_document=lsp.VersionedTextDocumentIdentifier(uri=config.as_uri(), version=2),
+        content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=CONFIG.replace("localDst: local/out", "localDst: ../../x"))]))
+    with pytest.raises(Exception, match="download-localdst-outside"):
+        await execute(client, "downstreamSync.server.startSession", configPath=str(config), connectCommand=connect)
