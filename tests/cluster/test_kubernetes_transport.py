@@ -144,3 +144,24 @@ def test_other_exec_failures_keep_kubectl_words_without_its_log_lines():
     assert message == ('kubectl exec into pod team-a/web-7d9c (container web) failed (exit 1): Error from server '
                        '(Forbidden): pods "web-7d9c" is forbidden: User "dev" cannot create resource "pods/exec" '
                        'in API group "" in the namespace "team-a"')
+
+
+async def test_a_malformed_kubeconfig_is_named(tmp_path):
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("apiVersion: v1\nclusters: [\n")
+    t = KubernetesTransport("node-example", None, None, None, kubectl=KUBECTL, kubeconfig=str(broken))
+    with pytest.raises(TransportError) as caught:
+        await t.command()
+    assert str(caught.value).startswith(f"cannot load the kubeconfig ({broken}): ")
+
+
+def test_an_api_refusal_keeps_the_servers_message():
+    from kubernetes.client.exceptions import ApiException
+
+    from downstream_sync.cluster.kubernetes import _api_message
+
+    error = ApiException(status=403, reason="Forbidden")
+    error.body = '{"kind": "Status", "message": "pods is forbidden: User \\"dev\\" cannot list resource \\"pods\\""}'
+    assert _api_message(error) == '403 Forbidden: pods is forbidden: User "dev" cannot list resource "pods"'
+    error.body = None
+    assert _api_message(error) == "403 Forbidden"

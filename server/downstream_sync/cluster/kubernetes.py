@@ -12,6 +12,7 @@ Must not import pygls, lsprotocol, or anything of the terminal; never prints.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -222,10 +223,26 @@ def _load_api(context: str | None, kubeconfig: str | None):
                 raise TransportError(f"cannot load the in-cluster Kubernetes config: {error}") from None
             namespace = _SERVICE_ACCOUNT_NAMESPACE.read_text().strip() if _SERVICE_ACCOUNT_NAMESPACE.exists() else "default"
         else:
-            where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-            raise TransportError(f"cannot load the kubeconfig ({where}): {kube_error}") from None
+            raise TransportError(f"cannot load the kubeconfig ({_kubeconfig_name(kubeconfig)}): {kube_error}") from None
+    except Exception as error:  # an unreadable or malformed file, a failing auth plugin
+        raise TransportError(f"cannot load the kubeconfig ({_kubeconfig_name(kubeconfig)}): "
+                             f"{type(error).__name__}: {error}") from None
     cfg.retries = 1
     return client.CoreV1Api(client.ApiClient(cfg)), namespace, cfg.host
+
+
+def _kubeconfig_name(kubeconfig: str | None) -> str:
+    return kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+
+
+def _api_message(error) -> str:
+    """`403 Forbidden: pods is forbidden: User "dev" cannot list ...` from an ApiException."""
+    text = f"{error.status} {error.reason}".strip()
+    try:
+        detail = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        detail = None
+    return f"{text}: {detail}" if detail else text
 
 
 def _list_pods(api, namespace: str, selector: str | None, host: str, where: str) -> list:
@@ -234,8 +251,7 @@ def _list_pods(api, namespace: str, selector: str | None, host: str, where: str)
     try:
         return api.list_namespaced_pod(namespace, label_selector=selector or None, _request_timeout=15).items
     except ApiException as error:
-        reason = f"{error.status} {error.reason}".strip()
-        raise TransportError(f"the Kubernetes API at {host} refused to list pods ({where}): {reason}") from None
+        raise TransportError(f"the Kubernetes API at {host} refused to list pods ({where}): {_api_message(error)}") from None
     except Exception as error:  # urllib3 connection errors, TLS errors, timeouts
         cause = error
         while getattr(cause, "reason", None) is not None and not isinstance(cause.reason, str):
