@@ -72,6 +72,7 @@ class _Incoming:
     md5: str
     started: float
     received: int = 0
+    writing: asyncio.Future | None = None
 
 
 @dataclass
@@ -678,11 +679,18 @@ class Session:
         current: _Incoming | None = None
         complete: _Incoming | None = None   # fully received; put in place at the next message boundary
 
-        def settle() -> None:
+        async def settle() -> None:
             nonlocal complete
             if complete is None:
                 return
             done, complete = complete, None
+            if done.writing is not None:
+                try:
+                    await done.writing
+                except WriteError as e:
+                    w, t = by_path[done.path][:2]
+                    self._error(t.relpath, str(e), w.reconcile)
+                    done.af = None
             w, t, d, st = by_path[done.path]
             if done.af is not None:
                 try:
@@ -697,12 +705,14 @@ class Session:
                     err = msg.error
                     for pending in (current, complete):
                         if pending is not None and pending.path == err.path and pending.af is not None:
+                            if pending.writing is not None:
+                                await asyncio.gather(pending.writing, return_exceptions=True)
                             pending.af.abort()
                     if current is not None and current.path == err.path:
                         current = None
                     if complete is not None and complete.path == err.path:
                         complete = None
-                    settle()
+                    await settle()
                     answered.add(err.path)
                     item = by_path.get(err.path)
                     if item is not None:
@@ -712,7 +722,7 @@ class Session:
                             self._fetch_failed(err, item)
                     continue
                 if msg.HasField("header"):
-                    settle()
+                    await settle()
                     if current is not None:
                         raise _Lost(f"the helper broke the DownloadFiles stream: {current.path} was cut short")
                     h = msg.header
@@ -733,22 +743,31 @@ class Session:
                     current.received += len(msg.chunk)
                     if current.af is not None:
                         try:
-                            if len(msg.chunk) >= _HASH_IN_THREAD:
-                                await asyncio.get_running_loop().run_in_executor(None, current.af.write, msg.chunk)
+                            # Large chunks are hashed and written in a thread while the next one
+                            # arrives; one write at a time per file keeps the order and bounds memory.
+                            if current.writing is not None:
+                                await current.writing
+                                current.writing = None
+                            if current.size >= _HASH_IN_THREAD:
+                                current.writing = asyncio.get_running_loop().run_in_executor(
+                                    None, current.af.write, msg.chunk)
                             else:
                                 current.af.write(msg.chunk)
                         except WriteError as e:
                             w, t = by_path[current.path][:2]
                             self._error(t.relpath, str(e), w.reconcile)
                             current.af = None
+                            current.writing = None
                 if current is not None and current.received >= current.size:
                     complete, current = current, None
-            settle()
+            await settle()
             if current is not None:
                 raise _Lost(f"the helper ended DownloadFiles in the middle of {current.path}")
         except BaseException:
             for pending in (current, complete):
                 if pending is not None and pending.af is not None:
+                    if pending.writing is not None:
+                        await asyncio.gather(pending.writing, return_exceptions=True)
                     pending.af.abort()
             raise
         for path in by_path:
