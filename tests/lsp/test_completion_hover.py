@@ -45,6 +45,9 @@ async def test_completion_offers_the_keys_of_each_level(client: LanguageClient, 
     assert [i.label for i in items] == ["excludes"]
     assert items[0].text_edit.range == lsp.Range(start=lsp.Position(line=10, character=6), end=lsp.Position(line=10, character=6))
     assert items[0].insert_text_format == lsp.InsertTextFormat.Snippet
+    # The snippet's second line is indented to the key's column, and the editor is told so.
+    assert items[0].text_edit.new_text == "excludes:\n        - ${1:node_modules/**}"
+    assert items[0].insert_text_mode == lsp.InsertTextMode.AsIs
 
     # On a new line of the manual item whose two keys are written: nothing to offer.
     full = open_doc(client, project / "skaffold-full.yaml", CONFIG.replace("node/src\n", "node/src\n          \n"))

@@ -34,6 +34,8 @@ def complete(lines: list[str], position: lsp.Position) -> lsp.CompletionList:
                     detail=key.summary,
                     documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=markdown(key)),
                     insert_text_format=lsp.InsertTextFormat.Snippet,
+                    # Later lines carry their own indentation: the editor must not add more.
+                    insert_text_mode=lsp.InsertTextMode.AsIs,
                     text_edit=lsp.TextEdit(
                         range=lsp.Range(start=start, end=position),
                         new_text=_indent(key.insert, word_start),
