@@ -135,7 +135,12 @@ class SyncSide:
             ready = asyncio.Event()
             ready.set()
         self.server = grpc.aio.server(options=GRPC_OPTIONS)
-        pb_grpc.add_FileServiceServicer_to_server(FileService(targets, index, hub, ready, info), self.server)
+        watcher = self.watcher
+
+        def busy(wire: str) -> bool:
+            return tracker.pending(wire) or (watcher is not None and watcher.pending(wire))
+
+        pb_grpc.add_FileServiceServicer_to_server(FileService(targets, index, hub, ready, info, busy), self.server)
         _prepare_socket(socket_path)
         old = os.umask(0o177)
         try:
@@ -251,8 +256,22 @@ async def _serve_stdio(path: str) -> int:
     return 0
 
 
+def tune_malloc() -> None:
+    """Keep 1 MiB chunk buffers in the heap between chunks instead of growing and trimming it for each
+    one (with glibc's defaults every chunk costs page faults); bounded, so idle memory stays small."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 4 << 20)   # M_MMAP_THRESHOLD: chunks come from the heap
+        libc.mallopt(-1, 16 << 20)  # M_TRIM_THRESHOLD: keep up to 16 MiB free before returning it
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    tune_malloc()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)

@@ -94,8 +94,13 @@ class Tracker:
         self.inline_max = inline_max
         self._busy: dict[str, bool] = {}  # wire path -> re-check requested while hashing
 
-    def check(self, target: Target, rel: str) -> None:
-        """The file at `rel` may have been created, changed or removed."""
+    def pending(self, wire: str) -> bool:
+        """True while this path is being hashed."""
+        return wire in self._busy
+
+    def check(self, target: Target, rel: str, force: bool = False) -> None:
+        """The file at `rel` may have been created, changed or removed. With `force` (it was written),
+        it is hashed even when size and mtime look unchanged (a write within one timestamp tick)."""
         wire = target.wire(rel)
         if wire in self._busy:
             self._busy[wire] = True
@@ -110,7 +115,7 @@ class Tracker:
             if known is not None:
                 self.index.publish(Event.DELETE, wire, None)
             return
-        if known is not None and same_stat(known, st):
+        if known is not None and not force and same_stat(known, st):
             return
         if st.st_size <= self.inline_max:
             got = read_small(path, self.inline_max)
@@ -145,7 +150,7 @@ class Tracker:
                 log.error("app-server: hashing %s failed: %s", wire, e)
                 got = None
             if got is None or again:
-                self.check(target, rel)
+                self.check(target, rel, force=True)
                 return
             st, md5 = got
             try:

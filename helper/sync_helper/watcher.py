@@ -292,7 +292,7 @@ class Watcher:
             return
         if mask & IN.IN_CLOSE_WRITE:
             self._cancel_quiet(target.wire(rel))
-            self.tracker.check(target, rel)
+            self.tracker.check(target, rel, force=True)
         elif mask & IN.IN_MODIFY:
             self._quiet_check(target, rel)
         elif mask & IN.IN_CREATE:
@@ -364,7 +364,7 @@ class Watcher:
             return
         del self._quiet[key]
         try:
-            self.tracker.check(target, rel)
+            self.tracker.check(target, rel, force=True)
         except Exception:
             log.exception("app-server: error while checking %s", key)
 
@@ -372,6 +372,10 @@ class Watcher:
         entry = self._quiet.pop(key, None)
         if entry is not None:
             entry[4].cancel()
+
+    def pending(self, wire: str) -> bool:
+        """True while a check of this path waits for its quiet interval."""
+        return wire in self._quiet
 
     def close(self) -> None:
         for key in list(self._quiet):
