@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -211,3 +212,12 @@ def test_unicode_line_breaks_keep_editor_positions(ws):
     warn = only(project.diagnostics, "yaml-unicode-line-break")
     assert warn.severity == Severity.WARNING and at(warn) == (2, 6, 2, 7)
     assert at(only(project.diagnostics, "download-localdst-outside")) == (6, 49, 6, 51)
+
+
+def test_a_device_or_a_pipe_is_not_read(ws):
+    d = only(load_project("/dev/zero").diagnostics, "file-unreadable")
+    assert "not a regular file" in d.message
+    fifo = ws.root / "skaffold.yaml"
+    os.mkfifo(fifo)
+    d = only(load_project(fifo).diagnostics, "file-unreadable")
+    assert at(d) == (0, 0, 0, 0)

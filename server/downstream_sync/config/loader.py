@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import gc
 import os
+import stat
 from collections.abc import Iterable, Mapping as MappingABC
 from pathlib import Path
 
@@ -110,10 +111,9 @@ class _Loader:
         sink = self.sinks[file] = Sink(file, file.parent)
         self.project.files.append(file)
         if text is None:
-            try:
-                data = file.read_bytes()
-            except OSError as e:
-                sink.error(START, "file-unreadable", f"cannot read {file.name}: {e.strerror or e}")
+            data, problem = _read_bytes(file)
+            if data is None:
+                sink.error(START, problem[0], problem[1])
                 self.parsed[file] = y.Parsed()
                 return sink, self.parsed[file]
             text, problem = y.decode(data)
@@ -188,6 +188,21 @@ class _Loader:
             names = [c for c in configs if isinstance(c, str)] if isinstance(configs, list) else None
             wanted = list(requested) + _activated_by(y.value(dep, "activeProfiles"), active)
             self.load_file(target, None, names or None, wanted, (sink, path), chain)
+
+
+def _read_bytes(file: Path) -> tuple[bytes | None, tuple[str, str] | None]:
+    """The bytes of a regular file of at most MAX_BYTES, or (None, (code, message))."""
+    try:
+        info = os.stat(file)  # before opening: opening a pipe would wait for a writer
+        if not stat.S_ISREG(info.st_mode):
+            return None, ("file-unreadable", f"cannot read {file.name}: not a regular file")
+        if info.st_size > y.MAX_BYTES:
+            return None, ("file-too-large", f"file is {info.st_size / 1048576:.1f} MB; "
+                                            f"files over {y.MAX_BYTES // 1048576} MB are not read")
+        with open(file, "rb") as f:
+            return f.read(y.MAX_BYTES + 1), None
+    except OSError as e:
+        return None, ("file-unreadable", f"cannot read {file.name}: {e.strerror or e}")
 
 
 def _activated_by(node: y.Node | None, active: list[str]) -> list[str]:
