@@ -381,8 +381,10 @@ def cmd_lsp(args) -> int:
 
 
 async def cmd_demo(args) -> int:
-    from .demo import create_project
+    from .demo import create_project, helper_bin
 
+    # The demo's helper commands come with this package: make them reachable by name.
+    os.environ["PATH"] = helper_bin() + os.pathsep + os.environ.get("PATH", "")
     demo = create_project()
     out = sys.stdout
     print(f"Demo project: {demo.root}", file=out)
@@ -432,6 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         _err(str(error))
         return error.code
+    except BrokenPipeError:
+        from .terminal import silence
+
+        silence(sys.stdout)
+        return EXIT_FAIL
     except KeyboardInterrupt:
         print("", file=sys.stderr)
         _err("interrupted")

@@ -21,6 +21,17 @@ _COLORS = {
 }
 
 
+def silence(stream: TextIO) -> None:
+    """The reader of `stream` went away (`downstream-sync start | head`): send the rest of the
+    output to /dev/null, so syncing goes on and ends as it would have."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -74,10 +85,16 @@ class TerminalPrinter:
     def write(self, text: str) -> None:
         """Print a whole line, first clearing a progress line that is being rewritten."""
         if self._progress_shown:
-            self.stream.write("\r\x1b[K")
+            text = "\r\x1b[K" + text
             self._progress_shown = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        self._put(text + "\n")
+
+    def _put(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            silence(self.stream)
 
     def tally(self, session: str) -> Tally:
         return self.tallies.setdefault(session, Tally())
@@ -139,8 +156,7 @@ class TerminalPrinter:
         if event.bytes_total:
             text += f", {human_size(event.bytes_done)} of {human_size(event.bytes_total)}"
         if self.tty:
-            self.stream.write("\r\x1b[K" + self._prefix(event) + self.paint(text, "dim"))
-            self.stream.flush()
+            self._put("\r\x1b[K" + self._prefix(event) + self.paint(text, "dim"))
             self._progress_shown = True  # the next line replaces it
             return
         # Plain output: the first figure, then each quarter, and the end.

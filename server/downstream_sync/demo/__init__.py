@@ -37,6 +37,11 @@ def _die_with_parent() -> None:
         pass  # not Linux: the CLI's own clean-up still stops it
 
 
+def helper_bin() -> str:
+    """The folder of this environment's app-server and app-connect."""
+    return str(Path(_script("app-connect")).parent)
+
+
 @dataclass
 class DemoProject:
     root: Path  # the project folder: skaffold.yaml, and synced/ once files arrive
@@ -51,7 +56,8 @@ class DemoProject:
 
     @property
     def connect_command(self) -> str:
-        return f"{_script('app-connect')} --socket {self.socket}"
+        """The --connect-command for `start`; app-connect must be on PATH (see helper_bin)."""
+        return f"app-connect --socket {self.socket}"
 
     def start_container(self, targets: list[str], excludes: list[str], timeout: float = 20.0) -> None:
         """Start `app-server --socket S --targets ... -- python generator.py` in the container
