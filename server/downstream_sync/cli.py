@@ -427,6 +427,10 @@ def _describe_os_error(error: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"start": cmd_start, "pull": cmd_pull, "demo": cmd_demo}
+    if args.command != "lsp":  # there stdout is the protocol's
+        from .terminal import QuietPipe
+
+        sys.stdout = QuietPipe(sys.stdout)
     try:
         if args.command in handlers:
             return asyncio.run(handlers[args.command](args))

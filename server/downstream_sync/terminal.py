@@ -32,6 +32,29 @@ def silence(stream: TextIO) -> None:
         pass
 
 
+class QuietPipe:
+    """Wraps stdout so that a reader going away silences the output instead of raising."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            silence(self._stream)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            silence(self._stream)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
