@@ -13,7 +13,7 @@ from kubernetes.client import (
     V1ContainerStateWaiting, V1ContainerStatus, V1ObjectMeta, V1Pod, V1PodSpec, V1PodStatus,
 )
 
-from downstream_sync.cluster.kubernetes import (
+from downstream_sync.cluster.pods import (
     NoPodError, PodNotRunningError, choose_pod, image_matches, image_repository, wait_for_pod,
 )
 from downstream_sync.cluster.transport import TransportError

@@ -1,10 +1,10 @@
 """The Kubernetes transport: find the pod that runs an artifact's image and open
 `kubectl exec -i POD -c CONTAINER -- /sync-helper/app-connect` to its helper.
 
-Owns pod discovery (through the `kubernetes` client and the user's kubeconfig), the
-deterministic choice of one pod per artifact (`choose_pod`, pure, over V1Pod objects) and the
-kubectl command line. `command()` resolves the pod again on every call, so a session that
-reconnects after a redeploy follows the new pod.
+Owns talking to the cluster: the user's kubeconfig and the pod list (through the `kubernetes`
+client), and the kubectl command line and its errors. Which pod to use is decided in pods.py.
+`command()` resolves the pod again on every call, so a session that reconnects after a redeploy
+follows the new pod.
 
 Must not import pygls, lsprotocol, or anything of the terminal; never prints.
 """
@@ -16,187 +16,17 @@ import json
 import os
 import re
 import shutil
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 
+from .pods import NoPodError, PodChoice, PodNotRunningError, choose_pod, wait_for_pod, where_searched
 from .transport import TransportError
+
+__all__ = ["KubernetesTransport", "PodChoice", "NoPodError", "PodNotRunningError", "HELPER_PATH"]
 
 HELPER_PATH = "/sync-helper/app-connect"
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 _KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-class NoPodError(TransportError):
-    """No pod in the searched namespace runs the artifact's image."""
-
-
-class PodNotRunningError(TransportError):
-    """Pods run the image, but none of them is running yet (or any more)."""
-
-
-# --- image names ------------------------------------------------------------------------------
-
-
-def image_repository(image: str) -> str:
-    """The repository of an image reference, without tag or digest.
-
-    `node-example:abc123` -> `node-example`; `localhost:5000/x/web@sha256:...` -> `localhost:5000/x/web`.
-    """
-    name = image.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        name = name[:colon]
-    return name
-
-
-def image_matches(artifact_image: str, container_image: str) -> bool:
-    """Whether a container runs the artifact's image, whatever tag, digest or registry prefix
-    Skaffold gave it: the repositories are equal, or one ends with the other at a `/`
-    (`node-example` matches `gcr.io/proj/node-example:abc`)."""
-    want = image_repository(artifact_image)
-    have = image_repository(container_image or "")
-    if not want or not have:
-        return False
-    return want == have or have.endswith("/" + want) or want.endswith("/" + have)
-
-
-# --- choosing a pod ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PodChoice:
-    """The pod and container a transport execs into."""
-
-    namespace: str
-    pod: str
-    container: str
-    image: str
-    ready: bool
-    candidates: int  # how many (pod, container) pairs ran the image
-
-    def describe(self) -> str:
-        return f"pod {self.namespace}/{self.pod} (container {self.container})"
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    pod: object  # V1Pod
-    container: str
-    image: str
-    running: bool
-    ready: bool
-    terminating: bool
-    created: datetime
-    name: str
-
-
-def _candidates(pods: list, image: str, container: str | None) -> list[_Candidate]:
-    found = []
-    for pod in pods:
-        spec = pod.spec
-        if spec is None or not spec.containers:
-            continue
-        status = pod.status
-        statuses = {s.name: s for s in (status.container_statuses or [])} if status else {}
-        phase = status.phase if status else None
-        meta = pod.metadata
-        for c in spec.containers:
-            if container is not None and c.name != container:
-                continue
-            if not image_matches(image, c.image):
-                continue
-            cs = statuses.get(c.name)
-            running = phase == "Running" and cs is not None and cs.state is not None and cs.state.running is not None
-            found.append(
-                _Candidate(
-                    pod=pod,
-                    container=c.name,
-                    image=c.image,
-                    running=running,
-                    ready=running and bool(cs.ready),
-                    terminating=meta.deletion_timestamp is not None,
-                    created=meta.creation_timestamp or _EPOCH,
-                    name=meta.name,
-                )
-            )
-    return found
-
-
-def _rank(c: _Candidate) -> tuple:
-    # Running and not being deleted first (a terminating pod goes away soon), then ready,
-    # then the newest, then by name.
-    return (not c.running, c.terminating, not c.ready, -c.created.timestamp(), c.name, c.container)
-
-
-def _where(namespace: str, context: str | None, selector: str | None) -> str:
-    where = f"namespace {namespace!r}"
-    where += f", context {context!r}" if context else ", the current context"
-    if selector:
-        where += f", label selector {selector!r}"
-    return where
-
-
-def not_running_reason(pod, container: str) -> str:
-    """Why a pod's container is not running, in a few words: its phase and the waiting or
-    terminated reason Kubernetes gives (`Pending: ImagePullBackOff: Back-off pulling image ...`)."""
-    status = pod.status
-    phase = (status.phase if status else None) or "Unknown"
-    parts = [phase]
-    if pod.metadata.deletion_timestamp is not None:
-        parts.append("being deleted")
-    if status and status.reason:
-        parts.append(status.reason + (f" ({status.message})" if status.message else ""))
-    for cs in (status.container_statuses or []) if status else []:
-        if cs.name != container or cs.state is None:
-            continue
-        state = cs.state.waiting or cs.state.terminated
-        if state is not None and state.reason:
-            parts.append(state.reason + (f": {state.message}" if state.message else ""))
-    return ": ".join(parts)
-
-
-def choose_pod(
-    pods: list,
-    image: str,
-    *,
-    namespace: str,
-    context: str | None = None,
-    selector: str | None = None,
-    container: str | None = None,
-) -> PodChoice:
-    """Choose one running container that runs `image` among `pods` (V1Pod objects).
-
-    Preference: running and not being deleted, then ready, then the newest creationTimestamp, then the pod's name; the same pods always give the same choice.
-    Raises NoPodError when no container runs the image, PodNotRunningError when none runs yet.
-    """
-    found = _candidates(pods, image, container)
-    if not found:
-        what = f"image {image!r}" + (f" in a container named {container!r}" if container else "")
-        seen = sorted({image_repository(c.image) for p in pods for c in ((p.spec.containers if p.spec else None) or [])})
-        hint = f"; the {len(pods)} pod(s) there run: {', '.join(seen)}" if seen else "; there are no pods there"
-        raise NoPodError(
-            f"no pod runs {what} ({_where(namespace, context, selector)}){hint}. "
-            "Is the app deployed (skaffold dev) and are --namespace/--context right?"
-        )
-    best = min(found, key=_rank)
-    if not best.running:
-        raise PodNotRunningError(
-            f"pod {namespace}/{best.name} (container {best.container}) is not running: "
-            f"{not_running_reason(best.pod, best.container)}"
-        )
-    return PodChoice(
-        namespace=namespace,
-        pod=best.name,
-        container=best.container,
-        image=best.image,
-        ready=best.ready,
-        candidates=len(found),
-    )
 
 
 # --- kubeconfig and the API -------------------------------------------------------------------
@@ -265,33 +95,6 @@ def kubectl_message(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     plain = [line for line in lines if not _KLOG.match(line)]
     return " ".join(plain or lines[-1:])
-
-
-async def wait_for_pod(
-    list_pods: Callable[[], Awaitable[list]],
-    choose: Callable[[list], PodChoice],
-    *,
-    timeout: float,
-    poll_interval: float = 1.0,
-    on_wait: Callable[[str], None] | None = None,
-) -> PodChoice:
-    """Poll `list_pods` until `choose` finds a running pod, for up to `timeout` seconds.
-
-    `on_wait` hears what it waits for whenever that changes; the last NoPodError or
-    PodNotRunningError is raised, saying how long it waited, when the time is up."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        pods = await list_pods()
-        try:
-            return choose(pods)
-        except (NoPodError, PodNotRunningError) as error:
-            if time.monotonic() + poll_interval > deadline:
-                raise type(error)(f"{error} (waited {timeout:.0f} s)") from None
-            if on_wait is not None and str(error) != last:
-                on_wait(f"waiting up to {timeout:.0f} s: {error}")
-            last = str(error)
-        await asyncio.sleep(poll_interval)
 
 
 def exec_failure(choice: PodChoice, helper_path: str, returncode: int, stderr: str) -> TransportError:
@@ -409,7 +212,7 @@ class KubernetesTransport:
         """List the pods and choose one, waiting up to wait_timeout for one to run."""
         api, default_ns, host = await asyncio.to_thread(_load_api, self.context, self.kubeconfig)
         namespace = self.namespace or default_ns
-        where = _where(namespace, self.context, self.selector)
+        where = where_searched(namespace, self.context, self.selector)
 
         async def list_pods() -> list:
             return await asyncio.to_thread(_list_pods, api, namespace, self.selector, host, where)
