@@ -59,8 +59,10 @@ def tree(root: pathlib.Path) -> dict[str, str]:
 class Helper:
     """A real app-server watching `targets` below `cwd`, serving on a unix socket."""
 
-    def __init__(self, cwd: pathlib.Path, sock: pathlib.Path, targets: list[str], excludes: list[str] = ()):
+    def __init__(self, cwd: pathlib.Path, sock: pathlib.Path, targets: list[str], excludes: list[str] = (),
+                 extra: list[str] = ()):
         self.cwd, self.sock, self.targets, self.excludes = cwd, sock, targets, list(excludes)
+        self.extra = list(extra)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Helper":
@@ -69,6 +71,7 @@ class Helper:
         argv = [APP_SERVER, "--targets", ",".join(self.targets), "--socket", str(self.sock)]
         if self.excludes:
             argv += ["--excludes", ",".join(self.excludes)]
+        argv += self.extra
         self.proc = subprocess.Popen(argv, cwd=self.cwd, stderr=subprocess.PIPE)
         deadline = time.monotonic() + LIMIT
         while not self.sock.exists():

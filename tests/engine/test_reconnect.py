@@ -78,3 +78,31 @@ async def test_command_that_cannot_run_is_reported(project, make_session, tmp_pa
     await session.stop()
     assert session.state is SessionState.STOPPED
     await session.stop()  # idempotent
+
+
+async def test_falling_behind_the_helper_resyncs_from_a_snapshot(container, project, make_session, tmp_path):
+    """A subscriber that blocks the loop makes the session fall behind a helper with a short client
+    queue: the helper drops the backlog and sends RESYNC; the session reconciles and misses nothing."""
+    import time
+    from engine_support import Helper
+    h = Helper(container, tmp_path / "small.sock", ["src"], extra=["--client-queue", "20"]).start()
+    try:
+        session, rec = await make_session(h)
+        await eventually(lambda: session.state is SessionState.WATCHING, "watching")
+        blocked = []
+
+        def slow_subscriber(event):
+            from downstream_sync.sync.events import FileSynced
+            if isinstance(event, FileSynced) and not blocked:
+                blocked.append(event)
+                # Meanwhile the container makes many files: far more than the queue holds.
+                for i in range(300):
+                    (container / "src" / f"burst{i}.txt").write_text(str(i))
+                time.sleep(1.0)
+        session.subscribe(slow_subscriber)
+        (container / "src" / "first.txt").write_text("first")
+        await eventually(lambda: tree(project / "out") == tree(container / "src") and len(tree(project / "out")) == 301,
+                         "every file after the resync")
+        assert any("fell behind" in e.detail for e in rec.of(StateChanged, state=SessionState.RECONCILING))
+    finally:
+        h.kill()

@@ -246,6 +246,8 @@ class Session:
                     ledger.put(Entry(relpath, t.wire, md5_file(local), st.st_size, st.st_mtime_ns, st.st_ino))
             ledger.set_meta(f"conflict:{relpath}", "")
             ledger.commit()
+        except (WriteError, OSError) as e:
+            raise ValueError(f"could not resolve the conflict on {relpath}: {e}") from e
         finally:
             if own:
                 ledger.close()
