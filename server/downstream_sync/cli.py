@@ -399,7 +399,10 @@ async def cmd_demo(args) -> int:
         project = load_checked(args.filename, ())
         plans = make_plans(project, args)
         rules = plans[0].rules
-        demo.start_container(list(rules.targets), list(rules.excludes))  # on this thread: see _die_with_parent
+        try:
+            demo.start_container(list(rules.targets), list(rules.excludes))  # on this thread: see _die_with_parent
+        except RuntimeError as error:
+            raise UserError(str(error)) from None
         code = await run_sessions(project, plans, args, seconds=args.seconds, out=out)
     finally:
         await asyncio.to_thread(demo.stop_container)
