@@ -240,6 +240,32 @@ def bench_throughput(work: pathlib.Path, mb: int, tree: pathlib.Path | None) -> 
     return result
 
 
+def bench_connect_start(work: pathlib.Path, runs: int = 15) -> dict:
+    """Wall time of one app-connect run (start, connect, relay an empty stdin, exit), as per connection."""
+    listener = socket.socket(socket.AF_UNIX)
+    path = str(work / "echo.sock")
+    listener.bind(path)
+    listener.listen(runs)
+
+    def serve() -> None:
+        for _ in range(runs):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([str(BIN / "app-connect"), "--socket", path], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, check=True)
+        times.append((time.perf_counter() - t0) * 1000)
+    listener.close()
+    return {"median_ms": statistics.median(times), "runs": runs}
+
+
 def make_tree(work: pathlib.Path, files: int, excluded: int) -> pathlib.Path:
     tree = work / "app"
     for i in range(files):
@@ -301,6 +327,7 @@ def main() -> int:
         lat = bench_latency(work, args.files)
         print("(b) throughput ...", file=sys.stderr)
         thr = bench_throughput(work, args.mb, tree)
+        start = bench_connect_start(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -318,6 +345,7 @@ def main() -> int:
         ("(c) inotify watches", str(idle["watches"]), f"{args.tree // 100 + 2} folders to watch", "", None),
         ("(c) watches in node_modules", str(idle["watches_in_excluded"]), "", "0", idle["watches_in_excluded"] == 0),
         ("(c) initial index", f"{idle['index_s']:.2f} s", "", "", None),
+        ("app-connect run (start to exit)", f"{start['median_ms']:.0f} ms", "", "", None),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)}  {'helper':>12}  {'peer':<26}  {'target':<20}  result")
@@ -326,7 +354,7 @@ def main() -> int:
         print(f"{name.ljust(width)}  {value:>12}  {peer:<26}  {target:<20}  {verdict}")
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    report = {"latency": lat, "throughput": thr, "idle": idle, "args": vars(args),
+    report = {"latency": lat, "throughput": thr, "idle": idle, "app_connect": start, "args": vars(args),
               "results": {r[0]: {"value": r[1], "peer": r[2], "target": r[3], "pass": r[4]} for r in rows}}
     (out / "helper_bench.json").write_text(json.dumps(report, indent=2))
     print(f"report: {out / 'helper_bench.json'}")

@@ -156,6 +156,14 @@ class Watcher:
 
     async def start(self) -> None:
         """Index and watch every existing target (hashing off the loop); wait for the missing ones."""
+        try:
+            await self._start()
+        finally:
+            self.ready.set()  # clients are served even when indexing failed (the error is logged)
+        held, self._held = self._held, []
+        self._handle_batch(held)
+
+    async def _start(self) -> None:
         for target in self.targets:
             if not os.path.isdir(target.dir):
                 if os.path.exists(target.dir):
@@ -172,9 +180,6 @@ class Watcher:
             dirs, files = await self._loop.run_in_executor(None, self._initial_scan, target)
             self._dirs.update(dirs)
             self.tracker.index.files.update(files)
-        self.ready.set()
-        held, self._held = self._held, []
-        self._handle_batch(held)
 
     def _initial_scan(self, target: Target) -> tuple[dict, dict[str, FileInfo]]:
         found: list[tuple[Target, str]] = []
