@@ -43,8 +43,8 @@ async def test_helper_killed_and_restarted_misses_nothing(helper, container, pro
     (container / "src" / "sub" / "deep.txt").write_text("deep")
     helper.start()
     await eventually(lambda: tree(project / "out") == tree(container / "src"), "the files after the restart")
+    await eventually(lambda: session.state is SessionState.WATCHING, "watching again")
     assert any("restarted" in e.detail for e in rec.of(StateChanged, state=SessionState.RECONCILING))
-    assert session.state is SessionState.WATCHING
 
 
 async def test_missing_helper_is_reported_and_retried(container, project, make_session, tmp_path):

@@ -1,0 +1,482 @@
+"""Applying work to the local disk: one change, delete or rename at a time, by the rules.
+
+For each item: map the wire path (refusing unsafe ones), look at the local file (its MD5 cached
+by stat in the ledger), decide (decide.py), then write atomically, keep a conflict copy, back up,
+delete or move, record the result in the ledger and tell the subscribers. Files whose content was
+not inline are fetched in batches with DownloadFiles, each put in place as soon as it is complete.
+Must not import pygls, lsprotocol or terminal code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat as stat_mod
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .client import HelperClient, connection_lost, pb
+from .decide import Action, Decision, Policy, decide_change, decide_delete
+from .events import Conflict, Event, FileSkipped, FileSynced, ReconcileProgress, SessionStats, SyncError
+from .ledger import Entry, Ledger
+from .reconcile import Reconcile
+from .rules import RuleSet
+from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, AtomicFile, LocalChanged, WriteError, lstat,
+                     md5_file, move_file, remove_file)
+
+__all__ = ["Applier", "Work", "Target", "LostStream"]
+
+log = logging.getLogger("downstream_sync")
+
+_FETCH_BATCH_FILES = 256
+_FETCH_BATCH_BYTES = 64 << 20
+_HASH_IN_THREAD = 1 << 20
+
+
+class LostStream(Exception):
+    """The stream to the helper ended."""
+
+
+@dataclass
+class Work:
+    kind: str                 # "change", "delete", "rename"
+    path: str                 # wire path
+    md5: str = ""
+    size: int = 0
+    mode: int = 0
+    content: bytes | None = None
+    old_path: str = ""
+    version: int = 0
+    reconcile: Reconcile | None = None
+
+
+@dataclass
+class _Incoming:
+    path: str
+    af: AtomicFile | None
+    size: int
+    md5: str
+    started: float
+    received: int = 0
+    writing: asyncio.Future | None = None
+
+
+@dataclass
+class Target:
+    wire: str
+    dir: Path      # the folder the safe walk starts from (the rule's localDst)
+    rel: str       # below dir, POSIX
+    local: str     # the absolute local path
+    relpath: str   # relative to the project root, POSIX
+
+    @property
+    def name(self) -> str:
+        return self.rel.rsplit("/", 1)[-1]
+
+
+def _unsafe(wire: str) -> bool:
+    body = wire[1:] if wire.startswith("/") else wire
+    return (not wire or "\x00" in wire or "\\" in wire
+            or any(seg in ("", ".", "..") for seg in body.split("/")))
+
+
+class Applier:
+    """Applies work items for one session; the session sets `ledger` and, per connection, `client`."""
+
+    def __init__(self, name: str, rules: RuleSet, policy: Policy, stats: SessionStats,
+                 emit: Callable[[Event], None], schedule_commit: Callable[[], None]):
+        self.name = name
+        self.rules = rules
+        self.policy: Policy = policy
+        self.stats = stats
+        self._emit = emit
+        self._schedule_commit = schedule_commit
+        self.ledger: Ledger | None = None
+        self.client: HelperClient | None = None
+        self._hash_cache: dict[str, tuple[int, int, int, str]] = {}
+
+    def _error(self, path: str | None, message: str, rec: Reconcile | None = None) -> None:
+        self.stats.errors += 1
+        if rec is not None:
+            rec.errors += 1
+        log.debug("session %s: %s", self.name, message)
+        self._emit(SyncError(session=self.name, path=path, message=message))
+
+    def _skipped(self, t: Target | None, wire: str, reason: str, w: Work | None = None) -> None:
+        if w is not None and w.reconcile is not None:
+            return  # a reconcile reports progress, not one line per unchanged file
+        self._emit(FileSkipped(session=self.name, path=t.relpath if t else "", remote_path=wire, reason=reason))
+
+    def progress(self, rec: Reconcile, final: bool = False) -> None:
+        if final or rec.should_report():
+            self._emit(ReconcileProgress(session=self.name, files_done=rec.files_done, files_total=rec.files_total,
+                                         bytes_done=rec.bytes_done, bytes_total=rec.bytes_total))
+
+    def _done(self, w: Work) -> None:
+        if w.reconcile is not None:
+            w.reconcile.done(w.size)
+            self.progress(w.reconcile)
+
+    # --- applying work ------------------------------------------------------------------------
+
+    def target(self, wire: str, quiet: bool = False, w: Work | None = None) -> Target | None:
+        found = self.rules.match(wire)
+        if found is None:
+            if not quiet:
+                if _unsafe(wire):
+                    self._error(None, f"refused a path from the helper that is not safe: {wire!r} "
+                                      f"(only plain paths below the download targets are accepted)",
+                                w.reconcile if w else None)
+                else:
+                    self._skipped(None, wire, "not covered by any download rule", w)
+            return None
+        rule, rel = found
+        if self.rules.is_excluded(wire, rel):
+            if not quiet:
+                self._skipped(None, wire, "excluded", w)
+            return None
+        if rel:
+            relpath = f"{rule.local_rel}/{rel}" if rule.local_rel else rel
+            return Target(wire, rule.local_dir, rel, f"{rule.local_dir}/{rel}", relpath)
+        return Target(wire, rule.local_dir.parent, rule.local_dir.name, str(rule.local_dir), rule.local_rel)
+
+    async def _local_md5(self, t: Target, st: os.stat_result | None) -> str | None:
+        if st is None:
+            return None
+        entry = self.ledger.get(t.relpath)
+        if entry is not None and entry.matches_stat(st):
+            return entry.md5
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        cached = self._hash_cache.get(t.relpath)
+        if cached is not None and cached[:3] == key:
+            return cached[3]
+        if st.st_size >= _HASH_IN_THREAD:
+            digest = await asyncio.get_running_loop().run_in_executor(None, md5_file, t.local)
+        else:
+            digest = md5_file(t.local)
+        if len(self._hash_cache) > 10000:
+            self._hash_cache.clear()
+        self._hash_cache[t.relpath] = (*key, digest)
+        return digest
+
+    def _regular_or_absent(self, t: Target, st: os.stat_result | None, w: Work) -> bool:
+        if st is not None and not stat_mod.S_ISREG(st.st_mode):
+            what = "a symlink" if stat_mod.S_ISLNK(st.st_mode) else "not a regular file"
+            self._error(t.relpath, f"refused to write {t.local}: it is {what}; move it away to sync this file",
+                        w.reconcile)
+            return False
+        return True
+
+    async def handle(self, batch: list[Work]) -> None:
+        """The pipeline's handler: apply each item; download what is not inline in batches."""
+        fetch: list[tuple[Work, Target, Decision, os.stat_result | None]] = []
+        for w in batch:
+            try:
+                if w.kind == "delete":
+                    t = self.target(w.path, w=w)
+                    if t is not None:
+                        await self._apply_delete(w, t)
+                    self._done(w)
+                    continue
+                if w.kind == "rename":
+                    need = await self._apply_rename(w)
+                else:
+                    t = self.target(w.path, w=w)
+                    need = await self._apply_change(w, t) if t is not None else None
+                if need is not None:
+                    fetch.append(need)
+                else:
+                    self._done(w)
+            except WriteError as e:
+                self._error(self._relpath_of(w.path), str(e), w.reconcile)
+                self._done(w)
+            except Exception as e:
+                if connection_lost(e):
+                    raise
+                log.exception("session %s: failed on %s", self.name, w.path)
+                self._error(self._relpath_of(w.path), f"could not sync {w.path}: {e}", w.reconcile)
+                self._done(w)
+        for start in range(0, len(fetch), _FETCH_BATCH_FILES):
+            part = fetch[start:start + _FETCH_BATCH_FILES]
+            chunk: list = []
+            size = 0
+            for item in part:
+                chunk.append(item)
+                size += item[0].size
+                if size >= _FETCH_BATCH_BYTES:
+                    await self._fetch(chunk)
+                    chunk, size = [], 0
+            if chunk:
+                await self._fetch(chunk)
+        self._schedule_commit()
+
+    def _relpath_of(self, wire: str) -> str | None:
+        t = self.target(wire, quiet=True)
+        return t.relpath if t else None
+
+    async def _apply_change(self, w: Work, t: Target):
+        st = lstat(t.local)
+        if not self._regular_or_absent(t, st, w):
+            return None
+        local_md5 = await self._local_md5(t, st)
+        entry = self.ledger.get(t.relpath)
+        if not w.md5 and w.content is None:
+            # No MD5 from the helper (a seed helper): download and decide on the header's MD5.
+            d = decide_change("", local_md5, entry.md5 if entry else None, self.policy)
+            return (w, t, d, st)
+        d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
+        if d.action is Action.SKIP:
+            if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
+                self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino))
+            self._skipped(t, w.path, d.reason, w)
+            return None
+        if w.content is not None:
+            started = time.monotonic()
+            af = self._open_for(t, d, w.mode)
+            try:
+                af.write(w.content)
+            except BaseException:
+                af.abort()
+                raise
+            self._finish(w, t, d, st, af, w.md5, started)
+            return None
+        return (w, t, d, st)
+
+    def _open_for(self, t: Target, d: Decision, mode: int) -> AtomicFile:
+        if d.action is Action.CONFLICT:
+            return AtomicFile(t.dir, t.rel, mode, name=t.name + CONFLICT_SUFFIX)
+        return AtomicFile(t.dir, t.rel, mode)
+
+    def _conflict(self, w: Work, t: Target, copy: str | None, reason: str) -> None:
+        self.stats.conflicts += 1
+        if w.reconcile is not None:
+            w.reconcile.conflicts += 1
+        if copy is not None:
+            self.ledger.set_meta(f"conflict:{t.relpath}", w.path)
+        self._emit(Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason))
+
+    def _synced(self, w: Work, t: Target, action: str, size: int, started: float, old: str | None = None) -> None:
+        self.stats.files_synced += 1
+        self.stats.bytes_synced += size
+        if w.reconcile is not None:
+            w.reconcile.synced += 1
+        self._emit(FileSynced(session=self.name, path=t.relpath, remote_path=w.path, action=action,  # type: ignore[arg-type]
+                              bytes=size, duration=time.monotonic() - started, old_path=old))
+
+    def _finish(self, w: Work, t: Target, d: Decision, st: os.stat_result | None, af: AtomicFile,
+                md5: str, started: float) -> None:
+        """Verify and put a fully received file in place, per the decision."""
+        if d.action is Action.CONFLICT:
+            af.commit(md5, True)
+            self._conflict(w, t, t.relpath + CONFLICT_SUFFIX,
+                           f"{d.reason}; the container's version is kept beside it as {t.name}{CONFLICT_SUFFIX}")
+            return
+        expect = st
+        backup = None
+        if d.action is Action.WRITE_WITH_BACKUP and st is not None:
+            try:
+                move_file(t.dir, t.rel, t.dir, t.rel, st, dst_name=t.name + BACKUP_SUFFIX)
+            except BaseException:
+                af.abort()
+                raise
+            backup = t.name + BACKUP_SUFFIX
+            expect = None
+        try:
+            new_st = af.commit(md5 or None, expect)
+        except LocalChanged:
+            af.commit_as(t.name + CONFLICT_SUFFIX)
+            self._conflict(w, t, t.relpath + CONFLICT_SUFFIX,
+                           f"changed locally while it was being synced; the container's version is kept "
+                           f"beside it as {t.name}{CONFLICT_SUFFIX}")
+            return
+        self.ledger.put(Entry(t.relpath, w.path, af.md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino))
+        self._synced(w, t, "created" if st is None else "updated", new_st.st_size, started)
+        if backup is not None:
+            self._conflict(w, t, None, f"{d.reason}; took the container's version (policy remote-wins), "
+                                       f"the local one is kept as {backup}")
+
+    async def _fetch(self, items: list[tuple[Work, Target, Decision, os.stat_result | None]], attempt: int = 1) -> None:
+        """Download files in one DownloadFiles call and apply each as it completes."""
+        assert self.client is not None
+        by_path = {w.path: (w, t, d, st) for w, t, d, st in items}
+        answered: set[str] = set()
+        retry: list = []
+        current: _Incoming | None = None
+        complete: _Incoming | None = None   # fully received; put in place at the next message boundary
+
+        async def settle() -> None:
+            nonlocal complete
+            if complete is None:
+                return
+            done, complete = complete, None
+            if done.writing is not None:
+                try:
+                    await done.writing
+                except WriteError as e:
+                    w, t = by_path[done.path][:2]
+                    self._error(t.relpath, str(e), w.reconcile)
+                    done.af = None
+            w, t, d, st = by_path[done.path]
+            if done.af is not None:
+                try:
+                    self._finish(w, t, d, st, done.af, done.md5, done.started)
+                except WriteError as e:
+                    self._error(t.relpath, str(e), w.reconcile)
+            self._done(w)
+
+        try:
+            async for msg in self.client.download_files(list(by_path)):
+                if msg.HasField("error"):
+                    err = msg.error
+                    for pending in (current, complete):
+                        if pending is not None and pending.path == err.path and pending.af is not None:
+                            if pending.writing is not None:
+                                await asyncio.gather(pending.writing, return_exceptions=True)
+                            pending.af.abort()
+                    if current is not None and current.path == err.path:
+                        current = None
+                    if complete is not None and complete.path == err.path:
+                        complete = None
+                    await settle()
+                    answered.add(err.path)
+                    item = by_path.get(err.path)
+                    if item is not None:
+                        if err.code == pb.FileError.CHANGED and attempt < 3:
+                            retry.append(item)
+                        else:
+                            self._fetch_failed(err, item)
+                    continue
+                if msg.HasField("header"):
+                    await settle()
+                    if current is not None:
+                        raise LostStream(f"the helper broke the DownloadFiles stream: {current.path} was cut short")
+                    h = msg.header
+                    if h.path not in by_path or h.path in answered:
+                        raise LostStream(f"the helper sent {h.path!r}, which was not asked for")
+                    answered.add(h.path)
+                    w, t, d, st = by_path[h.path]
+                    w.size = h.size
+                    af = None
+                    try:
+                        af = self._open_for(t, d, h.mode or w.mode)
+                    except WriteError as e:
+                        self._error(t.relpath, str(e), w.reconcile)
+                    current = _Incoming(h.path, af, h.size, (h.md5 or w.md5).lower(), time.monotonic())
+                if msg.chunk:
+                    if current is None:
+                        raise LostStream("the helper sent bytes outside any file")
+                    current.received += len(msg.chunk)
+                    if current.af is not None:
+                        try:
+                            # Large chunks are hashed and written in a thread while the next one
+                            # arrives; one write at a time per file keeps the order and bounds memory.
+                            if current.writing is not None:
+                                await current.writing
+                                current.writing = None
+                            if current.size >= _HASH_IN_THREAD:
+                                current.writing = asyncio.get_running_loop().run_in_executor(
+                                    None, current.af.write, msg.chunk)
+                            else:
+                                current.af.write(msg.chunk)
+                        except WriteError as e:
+                            w, t = by_path[current.path][:2]
+                            self._error(t.relpath, str(e), w.reconcile)
+                            current.af = None
+                            current.writing = None
+                if current is not None and current.received >= current.size:
+                    complete, current = current, None
+            await settle()
+            if current is not None:
+                raise LostStream(f"the helper ended DownloadFiles in the middle of {current.path}")
+        except BaseException:
+            for pending in (current, complete):
+                if pending is not None and pending.af is not None:
+                    if pending.writing is not None:
+                        await asyncio.gather(pending.writing, return_exceptions=True)
+                    pending.af.abort()
+            raise
+        for path in by_path:
+            if path not in answered:
+                w, t, _, _ = by_path[path]
+                self._error(t.relpath, f"the helper did not send {path}", w.reconcile)
+                self._done(w)
+        if retry:
+            await self._fetch(retry, attempt + 1)
+
+    def _fetch_failed(self, err: pb.FileError, item) -> None:
+        w, t, _, _ = item
+        if err.code == pb.FileError.NOT_FOUND:
+            self._skipped(t, w.path, "removed in the container before it could be downloaded", w)
+        elif err.code == pb.FileError.CHANGED:
+            self._skipped(t, w.path, "kept changing in the container during the download; the next change brings it", w)
+        else:
+            self._error(t.relpath, err.message or f"the helper could not send {w.path} (code {err.code})", w.reconcile)
+        self._done(w)
+
+    async def _apply_delete(self, w: Work, t: Target) -> None:
+        st = lstat(t.local)
+        entry = self.ledger.get(t.relpath)
+        if st is None:
+            if entry is not None:
+                self.ledger.remove(t.relpath)
+            self._skipped(t, w.path, "already absent", w)
+            return
+        if not stat_mod.S_ISREG(st.st_mode):
+            self._skipped(t, w.path, "not a regular file locally; kept", w)
+            return
+        local_md5 = await self._local_md5(t, st)
+        d = decide_delete(local_md5, entry.md5 if entry else None, self.policy)
+        started = time.monotonic()
+        if d.action is Action.SKIP:
+            self._skipped(t, w.path, d.reason, w)
+        elif d.action is Action.DELETE:
+            try:
+                remove_file(t.dir, t.rel, st)
+            except LocalChanged:
+                self._conflict(w, t, None, "deleted in the container but changed locally meanwhile; kept the local file")
+                return
+            self.ledger.remove(t.relpath)
+            self._synced(w, t, "deleted", 0, started)
+        elif d.action is Action.KEEP:
+            self._conflict(w, t, None, d.reason)
+        elif d.action is Action.DELETE_WITH_BACKUP:
+            move_file(t.dir, t.rel, t.dir, t.rel, st, dst_name=t.name + BACKUP_SUFFIX)
+            self.ledger.remove(t.relpath)
+            self._synced(w, t, "deleted", 0, started)
+            self._conflict(w, t, None, f"{d.reason}; deleted it (policy remote-wins), the local one is kept "
+                                       f"as {t.name}{BACKUP_SUFFIX}")
+
+    async def _apply_rename(self, w: Work):
+        new_t = self.target(w.path, quiet=True)
+        old_t = self.target(w.old_path, quiet=True) if w.old_path else None
+        old_w = Work("delete", w.old_path, reconcile=w.reconcile)
+        if new_t is None:
+            self.target(w.path, w=w)  # reports why
+            if old_t is not None:
+                await self._apply_delete(old_w, old_t)
+            return None
+        if old_t is not None:
+            old_st = lstat(old_t.local)
+            old_entry = self.ledger.get(old_t.relpath)
+            new_st = lstat(new_t.local)
+            if (old_st is not None and stat_mod.S_ISREG(old_st.st_mode) and old_entry is not None
+                    and new_st is None):
+                old_md5 = await self._local_md5(old_t, old_st)
+                if old_md5 == old_entry.md5 and (not w.md5 or w.md5 == old_md5):
+                    started = time.monotonic()
+                    try:
+                        st = move_file(old_t.dir, old_t.rel, new_t.dir, new_t.rel, old_st)
+                    except LocalChanged:
+                        pass
+                    else:
+                        self.ledger.remove(old_t.relpath)
+                        self.ledger.put(Entry(new_t.relpath, w.path, old_md5, st.st_size, st.st_mtime_ns, st.st_ino))
+                        self._synced(w, new_t, "renamed", st.st_size, started, old=old_t.relpath)
+                        return None
+        need = await self._apply_change(w, new_t)
+        if old_t is not None:
+            await self._apply_delete(old_w, old_t)
+        return need
