@@ -221,3 +221,43 @@ def test_a_device_or_a_pipe_is_not_read(ws):
     os.mkfifo(fifo)
     d = only(load_project(fifo).diagnostics, "file-unreadable")
     assert at(d) == (0, 0, 0, 0)
+
+
+def test_empty_profile_build_on_a_config_without_build(ws):
+    project = ws.load(HEAD + "profiles: [{name: p, build: {artifacts: []}}]\n", profiles=("p",))
+    assert project.diagnostics == [] and project.artifacts == []
+
+
+def _shape(rng: random.Random, depth: int):
+    """Any YAML value, made of the stanza's own words, to put where the schema wants something else."""
+    words = [None, True, 3, "", "..", "/etc", "a/b", "*", "[", "dev", "add", "/build/artifacts/0/download",
+             "/build/artifacts/-", "/build/artifacts/0/download/manual/0/localDst", "x=y"]
+    keys = ["download", "manual", "excludes", "remoteSrc", "localDst", "sync", "src", "infer", "profiles", "patches",
+            "requires", "build", "artifacts", "image", "context", "name", "op", "path", "value", "from", "activation",
+            "command", "env", "configs", "activeProfiles", "activatedBy", "<<"]
+    roll = rng.random()
+    if depth > 4 or roll < 0.3:
+        return rng.choice(words)
+    if roll < 0.6:
+        return [_shape(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {rng.choice(keys): _shape(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def test_wrong_shapes_in_every_place_never_raise(ws):
+    """Configs built from the stanza's keys with values of random shapes, fixed seed."""
+    rng = random.Random(7)
+    path = ws.root / "skaffold.yaml"
+    for _ in range(300):
+        doc = {"apiVersion": "skaffold/v4beta14", "kind": "Config",
+               "build": {"artifacts": [{"image": "a", "download": _shape(rng, 2), "sync": _shape(rng, 2)}
+                                       for _ in range(rng.randint(0, 3))]},
+               "profiles": [{"name": rng.choice(["dev", "x"]), "build": _shape(rng, 2),
+                             "patches": [{"op": rng.choice(["add", "remove", "replace", "copy", "move", "test"]),
+                                          "path": rng.choice(["/build/artifacts/0/download", "/build/artifacts/-", "",
+                                                              "/build/artifacts/0/download/manual/-", "/build"]),
+                                          "from": rng.choice(["/build/artifacts/0", "/x"]), "value": _shape(rng, 2)}
+                                         for _ in range(rng.randint(0, 3))]}
+                            for _ in range(rng.randint(0, 2))],
+               "requires": _shape(rng, 1)}
+        project = load_project(path, profiles=("dev", "x"), text=yaml.safe_dump(doc), command="dev")
+        assert all(d.code and d.range.start.line >= 0 for d in project.diagnostics)

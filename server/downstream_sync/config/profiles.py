@@ -100,7 +100,8 @@ def apply(root: y.Node, profile: y.Node) -> tuple[y.Node, list[tuple[y.Node, str
             if y.is_null(val) or (val.kind != y.SCALAR and not val.value):
                 continue  # as in Skaffold, an empty field of a profile leaves the config's own
             merged = _set_key(merged or y.clone(build, []), key, val)
-        root = _set_key(root, y.get(profile, "build")[0], merged)
+        if merged is not None and root.kind == y.MAP:
+            root = _set_key(root, y.get(profile, "build")[0], merged)
     patches = y.value(profile, "patches")
     if patches is not None and patches.kind == y.SEQ:
         for patch in patches.value:
