@@ -210,6 +210,7 @@ def _activated_by(node: y.Node | None, active: list[str]) -> list[str]:
     for entry in (node.value if node is not None and node.kind == y.SEQ else []):
         name = y.value(entry, "name")
         by = y.to_data(y.value(entry, "activatedBy")) or []
+        by = [by] if isinstance(by, str) else by if isinstance(by, list) else []
         if y.is_str(name) and (not by or any(a in by for a in active)):
             out.append(name.value)
     return out
