@@ -49,6 +49,9 @@ class FileService(pb_grpc.FileServiceServicer):
     # -- Watch -----------------------------------------------------------------------------------
 
     async def Watch(self, request: pb.FileWatchRequest, context) -> AsyncIterator[Event]:
+        """After HELLO: the snapshot when asked for; else the missed events when `instance_id` is this
+        helper's and the backlog holds them; else nothing for a client that names no instance and no
+        version (it wants live events only); else (an older instance, a lost backlog) the snapshot."""
         await self.ready.wait()
         sub = self.hub.subscribe()
         try:

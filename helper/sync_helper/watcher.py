@@ -11,6 +11,7 @@ Must not import grpc.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import threading
@@ -90,6 +91,7 @@ class Watcher:
         self._quiet: dict[str, list] = {}
         self._moves: dict[int, tuple[Target, str, bool] | None] = {}
         self._held: list = []
+        self._limit_logged = False
 
     # -- watches ---------------------------------------------------------------------------------
 
@@ -102,6 +104,12 @@ class Watcher:
         except FileNotFoundError:
             return None
         except OSError as e:
+            if e.errno == errno.ENOSPC:
+                if not self._limit_logged:
+                    self._limit_logged = True
+                    log.error("app-server: cannot watch %s and further folders: the inotify watch limit is "
+                              "reached (raise fs.inotify.max_user_watches, or exclude more)", path)
+                return None
             log.error("app-server: cannot watch %s: %s", path, e.strerror or e)
             return None
 
