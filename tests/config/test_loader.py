@@ -332,3 +332,17 @@ profiles:
         "profile 'bad': patch cannot apply: 'copy' needs a 'from' path",
         "profile 'bad': patch cannot apply: unknown patch op 'frobnicate'",
     ]
+
+
+def test_an_unsaved_new_buffer_needs_no_file_on_disk(ws):
+    path = ws.root / "skaffold.yaml"
+    diags = check_file(path, text=HEAD + "build: {artifacts: [{image: a, download: {manual: [{remoteSrc: s}]}}]}\n")
+    assert [d.code for d in diags] == ["download-not-in-skaffold", "download-missing-key"]
+    assert not path.exists()
+
+
+def test_required_folder_without_a_config(ws):
+    (ws.root / "empty").mkdir()
+    project = ws.load(HEAD + "requires: [{path: empty}]\n")
+    d = only(project.diagnostics, "requires-missing")
+    assert at(d) == (2, 18, 2, 23) and "empty/skaffold.yaml" in d.message
