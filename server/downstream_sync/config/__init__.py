@@ -1,10 +1,15 @@
-"""Reading skaffold.yaml with positions, checking the download stanza, turning it into sync rules.
+"""Reading skaffold.yaml with positions and checking its download stanza: one loader for the project.
 
-Owns the project model. Must not import pygls, lsprotocol, or anything of the terminal.
+Owns the project model the engine reads and the diagnostics the editor and the CLI show (codes in
+CODES.md). Modules: yamlpos (text to nodes, safely), loader (files, documents, requires), profiles
+(activation, patches), checks and overlaps (the download checks), sink, model, report (CLI lines).
+Must not import pygls, lsprotocol, or anything of the terminal.
 
-    project = load_project("skaffold.yaml", profiles=("dev",))
-    project.artifacts[0].download.mappings[0].local_path
-    for d in project.diagnostics: print(format_diagnostic(d))
+    project = load_project("skaffold.yaml", profiles=("dev",), command="dev")
+    for artifact in project.artifacts:
+        for m in artifact.download.mappings if artifact.download else ():
+            m.remote_src, m.local_path   # local_path: absolute, inside the folder of its skaffold.yaml
+    lines, exit_code = validate("skaffold.yaml")
 """
 
 from __future__ import annotations
