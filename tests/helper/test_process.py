@@ -218,3 +218,17 @@ def test_app_connect_imports_nothing_heavy():
             "print(sorted(m for m in ('grpc', 'watchdog', 'asyncio', 'google.protobuf') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_as_pid_1_it_reaps_orphans(tmp_path):
+    """app-server as PID 1 of a new PID namespace, as in a container; skipped where unshare is not allowed."""
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a PID namespace here: {probe.stderr.decode().strip()}")
+    script = ("[ $PPID = 1 ] || exit 8; (sh -c 'sleep 0.2' &); sleep 1; "
+              "for f in /proc/[0-9]*/stat; do read -r line < $f; "
+              "case \"${line##*) }\" in Z*) echo \"zombie: $line\" >&2; exit 9;; esac; done; exit 6")
+    out = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", APP_SERVER, "--socket",
+                          str(tmp_path / "s.sock"), "--", "sh", "-c", script],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 6, out.stderr
