@@ -18,7 +18,7 @@ import tempfile
 import threading
 
 from .globs import Excludes, GlobError
-from .supervisor import FORWARDED, Child, CommandError, become_subreaper
+from .supervisor import Child, CommandError, become_subreaper
 
 log = logging.getLogger("app-server")
 
@@ -221,7 +221,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.stdio:
             return await _serve_stdio(sync.socket_path)
         stop = loop.create_future()
-        for sig in FORWARDED:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
             loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
         await stop
         return 0

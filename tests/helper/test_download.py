@@ -151,3 +151,31 @@ def test_a_client_that_leaves_mid_download_does_no_harm(served):
     call.cancel()
     header, body, _ = download(stub, "src/big.bin")
     assert body == data and helper.proc.poll() is None
+
+
+def test_an_indexed_file_written_during_its_download_is_not_completed(run_helper, bridge, tmp_path):
+    """A file the helper indexed at start and that was not written since is streamed without rehashing;
+    a write during the stream must still end it with ABORTED (or, if the write came after the last read,
+    a complete copy of the earlier content: never a mix)."""
+    src = tmp_path / "work" / "src"
+    src.mkdir(parents=True)
+    original = os.urandom(64 << 20)
+    (src / "old.bin").write_bytes(original)
+    os.utime(src / "old.bin", (1_600_000_000, 1_600_000_000))
+    helper = run_helper(["--targets", "src"])
+    stub = bridge(helper).stub()
+    watch(stub).next()
+    header, body, _ = download(stub, "src/old.bin")
+    assert body == original and header.md5 == hashlib.md5(original).hexdigest()
+
+    call = stub.DownloadFile(pb.DownloadRequest(path="src/old.bin"))
+    received = [next(call), next(call)]
+    with open(src / "old.bin", "r+b") as f:
+        f.seek(48 << 20)
+        f.write(b"\0" * 4096)
+    try:
+        received.extend(call)
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.ABORTED
+    else:
+        assert b"".join(m.chunk for m in received) == original
