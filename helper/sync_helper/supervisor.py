@@ -56,7 +56,8 @@ class Child:
         try:
             proc = subprocess.Popen(self.argv)
         except FileNotFoundError:
-            raise CommandError(f"{self.argv[0]}: command not found") from None
+            reason = "No such file or directory" if "/" in self.argv[0] else "command not found"
+            raise CommandError(f"{self.argv[0]}: {reason}") from None
         except PermissionError:
             raise CommandError(f"{self.argv[0]}: Permission denied") from None
         except OSError as e:

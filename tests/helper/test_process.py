@@ -67,14 +67,16 @@ def test_the_seed_command_flag_and_the_childs_stdio(tmp_path):
     assert "err\n" in out.stderr
 
 
-@pytest.mark.parametrize("command", [["no-such-command-xyz"], ["./not-executable"]])
-def test_a_command_that_cannot_start_exits_127_like_a_shell(tmp_path, command):
+@pytest.mark.parametrize("command, reason", [(["no-such-command-xyz"], "command not found"),
+                                             (["./no-such-file"], "No such file or directory"),
+                                             (["./not-executable"], "Permission denied")])
+def test_a_command_that_cannot_start_exits_127_like_a_shell(tmp_path, command, reason):
     (tmp_path / "not-executable").write_text("echo hi\n")
     out = subprocess.run([APP_SERVER, "--socket", str(tmp_path / "s.sock"), "--", *command],
                          cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert out.returncode == 127
     assert out.stderr.startswith(f"app-server: {command[0]}: ")
-    assert ("command not found" if "no-such" in command[0] else "Permission denied") in out.stderr
+    assert out.stderr.strip() == f"app-server: {command[0]}: {reason}"
 
 
 @pytest.mark.parametrize("args, message", [
