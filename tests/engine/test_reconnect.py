@@ -96,13 +96,49 @@ async def test_falling_behind_the_helper_resyncs_from_a_snapshot(container, proj
             if isinstance(event, FileSynced) and not blocked:
                 blocked.append(event)
                 # Meanwhile the container makes many files: far more than the queue holds.
-                for i in range(300):
-                    (container / "src" / f"burst{i}.txt").write_text(str(i))
-                time.sleep(1.0)
+                for i in range(600):
+                    (container / "src" / f"burst{i}.txt").write_text(f"{i:08}" * 512)
+                time.sleep(3.0)
         session.subscribe(slow_subscriber)
         (container / "src" / "first.txt").write_text("first")
-        await eventually(lambda: tree(project / "out") == tree(container / "src") and len(tree(project / "out")) == 301,
+        await eventually(lambda: tree(project / "out") == tree(container / "src") and len(tree(project / "out")) == 601,
                          "every file after the resync")
-        assert any("fell behind" in e.detail for e in rec.of(StateChanged, state=SessionState.RECONCILING))
+        assert any("fell behind" in e.detail for e in rec.of(StateChanged, state=SessionState.RECONCILING)), [(e.state, e.detail) for e in rec.of(StateChanged)]
     finally:
         h.kill()
+
+
+async def test_any_command_that_bridges_stdio_works(helper, container, project, make_session):
+    """A shell wrapper stands in for `docker exec -i C ...` or `ssh host ...`."""
+    transport = CommandTransport(["sh", "-c", f"exec '{APP_CONNECT}' --socket '{helper.sock}'"])
+    session, rec = await make_session(transport)
+    (container / "src" / "via-shell.txt").write_text("ok")
+    await eventually(lambda: (project / "out" / "via-shell.txt").exists(), "a file through the wrapper")
+    assert "sh -c" in transport.describe()
+
+
+class NoPodYet:
+    """A transport that cannot name a command yet (as when no pod runs the image), then can."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.calls = 0
+
+    async def command(self):
+        from downstream_sync.cluster.transport import TransportError
+        self.calls += 1
+        if self.calls < 3:
+            raise TransportError("no pod runs image web in namespace default; is the app deployed?")
+        return [APP_CONNECT, "--socket", str(self.sock)]
+
+    def describe(self):
+        return "pod for image web"
+
+
+async def test_transport_errors_are_reported_and_retried(helper, container, project, make_session):
+    transport = NoPodYet(helper.sock)
+    session, rec = await make_session(transport)
+    (container / "src" / "a.txt").write_text("a")
+    await eventually(lambda: (project / "out" / "a.txt").exists(), "a file once the pod is there")
+    assert "no pod runs image web" in rec.errors[0].message
+    assert transport.calls >= 3

@@ -47,6 +47,7 @@ class Bridge:
         self._tasks: set[asyncio.Task] = set()
         self._procs: set[asyncio.subprocess.Process] = set()
         self.last_failure: BridgeFailure | None = None
+        self._reaped: set[int] = set()
         self.connections = 0
 
     @property
@@ -116,6 +117,9 @@ class Bridge:
         finally:
             self._procs.discard(proc)
         text = tail.decode("utf-8", "replace").strip()
+        if proc.pid in self._reaped:
+            self._reaped.discard(proc.pid)
+            return
         if rc != 0 or text:
             status = f"exited with status {rc}" if rc >= 0 else f"was killed by signal {-rc}"
             detail = f": {text}" if text else ""
@@ -132,7 +136,19 @@ class Bridge:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        await self.reap()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    async def reap(self) -> None:
+        """End the processes of earlier connections (SIGTERM, then SIGKILL after 2 s)."""
         for proc in list(self._procs):
+            self._reaped.add(proc.pid)
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
             except (ProcessLookupError, PermissionError):
@@ -144,10 +160,3 @@ class Bridge:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None

@@ -173,7 +173,7 @@ class Session:
         try:
             wire = ledger.meta(f"conflict:{relpath}")
             entry = ledger.get(relpath)
-            if wire is None and entry is not None:
+            if not wire and entry is not None:
                 wire = entry.remote_path
             t = self._applier.target(wire, quiet=True) if wire else None
             copy = local.with_name(local.name + CONFLICT_SUFFIX)
@@ -325,6 +325,7 @@ class Session:
 
     async def _connect_once(self, snapshot: bool, once: bool) -> Reconcile | None:
         assert self._bridge is not None
+        await self._bridge.reap()  # a process of a dead connection that did not exit on its own
         client = HelperClient(self._bridge.target)
         self._applier.client = client
         call = client.watch(since_version=0 if snapshot else self._resume_version,
