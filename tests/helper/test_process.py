@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 
 import grpc
 import pytest
@@ -234,3 +235,25 @@ def test_as_pid_1_it_reaps_orphans(tmp_path):
                           str(tmp_path / "s.sock"), "--", "sh", "-c", script],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 6, out.stderr
+
+
+@pytest.mark.parametrize("size", [0, 5, 3 << 20])
+def test_app_connect_relays_pipes_both_ways_until_the_far_side_closes(tmp_path, size):
+    """stdin and stdout as pipes (as under kubectl exec -i), against an echo server on the socket."""
+    path = str(tmp_path / "echo.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(1)
+
+    def echo() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while data := conn.recv(1 << 16):
+                conn.sendall(data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    data = os.urandom(size)
+    out = subprocess.run([APP_CONNECT, "--socket", path], input=data, capture_output=True, timeout=60)
+    listener.close()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == data
