@@ -29,7 +29,6 @@ MAX_MESSAGE = 8 << 20
 GRPC_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE),
     ("grpc.max_receive_message_length", MAX_MESSAGE),
-    ("grpc.so_reuseport", 0),
 ]
 
 

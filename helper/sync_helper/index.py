@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 from .wire import filedownload_pb2 as pb
 
@@ -74,10 +74,10 @@ class Index:
             return None
         return [ev for ev in self._backlog if ev.version > version]
 
-    def under(self, prefix: str) -> Iterator[str]:
-        """Known paths below the folder `prefix` (a wire path), in no particular order."""
+    def under(self, prefix: str) -> list[str]:
+        """Known paths below the folder `prefix` (a wire path)."""
         start = prefix.rstrip("/") + "/" if prefix not in ("", ".") else ""
-        return [p for p in self.files if p.startswith(start)].__iter__()
+        return [p for p in self.files if p.startswith(start)]
 
     def snapshot_event(self, path: str, info: FileInfo) -> Event:
         return Event(path=path, kind=Event.SNAPSHOT_FILE, event_type=Event.CREATE, version=info.version,

@@ -169,7 +169,7 @@ class Tracker:
         wire = target.wire(rel)
         if wire in self.index.files:
             self.index.publish(Event.DELETE, wire, None)
-        for path in list(self.index.under(wire)) if rel else self._all(target):
+        for path in self.index.under(wire) if rel else self._all(target):
             self.index.publish(Event.DELETE, path, None)
 
     def moved(self, src: Target, src_rel: str, dst: Target, dst_rel: str, is_dir: bool) -> None:
@@ -196,4 +196,4 @@ class Tracker:
     def _all(self, target: Target) -> list[str]:
         if target.name == ".":
             return [p for p in self.index.files if not p.startswith("/")]
-        return list(self.index.under(target.name))
+        return self.index.under(target.name)
