@@ -3,6 +3,8 @@
 import hashlib
 import os
 import shutil
+import threading
+import time
 
 from helper_procs import hello_and_snapshot, wait_until, watch
 
@@ -69,6 +71,27 @@ def test_a_file_held_open_is_reported_after_a_quiet_interval(run_helper, bridge,
         f.flush()
         ev = events.until(lambda e: e.path == "src/app.log")
         assert ev.MD5Hash == md5(b"line 1\n")
+
+
+def test_a_log_appended_without_pause_still_gets_events(run_helper, bridge, tmp_path):
+    helper, _, events, _ = start(run_helper, bridge, tmp_path)
+    stop = threading.Event()
+
+    def append() -> None:
+        with open(helper.cwd / "src" / "busy.log", "ab") as f:
+            while not stop.is_set():
+                f.write(b"tick\n")
+                f.flush()
+                time.sleep(0.02)  # faster than the quiet interval: only the maximum delay reports it
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        ev = events.until(lambda e: e.path == "src/busy.log")
+        assert writer.is_alive() and ev.size > 0 and ev.size % 5 == 0
+    finally:
+        stop.set()
+        writer.join()
 
 
 def test_renames_of_files_and_folders(run_helper, bridge, tmp_path):
