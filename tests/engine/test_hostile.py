@@ -29,6 +29,7 @@ HOSTILE = [
     "src/filelink",                  # out/filelink -> a file outside
     "src/a\\..\\..\\back.txt",
     "src/nul\x00.txt",
+    "src/.git/hooks/pre-commit",     # localDst "." would put it in the project's git hooks
 ]
 
 

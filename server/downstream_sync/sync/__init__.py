@@ -1,3 +1,27 @@
 """The sync engine: sessions, decisions per event, downloads, atomic writes, the ledger.
 
+Modules, each owning one thing:
+
+- rules.py     `RuleSet.from_download(...)`: container path -> local path, or None.
+- events.py    what subscribers receive (StateChanged, ReconcileProgress, FileSynced, FileSkipped,
+               Conflict, SyncError) and the session's stats.
+- session.py   `Session`: connect, watch, reconnect with backoff, resume, reconcile; `pull`;
+               `resolve_conflict`.
+- pipeline.py  the bounded, per-path coalescing work queue with a worker pool.
+- apply.py     one item at a time onto the disk: decide, write, keep a conflict copy, delete, move.
+- decide.py    the pure decision from the remote, local and ledger MD5s.
+- writer.py    atomic writes through O_NOFOLLOW folder descriptors; deletes and renames.
+- ledger.py    what this tool last wrote where (sqlite, per session name).
+- reconcile.py progress and the list of files gone remotely during a snapshot reconcile.
+- client.py    the gRPC client of the helper, over the bridge of `cluster/bridge.py`.
+
+What the engine leaves on disk, beside the synced files:
+
+- `<project>/.downstream-sync/` holds the ledger and a `.gitignore` of `*`.
+- `.<name>.dstmp-<hex>`: a file being written; removed when a session starts after a crash.
+- `<name>.downstream-conflict`: the container's version of a file that changed on both sides
+  (policy `safe`); `resolve_conflict` takes it or drops it.
+- `<name>.downstream-local`: under policy `remote-wins`, the local version that a remote change or
+  delete replaced; one per file, the latest one.
+
 Must not import pygls, lsprotocol, or anything of the terminal."""

@@ -23,7 +23,7 @@ from .decide import Action, Decision, Policy, decide_change, decide_delete
 from .events import Conflict, Event, FileSkipped, FileSynced, ReconcileProgress, SessionStats, SyncError
 from .ledger import Entry, Ledger
 from .reconcile import Reconcile
-from .rules import RuleSet
+from .rules import RESERVED, RuleSet
 from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, AtomicFile, LocalChanged, WriteError, lstat,
                      md5_file, move_file, remove_file)
 
@@ -80,7 +80,7 @@ class Target:
 def _unsafe(wire: str) -> bool:
     body = wire[1:] if wire.startswith("/") else wire
     return (not wire or "\x00" in wire or "\\" in wire
-            or any(seg in ("", ".", "..") for seg in body.split("/")))
+            or any(seg in ("", ".", "..") or seg in RESERVED for seg in body.split("/")))
 
 
 class Applier:

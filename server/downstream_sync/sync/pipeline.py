@@ -52,10 +52,12 @@ class Pipeline:
 
     async def submit(self, key: Hashable, item: Any) -> None:
         while (len(self._pending) >= self._max_items or self._bytes >= self._max_bytes) and key not in self._pending:
+            if self._closed:
+                break
             self._space.clear()
             await self._space.wait()
         if self._closed:
-            raise RuntimeError("pipeline closed")
+            raise self.failure or RuntimeError("the work queue is closed")
         old = self._pending.get(key)
         if old is not None:
             self._bytes -= self._weigh(old)
@@ -99,6 +101,7 @@ class Pipeline:
                 for key, item in taken:
                     self._pending.setdefault(key, item)
                 self._closed = True
+                self._space.set()
                 async with self._wake:
                     self._wake.notify_all()
                 self._idle.set()

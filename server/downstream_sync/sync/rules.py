@@ -49,11 +49,15 @@ def normalize_remote(remote_src: str) -> str:
     return ("/" if absolute else "") + "/".join(parts)
 
 
+# Folders a container never writes into, whatever the rules say: git's (hooks run code) and ours.
+RESERVED = frozenset({".git", ".downstream-sync"})
+
+
 def _check_rel_wire(rel: str) -> bool:
-    """A path below a target: non-empty POSIX segments, no '.', '..', NUL or backslash."""
+    """A path below a target: non-empty POSIX segments, no '.', '..', NUL, backslash or reserved folder."""
     if not rel or "\x00" in rel or "\\" in rel:
         return False
-    return all(seg not in ("", ".", "..") for seg in rel.split("/"))
+    return all(seg not in ("", ".", "..") and seg not in RESERVED for seg in rel.split("/"))
 
 
 class RuleSet:
