@@ -12,12 +12,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from downstream_sync.cluster.transport import CommandTransport
-from downstream_sync.sync.events import Conflict, FileSkipped, FileSynced, SyncError
-from downstream_sync.sync.rules import RuleSet
-from downstream_sync.sync.session import Session
+from downstream_sync.sync.events import SyncError
 
 BIN = pathlib.Path(sys.executable).parent
 APP_SERVER = str(BIN / "app-server")

@@ -3,7 +3,6 @@ cleans up its temporary file and completes the download."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
 import signal

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from downstream_sync.sync.events import SessionState, SyncError
+from downstream_sync.sync.events import SessionState
 
 from engine_support import eventually
 

@@ -4,6 +4,7 @@ through a real app-connect like any helper. Nothing may be written outside local
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 
@@ -54,9 +55,7 @@ class HostileService(pb_grpc.FileServiceServicer):
         v += 1
         yield pb.FileEvent(kind=pb.FileEvent.CHANGE, event_type=pb.FileEvent.CREATE, path="src/ok.txt",
                            MD5Hash=MD5, size=len(PAYLOAD), content=PAYLOAD, version=v)
-        await context.wait_for_termination() if hasattr(context, "wait_for_termination") else None
-        import asyncio
-        await asyncio.Event().wait()
+        await asyncio.Event().wait()  # keep the stream open, as a helper does
 
     async def DownloadFiles(self, request, context):
         self.download_requests.append(list(request.paths))

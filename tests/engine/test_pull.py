@@ -9,7 +9,7 @@ import pytest
 from downstream_sync.cluster.transport import CommandTransport, TransportError
 from downstream_sync.sync.events import FileSynced, ReconcileProgress, SessionState, SyncError
 
-from engine_support import APP_CONNECT, md5, tree
+from engine_support import APP_CONNECT, tree
 
 
 async def test_pull_brings_everything_and_reports_progress(helper, container, project, make_session):

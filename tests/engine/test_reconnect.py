@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 
 from downstream_sync.cluster.transport import CommandTransport
-from downstream_sync.sync.events import SessionState, StateChanged, SyncError
+from downstream_sync.sync.events import SessionState, StateChanged
 
 from engine_support import APP_CONNECT, eventually, tree
 
