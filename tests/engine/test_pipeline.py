@@ -60,3 +60,14 @@ async def test_submit_waits_while_the_queue_is_full():
     await asyncio.wait_for(blocked, 10)
     await pipe.drain()
     await pipe.close()
+
+
+def test_a_later_event_keeps_what_a_pending_rename_implied():
+    """rename a->b, then b changes (or goes) before the rename ran: a must still be removed."""
+    from downstream_sync.sync.apply import Work, merge
+    changed = merge(Work("rename", "src/b", md5="m1", old_path="src/a"), Work("change", "src/b", md5="m2"))
+    assert (changed.kind, changed.old_path, changed.md5) == ("rename", "src/a", "m2")
+    deleted = merge(Work("rename", "src/b", old_path="src/a"), Work("delete", "src/b"))
+    assert (deleted.kind, deleted.old_path) == ("delete", "src/a")
+    plain = merge(Work("change", "src/b", md5="m1"), Work("change", "src/b", md5="m2"))
+    assert (plain.kind, plain.old_path, plain.md5) == ("change", "", "m2")

@@ -27,7 +27,7 @@ from .rules import RESERVED, RuleSet
 from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, AtomicFile, LocalChanged, WriteError, lstat,
                      md5_file, move_file, remove_file)
 
-__all__ = ["Applier", "Work", "Target", "LostStream"]
+__all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
 
 log = logging.getLogger("downstream_sync")
 
@@ -75,6 +75,15 @@ class Target:
     @property
     def name(self) -> str:
         return self.rel.rsplit("/", 1)[-1]
+
+
+def merge(old: Work, new: Work) -> Work:
+    """Coalesce two items for one path, latest wins: but a rename's old path must still go."""
+    if old.kind == "rename" and not new.old_path:
+        new.old_path = old.old_path
+        if new.kind == "change":
+            new.kind = "rename"
+    return new
 
 
 def _unsafe(wire: str) -> bool:
@@ -179,6 +188,10 @@ class Applier:
                     t = self.target(w.path, w=w)
                     if t is not None:
                         await self._apply_delete(w, t)
+                    if w.old_path:  # a rename, then a delete of its new path
+                        old_t = self.target(w.old_path, quiet=True)
+                        if old_t is not None:
+                            await self._apply_delete(Work("delete", w.old_path, reconcile=w.reconcile), old_t)
                     self._done(w)
                     continue
                 if w.kind == "rename":

@@ -1,10 +1,11 @@
 """A bounded, coalescing work queue with a pool of workers.
 
 Work is keyed by path: a new item for a path that is still waiting replaces the old one (latest
-wins) and keeps its place; a path being worked on is never handed to a second worker at the same
-time. A worker takes every ready item up to `batch` at once, so a burst becomes few batched
-downloads. `submit` waits while the queue holds `max_items` paths or `max_bytes` of inline
-content. Must not import pygls, lsprotocol or terminal code.
+wins, through `merge` so nothing the old one implied is lost) and keeps its place; a path being
+worked on is never handed to a second worker at the same time. A worker takes every ready item
+up to `batch` at once, so a burst becomes few batched downloads. `submit` waits while the queue
+holds `max_items` paths or `max_bytes` of inline content. Must not import pygls, lsprotocol or
+terminal code.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ class Pipeline:
     def __init__(self, handler: Callable[[list[Any]], Awaitable[None]], *, workers: int = 8,
                  batch: int = 128, max_items: int = 4096, max_bytes: int = 64 << 20,
                  weigh: Callable[[Any], int] = lambda item: 0,
-                 on_failure: Callable[[BaseException], None] | None = None):
+                 on_failure: Callable[[BaseException], None] | None = None,
+                 merge: Callable[[Any, Any], Any] = lambda old, new: new):
         self._handler = handler
         self._batch = batch
         self._max_items = max_items
         self._max_bytes = max_bytes
         self._weigh = weigh
         self._on_failure = on_failure
+        self._merge = merge
         self._pending: dict[Hashable, Any] = {}
         self._ready: deque[Hashable] = deque()
         self._in_flight: dict[Hashable, Any] = {}
@@ -61,6 +64,7 @@ class Pipeline:
         old = self._pending.get(key)
         if old is not None:
             self._bytes -= self._weigh(old)
+            item = self._merge(old, item)
         self._pending[key] = item
         self._bytes += self._weigh(item)
         self._idle.clear()

@@ -20,7 +20,7 @@ from typing import Callable, Literal
 
 from ..cluster.bridge import Bridge
 from ..cluster.transport import Transport, TransportError
-from .apply import Applier, LostStream, Work
+from .apply import Applier, LostStream, Work, merge
 from .client import HelperClient, connection_lost, pb
 from .decide import Policy
 from .events import (Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
@@ -332,7 +332,7 @@ class Session:
                             instance_id="" if snapshot else self._instance_id, snapshot=snapshot)
         # A batch that fails for the connection's sake ends the watch too.
         pipe = Pipeline(self._applier.handle, workers=_WORKERS, on_failure=lambda e: call.cancel(),
-                        weigh=lambda w: len(w.content) if w.content is not None else 0)
+                        merge=merge, weigh=lambda w: len(w.content) if w.content is not None else 0)
         self._rec = None
         try:
             return await self._consume(call, pipe, snapshot, once)
