@@ -106,6 +106,7 @@ class Applier:
         self.ledger: Ledger | None = None
         self.client: HelperClient | None = None
         self._hash_cache: dict[str, tuple[int, int, int, str]] = {}
+        self._renamed_away: dict[str, int] = {}
 
     def _error(self, path: str | None, message: str, rec: Reconcile | None = None) -> None:
         self.stats.errors += 1
@@ -230,7 +231,18 @@ class Applier:
         t = self.target(wire, quiet=True)
         return t.relpath if t else None
 
+    def renamed_away(self, path: str, version: int) -> None:
+        """Note that the file at `path` was renamed away at `version` (see _apply_change)."""
+        if len(self._renamed_away) > 10000:
+            self._renamed_away.clear()
+        self._renamed_away[path] = version
+
     async def _apply_change(self, w: Work, t: Target):
+        # Items of different paths run in parallel: an older change of a path that was renamed
+        # away since (its inline content in hand) must not bring the old name back.
+        if w.version and self._renamed_away.get(w.path, 0) > w.version:
+            self._skipped(t, w.path, "renamed in the container since", w)
+            return None
         st = lstat(t.local)
         if not self._regular_or_absent(t, st, w):
             return None

@@ -369,6 +369,8 @@ class Session:
                 if kind == pb.FileEvent.CHANGE:
                     self._received = max(self._received, ev.version)
                     self.stats.last_version = self._received
+                    if ev.event_type == pb.FileEvent.RENAME and ev.old_path:
+                        self._applier.renamed_away(ev.old_path, ev.version)
                     await pipe.submit(ev.path, self._work_from(ev))
                 elif kind == pb.FileEvent.SNAPSHOT_FILE:
                     if rec is None:

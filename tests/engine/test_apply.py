@@ -1,0 +1,46 @@
+"""The Applier on a real disk and ledger, without a helper: items whose content is inline."""
+
+from __future__ import annotations
+
+import hashlib
+
+from downstream_sync.sync.apply import Applier, Work
+from downstream_sync.sync.events import FileSkipped, FileSynced, SessionStats
+from downstream_sync.sync.ledger import Ledger
+from downstream_sync.sync.rules import RuleSet
+
+
+def applier(project, events):
+    rules = RuleSet.from_download([("src", "out")], [], project)
+    a = Applier("web", rules, "safe", SessionStats(), events.append, lambda: None)
+    a.ledger = Ledger(project / ".downstream-sync", "web")
+    return a
+
+
+def inline(path, data: bytes, version: int) -> Work:
+    return Work("change", path, hashlib.md5(data).hexdigest(), len(data), 0o644, data, "", version)
+
+
+async def test_an_older_change_of_a_renamed_away_path_is_not_written(project):
+    events = []
+    a = applier(project, events)
+    a.renamed_away("src/tmp.txt", 6)
+    await a.handle([inline("src/tmp.txt", b"old", 5), inline("src/new.txt", b"new", 7)])
+    assert not (project / "out" / "tmp.txt").exists()
+    assert (project / "out" / "new.txt").read_bytes() == b"new"
+    assert [e.reason for e in events if isinstance(e, FileSkipped)] == ["renamed in the container since"]
+    # A later re-creation of that name is written.
+    await a.handle([inline("src/tmp.txt", b"again", 8)])
+    assert (project / "out" / "tmp.txt").read_bytes() == b"again"
+    assert [e.path for e in events if isinstance(e, FileSynced)] == ["out/new.txt", "out/tmp.txt"]
+    a.ledger.close()
+
+
+async def test_the_ledger_records_what_was_written(project):
+    a = applier(project, [])
+    await a.handle([inline("src/d/x.txt", b"x", 1)])
+    a.ledger.commit()
+    entry = Ledger(project / ".downstream-sync", "web").get("out/d/x.txt")
+    assert entry is not None and entry.md5 == hashlib.md5(b"x").hexdigest() and entry.remote_path == "src/d/x.txt"
+    assert (project / ".downstream-sync" / ".gitignore").read_text() == "*\n"
+    a.ledger.close()
