@@ -277,6 +277,7 @@ def bulk_engine(engine: Engine, n: int) -> dict:
     in the container at once, and the clock starts then (as tar's starts on an existing tree)."""
     staging, src, dst = engine.container / "staging", engine.src / "bulk", engine.dst / "bulk"
     subprocess.run([sys.executable, "-c", MAKE_FILES, str(staging), str(n)], check=True)
+    os.sync()  # start with nothing to write back, as tar's run does
     t0 = time.perf_counter()
     os.rename(staging, src)
     wait_for(lambda: count_files(dst) >= n, 600, f"{n} files to arrive")
@@ -288,6 +289,7 @@ def bulk_engine(engine: Engine, n: int) -> dict:
 def bulk_tar(work: Path, src: Path) -> float:
     dst = work / "tar-dst"
     dst.mkdir()
+    os.sync()
     t0 = time.perf_counter()
     subprocess.run(f"tar -C '{src}' -cf - . | tar -C '{dst}' -xf -", shell=True, check=True)
     return time.perf_counter() - t0
@@ -302,6 +304,7 @@ def large_engine(engine: Engine, work: Path, mb: int) -> dict:
         for _ in range(mb):
             f.write(block)
     dst = engine.dst / "large.bin"
+    os.sync()
     t0 = time.perf_counter()
     os.rename(staging, engine.src / "large.bin")  # appears at once, complete
     wait_for(lambda: dst.exists(), 600, "the large file")  # atomic: once there, it is whole
@@ -320,6 +323,7 @@ def file_md5(path: Path) -> str:
 
 def large_pipe(src: Path, work: Path, mb: int) -> float:
     dst = work / "pipe-dst.bin"
+    os.sync()
     t0 = time.perf_counter()
     subprocess.run(f"cat '{src}' | cat > '{dst}'", shell=True, check=True)
     seconds = time.perf_counter() - t0

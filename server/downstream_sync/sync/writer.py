@@ -68,10 +68,9 @@ def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str) -> int
             fd = os.open(local_dir, _DIR_FLAGS)
     except OSError as e:
         raise _explain(e, what, str(local_dir)) from e
-    here = local_dir
+    depth = 0
     try:
-        for name in parts:
-            here = here / name
+        for depth, name in enumerate(parts, 1):
             try:
                 nfd = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
             except FileNotFoundError:
@@ -85,6 +84,7 @@ def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str) -> int
                 nfd = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as e:
                 if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    here = os.path.join(local_dir, *parts[:depth])
                     raise RefusedPath(f"refused to write {what}: {here} is a symlink or not a folder, "
                                       f"and writes never leave {local_dir}") from e
                 raise
@@ -96,7 +96,7 @@ def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str) -> int
         raise
     except OSError as e:
         os.close(fd)
-        raise _explain(e, what, str(here)) from e
+        raise _explain(e, what, os.path.join(local_dir, *parts[:depth])) from e
 
 
 def _split(rel: str) -> tuple[list[str], str]:
@@ -147,8 +147,9 @@ class AtomicFile:
         self.rel = rel
         folders, base = _split(rel)
         self.name = name or base
-        self.display = str(local_dir / "/".join(folders + [self.name]))
-        self.folder = str(local_dir.joinpath(*folders))
+        base_dir = os.fspath(local_dir)
+        self.folder = f"{base_dir}/{'/'.join(folders)}" if folders else base_dir
+        self.display = f"{self.folder}/{self.name}"
         self.mode = _file_mode(mode)
         self._dir_fd = _open_dir(local_dir, folders, True, self.display)
         self._tmp = f".{self.name[:200]}{TEMP_MARK}{os.urandom(4).hex()}"
