@@ -44,3 +44,14 @@ async def test_the_ledger_records_what_was_written(project):
     assert entry is not None and entry.md5 == hashlib.md5(b"x").hexdigest() and entry.remote_path == "src/d/x.txt"
     assert (project / ".downstream-sync" / ".gitignore").read_text() == "*\n"
     a.ledger.close()
+
+
+async def test_files_named_like_our_own_are_not_synced(project):
+    """Skaffold may upload a conflict copy or backup into the container; it must not come back."""
+    events = []
+    a = applier(project, events)
+    names = ["src/config.json.downstream-conflict", "src/config.json.downstream-local", "src/.x.dstmp-0a1b2c3d"]
+    await a.handle([inline(n, b"echo", i + 1) for i, n in enumerate(names)])
+    assert not (project / "out").exists()
+    assert len([e for e in events if isinstance(e, FileSkipped)]) == 3
+    a.ledger.close()

@@ -24,8 +24,8 @@ from .events import Conflict, Event, FileSkipped, FileSynced, ReconcileProgress,
 from .ledger import Entry, Ledger
 from .reconcile import Reconcile
 from .rules import RESERVED, RuleSet
-from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, AtomicFile, LocalChanged, WriteError, lstat,
-                     md5_file, move_file, remove_file)
+from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, LocalChanged, WriteError,
+                     lstat, md5_file, move_file, remove_file)
 
 __all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
 
@@ -84,6 +84,12 @@ def merge(old: Work, new: Work) -> Work:
         if new.kind == "change":
             new.kind = "rename"
     return new
+
+
+def _ours(name: str) -> bool:
+    """A conflict copy, a backup or a temporary file of this tool: never synced from a container."""
+    return (name.endswith((CONFLICT_SUFFIX, BACKUP_SUFFIX))
+            or (name.startswith(".") and TEMP_MARK in name))
 
 
 def _unsafe(wire: str) -> bool:
@@ -147,6 +153,10 @@ class Applier:
         if self.rules.is_excluded(wire, rel):
             if not quiet:
                 self._skipped(None, wire, "excluded", w)
+            return None
+        if _ours(wire.rsplit("/", 1)[-1]):
+            if not quiet:
+                self._skipped(None, wire, "named like a file of downstream sync itself (an echo of an upload)", w)
             return None
         if rel:
             relpath = f"{rule.local_rel}/{rel}" if rule.local_rel else rel
