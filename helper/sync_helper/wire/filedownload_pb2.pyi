@@ -14,14 +14,24 @@ class DownloadRequest(_message.Message):
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
 class DownloadResponse(_message.Message):
-    __slots__ = ("chunk", "header", "error")
+    __slots__ = ("chunk", "header", "error", "files")
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     HEADER_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
     chunk: bytes
     header: FileHeader
     error: FileError
-    def __init__(self, chunk: _Optional[bytes] = ..., header: _Optional[_Union[FileHeader, _Mapping]] = ..., error: _Optional[_Union[FileError, _Mapping]] = ...) -> None: ...
+    files: _containers.RepeatedCompositeFieldContainer[FileBlob]
+    def __init__(self, chunk: _Optional[bytes] = ..., header: _Optional[_Union[FileHeader, _Mapping]] = ..., error: _Optional[_Union[FileError, _Mapping]] = ..., files: _Optional[_Iterable[_Union[FileBlob, _Mapping]]] = ...) -> None: ...
+
+class FileBlob(_message.Message):
+    __slots__ = ("header", "content")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    header: FileHeader
+    content: bytes
+    def __init__(self, header: _Optional[_Union[FileHeader, _Mapping]] = ..., content: _Optional[bytes] = ...) -> None: ...
 
 class FileHeader(_message.Message):
     __slots__ = ("path", "size", "md5", "mode", "mtime_ns")
@@ -66,7 +76,7 @@ class DownloadFilesRequest(_message.Message):
     def __init__(self, paths: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FileEvent(_message.Message):
-    __slots__ = ("path", "event_type", "version", "MD5Hash", "kind", "size", "mode", "mtime_ns", "old_path", "instance_id", "content", "helper")
+    __slots__ = ("path", "event_type", "version", "MD5Hash", "kind", "size", "mode", "mtime_ns", "old_path", "instance_id", "content", "helper", "batch")
     class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         CREATE: _ClassVar[FileEvent.EventType]
@@ -84,11 +94,13 @@ class FileEvent(_message.Message):
         SNAPSHOT_FILE: _ClassVar[FileEvent.Kind]
         SNAPSHOT_END: _ClassVar[FileEvent.Kind]
         RESYNC: _ClassVar[FileEvent.Kind]
+        BATCH: _ClassVar[FileEvent.Kind]
     CHANGE: FileEvent.Kind
     HELLO: FileEvent.Kind
     SNAPSHOT_FILE: FileEvent.Kind
     SNAPSHOT_END: FileEvent.Kind
     RESYNC: FileEvent.Kind
+    BATCH: FileEvent.Kind
     PATH_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +113,7 @@ class FileEvent(_message.Message):
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     HELPER_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     path: str
     event_type: FileEvent.EventType
     version: int
@@ -113,21 +126,24 @@ class FileEvent(_message.Message):
     instance_id: str
     content: bytes
     helper: HelperInfo
-    def __init__(self, path: _Optional[str] = ..., event_type: _Optional[_Union[FileEvent.EventType, str]] = ..., version: _Optional[int] = ..., MD5Hash: _Optional[str] = ..., kind: _Optional[_Union[FileEvent.Kind, str]] = ..., size: _Optional[int] = ..., mode: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., old_path: _Optional[str] = ..., instance_id: _Optional[str] = ..., content: _Optional[bytes] = ..., helper: _Optional[_Union[HelperInfo, _Mapping]] = ...) -> None: ...
+    batch: _containers.RepeatedCompositeFieldContainer[FileEvent]
+    def __init__(self, path: _Optional[str] = ..., event_type: _Optional[_Union[FileEvent.EventType, str]] = ..., version: _Optional[int] = ..., MD5Hash: _Optional[str] = ..., kind: _Optional[_Union[FileEvent.Kind, str]] = ..., size: _Optional[int] = ..., mode: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., old_path: _Optional[str] = ..., instance_id: _Optional[str] = ..., content: _Optional[bytes] = ..., helper: _Optional[_Union[HelperInfo, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[FileEvent, _Mapping]]] = ...) -> None: ...
 
 class FileWatchRequest(_message.Message):
-    __slots__ = ("protocol", "since_version", "instance_id", "snapshot", "inline_limit")
+    __slots__ = ("protocol", "since_version", "instance_id", "snapshot", "inline_limit", "batch")
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     SINCE_VERSION_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     INLINE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     protocol: int
     since_version: int
     instance_id: str
     snapshot: bool
     inline_limit: int
-    def __init__(self, protocol: _Optional[int] = ..., since_version: _Optional[int] = ..., instance_id: _Optional[str] = ..., snapshot: _Optional[bool] = ..., inline_limit: _Optional[int] = ...) -> None: ...
+    batch: bool
+    def __init__(self, protocol: _Optional[int] = ..., since_version: _Optional[int] = ..., instance_id: _Optional[str] = ..., snapshot: _Optional[bool] = ..., inline_limit: _Optional[int] = ..., batch: _Optional[bool] = ...) -> None: ...
 
 class HelperInfo(_message.Message):
     __slots__ = ("working_dir", "targets", "target_dirs", "excludes", "helper_version", "max_inline", "backlog")

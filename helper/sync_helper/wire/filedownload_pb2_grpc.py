@@ -91,7 +91,8 @@ class FileServiceServicer:
         """Streams many files in one call, for a bulk reconcile. For each requested
         path, in request order: one message with `header` (it may carry the
         file's first or only chunk too), then messages with `chunk` until
-        header.size bytes were sent. A path that cannot be served yields one
+        header.size bytes were sent; or, for small files, a FileBlob in `files`
+        (one message may carry many of them). A path that cannot be served yields one
         message with `error` instead and the stream goes on with the next path.
         A file that changed while it was read is followed by an `error` with code
         CHANGED for its path: the client drops the bytes it received for it.
