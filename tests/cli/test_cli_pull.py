@@ -2,10 +2,8 @@
 app-connect as the --connect-command, real gRPC over its stdio."""
 
 import os
-import shutil
 import subprocess
 
-import pytest
 
 from clitools import BIN, CLI, run
 
@@ -58,22 +56,8 @@ def test_a_local_edit_is_a_conflict_and_exit_1(project, helper):
     assert settled.returncode == 0, settled.stdout + settled.stderr
 
 
-def _without_root_override():
-    """How to run the command so that file permissions bind it: as is for a normal user; for root,
-    through setpriv with CAP_DAC_OVERRIDE dropped (root then obeys the owner's permission bits)."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: cannot drop CAP_DAC_OVERRIDE")
-    probe = subprocess.run([setpriv, "--bounding-set=-dac_override,-dac_read_search", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip(f"setpriv cannot drop capabilities here: {probe.stderr.decode(errors='replace').strip()}")
-    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
-
-
-def test_a_folder_it_cannot_write_is_one_clear_error_per_file(project, helper):
-    prefix = _without_root_override()
+def test_a_folder_it_cannot_write_is_one_clear_error_per_file(project, helper, bound_by_permissions):
+    prefix = bound_by_permissions
     local = project / "local"
     local.mkdir()
     local.chmod(0o555)

@@ -176,12 +176,13 @@ class Events:
 
 
 def start_helper(tmp_path: pathlib.Path, args: list[str], command: list[str] | None = None,
-                 cwd: pathlib.Path | None = None, wait_socket: bool = True, name: str = "helper") -> Helper:
+                 cwd: pathlib.Path | None = None, wait_socket: bool = True, name: str = "helper",
+                 prefix: list[str] = ()) -> Helper:
     cwd = cwd or tmp_path / "work"
     cwd.mkdir(parents=True, exist_ok=True)
     sock = str(tmp_path / f"{name}.sock")
     stderr_path = tmp_path / f"{name}.stderr"
-    argv = [APP_SERVER, "--socket", sock, *args]
+    argv = [*prefix, APP_SERVER, "--socket", sock, *args]
     if command is not None:
         argv += ["--", *command]
     with open(stderr_path, "wb") as err:

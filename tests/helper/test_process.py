@@ -109,14 +109,12 @@ def test_the_app_survives_when_the_sync_side_cannot_start(tmp_path):
     assert not_a_socket.read_text() == "keep me"
 
 
-def test_the_app_survives_an_unreadable_target(run_helper, bridge, tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads every folder")
+def test_the_app_survives_an_unreadable_target(run_helper, bound_by_permissions, tmp_path):
     locked = tmp_path / "work" / "locked"
     locked.mkdir(parents=True)
     locked.chmod(0)
     try:
-        helper = run_helper(["--targets", "locked"])
+        helper = run_helper(["--targets", "locked"], prefix=bound_by_permissions)
         wait_until(lambda: "not readable" in helper.stderr, "a message about the unreadable target")
         assert helper.proc.poll() is None
     finally:
