@@ -4,7 +4,6 @@ app-connect as the --connect-command, real gRPC over its stdio."""
 import os
 import subprocess
 
-
 from clitools import BIN, CLI, run
 
 
