@@ -1,5 +1,7 @@
 """app-connect: relay stdin/stdout to app-server's unix socket, both ways, until either side closes.
 
+A stream that starts with the data lane's preface goes to the helper's data socket instead.
+
 The local side runs it once per connection (`kubectl exec -i POD -- /sync-helper/app-connect`), so it
 imports only the standard library's basics and the relay: no grpc, no watchdog, no asyncio.
 """
@@ -61,6 +63,19 @@ def main(argv: list[str] | None = None) -> int:
         hint = " (is app-server running in this container?)" if isinstance(
             e, (FileNotFoundError, ConnectionRefusedError)) else ""
         return _fail(f"cannot connect to {path}: {e.strerror or e}{hint}", 1)
+    # gRPC always opens with the HTTP/2 preface ("PRI * ..."); the data lane with "DSYNC-DATA/1 "
+    # (see transfer.py): its stream goes to the helper's data socket instead.
+    first = os.read(sys.stdin.fileno(), 1)
+    if first == b"D":
+        data = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            data.connect(path + ".data")
+        except OSError as e:
+            return _fail(f"cannot connect to {path}.data: {e.strerror or e} (the helper has no data lane)", 1)
+        sock.close()
+        sock = data
+    if first:
+        sock.sendall(first)
     relay(sys.stdin.fileno(), sys.stdout.fileno(), sock)
     return 0
 

@@ -99,6 +99,7 @@ class SyncSide:
         self.args = args
         self.server = None
         self.watcher = None
+        self.desk = None
         self.socket_path: str | None = None
 
     async def start(self, socket_path: str) -> None:
@@ -139,7 +140,11 @@ class SyncSide:
         def busy(wire: str) -> bool:
             return tracker.pending(wire) or (watcher is not None and watcher.pending(wire))
 
-        pb_grpc.add_FileServiceServicer_to_server(FileService(targets, index, hub, ready, info, busy), self.server)
+        from .transfer import TransferDesk, data_socket
+
+        self.desk = TransferDesk(busy)
+        pb_grpc.add_FileServiceServicer_to_server(FileService(targets, index, hub, ready, info, busy, self.desk),
+                                                  self.server)
         _prepare_socket(socket_path)
         old = os.umask(0o177)
         try:
@@ -150,6 +155,7 @@ class SyncSide:
             raise OSError(f"cannot listen on {socket_path}")
         os.chmod(socket_path, 0o600)
         self.socket_path = socket_path
+        self.desk.listen(data_socket(socket_path))
         await self.server.start()
         if self.watcher is not None:
             task = asyncio.create_task(self.watcher.start())
@@ -158,6 +164,8 @@ class SyncSide:
     async def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.close()
+        if self.desk is not None:
+            self.desk.close()
         if self.server is not None:
             await self.server.stop(0.5)
         if self.socket_path and not self.args.stdio:

@@ -21,6 +21,7 @@ from .hub import Hub
 from .index import Index
 from .paths import PathMissing, PathRefused, Targets, open_regular
 from .tracker import read_small
+from .transfer import TransferDesk
 from .wire import filedownload_pb2 as pb
 from .wire import filedownload_pb2_grpc as pb_grpc
 
@@ -38,8 +39,9 @@ class Changed(Exception):
 
 class FileService(pb_grpc.FileServiceServicer):
     def __init__(self, targets: Targets, index: Index, hub: Hub, ready: asyncio.Event, info: pb.HelperInfo,
-                 busy: Callable[[str], bool] = lambda wire: True):
+                 busy: Callable[[str], bool] = lambda wire: True, desk: TransferDesk | None = None):
         self.targets = targets
+        self.desk = desk  # the data lane's tickets; None: OpenTransfer is not offered
         self.busy = busy  # True while the watcher has a check of this path in progress
         self.index = index
         self.hub = hub
@@ -168,6 +170,30 @@ class FileService(pb_grpc.FileServiceServicer):
                 yield _error(path, pb.FileError.UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
             finally:
                 os.close(fd)
+
+    async def OpenTransfer(self, request: pb.DownloadRequest, context) -> pb.TransferTicket:
+        """A one-time token for the file's bytes on the data socket (see transfer.py), with its header.
+        The MD5 is the index's when it hashed exactly this file, else computed here, once."""
+        if self.desk is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this helper has no data lane")
+        try:
+            fd, st = self._open(request.path)
+        except PathRefused as e:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
+        except PathMissing as e:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        except OSError as e:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{request.path!r} cannot be read: {e.strerror}")
+        try:
+            known = self.index.files.get(request.path)
+            if known is not None and (known.size, known.mtime_ns, known.ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
+                md5 = known.md5
+            else:
+                md5 = await asyncio.get_running_loop().run_in_executor(None, _hash_fd, fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return pb.TransferTicket(token=self.desk.issue(request.path, fd, st), header=_header(request.path, st, md5))
 
     def _open(self, wire: str) -> tuple[int, os.stat_result]:
         target, rel = self.targets.resolve(wire)

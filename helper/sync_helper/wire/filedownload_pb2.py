@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x66iledownload.proto\x12\x12proto.filedownload\"\x1f\n\x0f\x44ownloadRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"\xac\x01\n\x10\x44ownloadResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12.\n\x06header\x18\x02 \x01(\x0b\x32\x1e.proto.filedownload.FileHeader\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1d.proto.filedownload.FileError\x12+\n\x05\x66iles\x18\x04 \x03(\x0b\x32\x1c.proto.filedownload.FileBlob\"K\n\x08\x46ileBlob\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.proto.filedownload.FileHeader\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"U\n\nFileHeader\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x0b\n\x03md5\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\r\x12\x10\n\x08mtime_ns\x18\x05 \x01(\x03\"\xaa\x01\n\tFileError\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x30\n\x04\x63ode\x18\x02 \x01(\x0e\x32\".proto.filedownload.FileError.Code\x12\x0f\n\x07message\x18\x03 \x01(\t\"L\n\x04\x43ode\x12\x0b\n\x07UNKNOWN\x10\x00\x12\r\n\tNOT_FOUND\x10\x01\x12\x0b\n\x07REFUSED\x10\x02\x12\x0b\n\x07\x43HANGED\x10\x03\x12\x0e\n\nUNREADABLE\x10\x04\"%\n\x14\x44ownloadFilesRequest\x12\r\n\x05paths\x18\x01 \x03(\t\"\x97\x04\n\tFileEvent\x12\x0c\n\x04path\x18\x01 \x01(\t\x12;\n\nevent_type\x18\x02 \x01(\x0e\x32\'.proto.filedownload.FileEvent.EventType\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07MD5Hash\x18\x04 \x01(\t\x12\x30\n\x04kind\x18\x05 \x01(\x0e\x32\".proto.filedownload.FileEvent.Kind\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x0c\n\x04mode\x18\x07 \x01(\r\x12\x10\n\x08mtime_ns\x18\x08 \x01(\x03\x12\x10\n\x08old_path\x18\t \x01(\t\x12\x13\n\x0binstance_id\x18\n \x01(\t\x12\x14\n\x07\x63ontent\x18\x0b \x01(\x0cH\x00\x88\x01\x01\x12.\n\x06helper\x18\x0c \x01(\x0b\x32\x1e.proto.filedownload.HelperInfo\x12,\n\x05\x62\x61tch\x18\r \x03(\x0b\x32\x1d.proto.filedownload.FileEvent\";\n\tEventType\x12\n\n\x06\x43REATE\x10\x00\x12\n\n\x06MODIFY\x10\x01\x12\n\n\x06\x44\x45LETE\x10\x02\x12\n\n\x06RENAME\x10\x03\"Y\n\x04Kind\x12\n\n\x06\x43HANGE\x10\x00\x12\t\n\x05HELLO\x10\x01\x12\x11\n\rSNAPSHOT_FILE\x10\x02\x12\x10\n\x0cSNAPSHOT_END\x10\x03\x12\n\n\x06RESYNC\x10\x04\x12\t\n\x05\x42\x41TCH\x10\x05\x42\n\n\x08_content\"\x87\x01\n\x10\x46ileWatchRequest\x12\x10\n\x08protocol\x18\x01 \x01(\r\x12\x15\n\rsince_version\x18\x02 \x01(\x03\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12\x10\n\x08snapshot\x18\x04 \x01(\x08\x12\x14\n\x0cinline_limit\x18\x05 \x01(\x03\x12\r\n\x05\x62\x61tch\x18\x06 \x01(\x08\"\x96\x01\n\nHelperInfo\x12\x13\n\x0bworking_dir\x18\x01 \x01(\t\x12\x0f\n\x07targets\x18\x02 \x03(\t\x12\x13\n\x0btarget_dirs\x18\x03 \x03(\t\x12\x10\n\x08\x65xcludes\x18\x04 \x03(\t\x12\x16\n\x0ehelper_version\x18\x05 \x01(\t\x12\x12\n\nmax_inline\x18\x06 \x01(\x03\x12\x0f\n\x07\x62\x61\x63klog\x18\x07 \x01(\x03\x32\xa3\x02\n\x0b\x46ileService\x12]\n\x0c\x44ownloadFile\x12#.proto.filedownload.DownloadRequest\x1a$.proto.filedownload.DownloadResponse\"\x00\x30\x01\x12P\n\x05Watch\x12$.proto.filedownload.FileWatchRequest\x1a\x1d.proto.filedownload.FileEvent\"\x00\x30\x01\x12\x63\n\rDownloadFiles\x12(.proto.filedownload.DownloadFilesRequest\x1a$.proto.filedownload.DownloadResponse\"\x00\x30\x01\x42=Z;github.com/GoogleContainerTools/skaffold/proto/filedownloadb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x66iledownload.proto\x12\x12proto.filedownload\"O\n\x0eTransferTicket\x12\r\n\x05token\x18\x01 \x01(\t\x12.\n\x06header\x18\x02 \x01(\x0b\x32\x1e.proto.filedownload.FileHeader\"\x1f\n\x0f\x44ownloadRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"\xac\x01\n\x10\x44ownloadResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12.\n\x06header\x18\x02 \x01(\x0b\x32\x1e.proto.filedownload.FileHeader\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1d.proto.filedownload.FileError\x12+\n\x05\x66iles\x18\x04 \x03(\x0b\x32\x1c.proto.filedownload.FileBlob\"K\n\x08\x46ileBlob\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.proto.filedownload.FileHeader\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"U\n\nFileHeader\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x0b\n\x03md5\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\r\x12\x10\n\x08mtime_ns\x18\x05 \x01(\x03\"\xaa\x01\n\tFileError\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x30\n\x04\x63ode\x18\x02 \x01(\x0e\x32\".proto.filedownload.FileError.Code\x12\x0f\n\x07message\x18\x03 \x01(\t\"L\n\x04\x43ode\x12\x0b\n\x07UNKNOWN\x10\x00\x12\r\n\tNOT_FOUND\x10\x01\x12\x0b\n\x07REFUSED\x10\x02\x12\x0b\n\x07\x43HANGED\x10\x03\x12\x0e\n\nUNREADABLE\x10\x04\"%\n\x14\x44ownloadFilesRequest\x12\r\n\x05paths\x18\x01 \x03(\t\"\x97\x04\n\tFileEvent\x12\x0c\n\x04path\x18\x01 \x01(\t\x12;\n\nevent_type\x18\x02 \x01(\x0e\x32\'.proto.filedownload.FileEvent.EventType\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07MD5Hash\x18\x04 \x01(\t\x12\x30\n\x04kind\x18\x05 \x01(\x0e\x32\".proto.filedownload.FileEvent.Kind\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x0c\n\x04mode\x18\x07 \x01(\r\x12\x10\n\x08mtime_ns\x18\x08 \x01(\x03\x12\x10\n\x08old_path\x18\t \x01(\t\x12\x13\n\x0binstance_id\x18\n \x01(\t\x12\x14\n\x07\x63ontent\x18\x0b \x01(\x0cH\x00\x88\x01\x01\x12.\n\x06helper\x18\x0c \x01(\x0b\x32\x1e.proto.filedownload.HelperInfo\x12,\n\x05\x62\x61tch\x18\r \x03(\x0b\x32\x1d.proto.filedownload.FileEvent\";\n\tEventType\x12\n\n\x06\x43REATE\x10\x00\x12\n\n\x06MODIFY\x10\x01\x12\n\n\x06\x44\x45LETE\x10\x02\x12\n\n\x06RENAME\x10\x03\"Y\n\x04Kind\x12\n\n\x06\x43HANGE\x10\x00\x12\t\n\x05HELLO\x10\x01\x12\x11\n\rSNAPSHOT_FILE\x10\x02\x12\x10\n\x0cSNAPSHOT_END\x10\x03\x12\n\n\x06RESYNC\x10\x04\x12\t\n\x05\x42\x41TCH\x10\x05\x42\n\n\x08_content\"\x87\x01\n\x10\x46ileWatchRequest\x12\x10\n\x08protocol\x18\x01 \x01(\r\x12\x15\n\rsince_version\x18\x02 \x01(\x03\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12\x10\n\x08snapshot\x18\x04 \x01(\x08\x12\x14\n\x0cinline_limit\x18\x05 \x01(\x03\x12\r\n\x05\x62\x61tch\x18\x06 \x01(\x08\"\x96\x01\n\nHelperInfo\x12\x13\n\x0bworking_dir\x18\x01 \x01(\t\x12\x0f\n\x07targets\x18\x02 \x03(\t\x12\x13\n\x0btarget_dirs\x18\x03 \x03(\t\x12\x10\n\x08\x65xcludes\x18\x04 \x03(\t\x12\x16\n\x0ehelper_version\x18\x05 \x01(\t\x12\x12\n\nmax_inline\x18\x06 \x01(\x03\x12\x0f\n\x07\x62\x61\x63klog\x18\x07 \x01(\x03\x32\xfe\x02\n\x0b\x46ileService\x12]\n\x0c\x44ownloadFile\x12#.proto.filedownload.DownloadRequest\x1a$.proto.filedownload.DownloadResponse\"\x00\x30\x01\x12P\n\x05Watch\x12$.proto.filedownload.FileWatchRequest\x1a\x1d.proto.filedownload.FileEvent\"\x00\x30\x01\x12\x63\n\rDownloadFiles\x12(.proto.filedownload.DownloadFilesRequest\x1a$.proto.filedownload.DownloadResponse\"\x00\x30\x01\x12Y\n\x0cOpenTransfer\x12#.proto.filedownload.DownloadRequest\x1a\".proto.filedownload.TransferTicket\"\x00\x42=Z;github.com/GoogleContainerTools/skaffold/proto/filedownloadb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,30 +32,32 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'filedownload_pb2', _globals
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z;github.com/GoogleContainerTools/skaffold/proto/filedownload'
-  _globals['_DOWNLOADREQUEST']._serialized_start=42
-  _globals['_DOWNLOADREQUEST']._serialized_end=73
-  _globals['_DOWNLOADRESPONSE']._serialized_start=76
-  _globals['_DOWNLOADRESPONSE']._serialized_end=248
-  _globals['_FILEBLOB']._serialized_start=250
-  _globals['_FILEBLOB']._serialized_end=325
-  _globals['_FILEHEADER']._serialized_start=327
-  _globals['_FILEHEADER']._serialized_end=412
-  _globals['_FILEERROR']._serialized_start=415
-  _globals['_FILEERROR']._serialized_end=585
-  _globals['_FILEERROR_CODE']._serialized_start=509
-  _globals['_FILEERROR_CODE']._serialized_end=585
-  _globals['_DOWNLOADFILESREQUEST']._serialized_start=587
-  _globals['_DOWNLOADFILESREQUEST']._serialized_end=624
-  _globals['_FILEEVENT']._serialized_start=627
-  _globals['_FILEEVENT']._serialized_end=1162
-  _globals['_FILEEVENT_EVENTTYPE']._serialized_start=1000
-  _globals['_FILEEVENT_EVENTTYPE']._serialized_end=1059
-  _globals['_FILEEVENT_KIND']._serialized_start=1061
-  _globals['_FILEEVENT_KIND']._serialized_end=1150
-  _globals['_FILEWATCHREQUEST']._serialized_start=1165
-  _globals['_FILEWATCHREQUEST']._serialized_end=1300
-  _globals['_HELPERINFO']._serialized_start=1303
-  _globals['_HELPERINFO']._serialized_end=1453
-  _globals['_FILESERVICE']._serialized_start=1456
-  _globals['_FILESERVICE']._serialized_end=1747
+  _globals['_TRANSFERTICKET']._serialized_start=42
+  _globals['_TRANSFERTICKET']._serialized_end=121
+  _globals['_DOWNLOADREQUEST']._serialized_start=123
+  _globals['_DOWNLOADREQUEST']._serialized_end=154
+  _globals['_DOWNLOADRESPONSE']._serialized_start=157
+  _globals['_DOWNLOADRESPONSE']._serialized_end=329
+  _globals['_FILEBLOB']._serialized_start=331
+  _globals['_FILEBLOB']._serialized_end=406
+  _globals['_FILEHEADER']._serialized_start=408
+  _globals['_FILEHEADER']._serialized_end=493
+  _globals['_FILEERROR']._serialized_start=496
+  _globals['_FILEERROR']._serialized_end=666
+  _globals['_FILEERROR_CODE']._serialized_start=590
+  _globals['_FILEERROR_CODE']._serialized_end=666
+  _globals['_DOWNLOADFILESREQUEST']._serialized_start=668
+  _globals['_DOWNLOADFILESREQUEST']._serialized_end=705
+  _globals['_FILEEVENT']._serialized_start=708
+  _globals['_FILEEVENT']._serialized_end=1243
+  _globals['_FILEEVENT_EVENTTYPE']._serialized_start=1081
+  _globals['_FILEEVENT_EVENTTYPE']._serialized_end=1140
+  _globals['_FILEEVENT_KIND']._serialized_start=1142
+  _globals['_FILEEVENT_KIND']._serialized_end=1231
+  _globals['_FILEWATCHREQUEST']._serialized_start=1246
+  _globals['_FILEWATCHREQUEST']._serialized_end=1381
+  _globals['_HELPERINFO']._serialized_start=1384
+  _globals['_HELPERINFO']._serialized_end=1534
+  _globals['_FILESERVICE']._serialized_start=1537
+  _globals['_FILESERVICE']._serialized_end=1919
 # @@protoc_insertion_point(module_scope)

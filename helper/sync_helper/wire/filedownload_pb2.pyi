@@ -7,6 +7,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class TransferTicket(_message.Message):
+    __slots__ = ("token", "header")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    header: FileHeader
+    def __init__(self, token: _Optional[str] = ..., header: _Optional[_Union[FileHeader, _Mapping]] = ...) -> None: ...
+
 class DownloadRequest(_message.Message):
     __slots__ = ("path",)
     PATH_FIELD_NUMBER: _ClassVar[int]

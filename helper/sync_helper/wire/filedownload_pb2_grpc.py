@@ -49,6 +49,11 @@ class FileServiceStub:
                 request_serializer=filedownload__pb2.DownloadFilesRequest.SerializeToString,
                 response_deserializer=filedownload__pb2.DownloadResponse.FromString,
                 _registered_method=True)
+        self.OpenTransfer = channel.unary_unary(
+                '/proto.filedownload.FileService/OpenTransfer',
+                request_serializer=filedownload__pb2.DownloadRequest.SerializeToString,
+                response_deserializer=filedownload__pb2.TransferTicket.FromString,
+                _registered_method=True)
 
 
 class FileServiceServicer:
@@ -101,6 +106,26 @@ class FileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenTransfer(self, request, context):
+        """Prepares a one-time raw transfer of one large file outside gRPC (the data
+        lane). The helper opens the file now, by the same rules as DownloadFile
+        (same status codes on refusal), and answers with a token and the file's
+        header (size, MD5, mode). The client then opens a second byte stream
+        through the same transport (a new app-connect) and writes
+        "DSYNC-DATA/1 " token "\n"
+        instead of gRPC's HTTP/2 preface; app-connect sees the different first
+        byte and relays that stream to the helper's data socket (its gRPC socket
+        path plus ".data"). The helper answers "OK\n", then exactly header.size
+        bytes of the file it opened, then "DONE\n" when the file stayed unchanged
+        (size, mtime, ctime) while it was sent, or "CHANGED\n": the client keeps
+        the bytes only after "DONE" and an MD5 equal to header.md5. An unknown,
+        used or expired token (tickets live 60 s) gets "ERR <reason>\n". A helper
+        without this RPC answers UNIMPLEMENTED: use DownloadFile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +143,11 @@ def add_FileServiceServicer_to_server(servicer, server):
                     servicer.DownloadFiles,
                     request_deserializer=filedownload__pb2.DownloadFilesRequest.FromString,
                     response_serializer=filedownload__pb2.DownloadResponse.SerializeToString,
+            ),
+            'OpenTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenTransfer,
+                    request_deserializer=filedownload__pb2.DownloadRequest.FromString,
+                    response_serializer=filedownload__pb2.TransferTicket.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -201,6 +231,33 @@ class FileService:
             '/proto.filedownload.FileService/DownloadFiles',
             filedownload__pb2.DownloadFilesRequest.SerializeToString,
             filedownload__pb2.DownloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.filedownload.FileService/OpenTransfer',
+            filedownload__pb2.DownloadRequest.SerializeToString,
+            filedownload__pb2.TransferTicket.FromString,
             options,
             channel_credentials,
             insecure,
