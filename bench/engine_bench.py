@@ -8,7 +8,7 @@
       match, beside tar -c | tar -x of the same tree;
   (c) one 1 GB file, beside cat | cat.
 
-    .venv/bin/python bench/engine_bench.py [--files 1000] [--bulk 10000] [--large-mb 1024]
+    .venv/bin/python bench/engine_bench.py [--files 1000] [--bulk 10000] [--large-mb 1024] [--cases abc]
 
 The "container" is a local folder watched by a real app-server; the engine runs as a real session
 in its own process and reaches the helper through app-connect, as it would through kubectl exec.
@@ -342,9 +342,10 @@ def main() -> None:
     ap.add_argument("--bulk", type=int, default=10_000, help="files for the bulk case (a multiple of 100)")
     ap.add_argument("--large-mb", type=int, default=1024, help="size of the large file in MiB")
     ap.add_argument("--skip-peers", action="store_true", help="measure the engine only")
+    ap.add_argument("--cases", default="abc", help="which cases to run, e.g. c for the large file only")
     args = ap.parse_args()
     ensure_tools()
-    report: dict = {"files": args.files, "bulk": args.bulk, "large_mb": args.large_mb, "cpus": os.cpu_count(),
+    report: dict = {"cases": args.cases, "files": args.files, "bulk": args.bulk, "large_mb": args.large_mb, "cpus": os.cpu_count(),
                     "loadavg_before": os.getloadavg()}
     work = Path(tempfile.mkdtemp(prefix="engine-bench-"))
     try:
@@ -352,17 +353,22 @@ def main() -> None:
         engine = Engine(work)
         engine.start()
         try:
-            print(f"(a) latency: {args.files} files, one after the other ...", file=sys.stderr)
-            lat[engine.name] = latency(engine, args.files)
-            print(f"(b) bulk: {args.bulk} files of 4 KB ...", file=sys.stderr)
-            report["bulk_engine"] = bulk_engine(engine, args.bulk)
-            print(f"(c) large: {args.large_mb} MiB ...", file=sys.stderr)
-            report["large_engine"] = large_engine(engine, work, args.large_mb)
+            if "a" in args.cases:
+                print(f"(a) latency: {args.files} files, one after the other ...", file=sys.stderr)
+                lat[engine.name] = latency(engine, args.files)
+            if "b" in args.cases:
+                print(f"(b) bulk: {args.bulk} files of 4 KB ...", file=sys.stderr)
+                report["bulk_engine"] = bulk_engine(engine, args.bulk)
+            if "c" in args.cases:
+                print(f"(c) large: {args.large_mb} MiB ...", file=sys.stderr)
+                report["large_engine"] = large_engine(engine, work, args.large_mb)
         finally:
             engine.stop()
-        report["bulk_tar_seconds"] = bulk_tar(work, engine.src / "bulk")
-        report["large_pipe_seconds"] = large_pipe(engine.src / "large.bin", work, args.large_mb)
-        if not args.skip_peers:
+        if "b" in args.cases:
+            report["bulk_tar_seconds"] = bulk_tar(work, engine.src / "bulk")
+        if "c" in args.cases:
+            report["large_pipe_seconds"] = large_pipe(engine.src / "large.bin", work, args.large_mb)
+        if not args.skip_peers and "a" in args.cases:
             for peer in (Lsyncd(work), Unison(work)):
                 if shutil.which(peer.name) is None:
                     print(f"{peer.name} is not installed: skipped", file=sys.stderr)
@@ -385,7 +391,32 @@ def main() -> None:
 
 
 def print_table(r: dict) -> None:
-    lat = r["latency"]
+    rows = []
+    ratio_b = ratio_c = float("nan")
+    if "downstream-sync" in r["latency"]:
+        rows += latency_rows(r["latency"])
+    if "bulk_engine" in r:
+        b = r["bulk_engine"]
+        ratio_b = b["seconds"] / r["bulk_tar_seconds"]
+        rows.append((f"(b) {r['bulk']} x 4 KB", f"{b['seconds']:.2f} s" + ("" if b["trees_match"] else " MISMATCH"),
+                     f"tar|tar {r['bulk_tar_seconds']:.2f} s", "<= 2x tar", ratio_b <= 2 and b["trees_match"]))
+    if "large_engine" in r:
+        c = r["large_engine"]
+        pipe_mbs = r["large_mb"] / r["large_pipe_seconds"]
+        ratio_c = c["mb_per_s"] / pipe_mbs
+        rows.append((f"(c) {r['large_mb']} MiB file", f"{c['seconds']:.2f} s ({c['mb_per_s']:.0f} MiB/s)",
+                     f"cat|cat {r['large_pipe_seconds']:.2f} s ({pipe_mbs:.0f} MiB/s)", ">= 50% of pipe",
+                     ratio_c >= 0.5 and c["identical"]))
+    print(f"{'case':26} {'downstream-sync':32} {'peer':34} {'target':15} result")
+    for case, ours_s, peer, target, ok in rows:
+        result = "" if ok is None else ("PASS" if ok else "FAIL")
+        print(f"{case:26} {ours_s:32} {peer:34} {target:15} {result}")
+    print(f"ratios: bulk {ratio_b:.2f}x tar; large {ratio_c:.2f} of the pipe's throughput; "
+          f"load average {r['loadavg_before'][0]:.1f} -> {r['loadavg_after'][0]:.1f} on {r['cpus']} CPUs")
+    print(f"wrote {OUT}")
+
+
+def latency_rows(lat: dict) -> list[tuple]:
     ours = lat["downstream-sync"]
     rows = []
     ls = lat.get("lsyncd")
@@ -397,24 +428,7 @@ def print_table(r: dict) -> None:
     un = lat.get("unison")
     if un:
         rows.append(("(a) unison -repeat 1", "", f"p50 {un['p50_ms']:.0f} ms, p99 {un['p99_ms']:.0f} ms", "info", None))
-    b = r["bulk_engine"]
-    ratio_b = b["seconds"] / r["bulk_tar_seconds"]
-    rows.append((f"(b) {r['bulk']} x 4 KB", f"{b['seconds']:.2f} s" + ("" if b["trees_match"] else " MISMATCH"),
-                 f"tar|tar {r['bulk_tar_seconds']:.2f} s", "<= 2x tar", ratio_b <= 2 and b["trees_match"]))
-    c = r["large_engine"]
-    pipe_mbs = r["large_mb"] / r["large_pipe_seconds"]
-    ratio_c = c["mb_per_s"] / pipe_mbs
-    rows.append((f"(c) {r['large_mb']} MiB file", f"{c['seconds']:.2f} s ({c['mb_per_s']:.0f} MiB/s)",
-                 f"cat|cat {r['large_pipe_seconds']:.2f} s ({pipe_mbs:.0f} MiB/s)", ">= 50% of pipe",
-                 ratio_c >= 0.5 and c["identical"]))
-    print(f"{'case':26} {'downstream-sync':32} {'peer':34} {'target':15} result")
-    for case, ours_s, peer, target, ok in rows:
-        result = "" if ok is None else ("PASS" if ok else "FAIL")
-        print(f"{case:26} {ours_s:32} {peer:34} {target:15} {result}")
-    print(f"ratios: bulk {ratio_b:.2f}x tar; large {ratio_c:.2f} of the pipe's throughput; "
-          f"load average {r['loadavg_before'][0]:.1f} -> {r['loadavg_after'][0]:.1f} on {r['cpus']} CPUs")
-    print(f"wrote {OUT}")
-
+    return rows
 
 if __name__ == "__main__":
     main()

@@ -21,6 +21,7 @@ from typing import Callable
 from .client import HelperClient, connection_lost, pb
 from .decide import Action, Decision, Policy, decide_change, decide_delete
 from .events import Conflict, Event, FileSkipped, FileSynced, ReconcileProgress, SessionStats, SyncError
+from .lane import Lane, fetch_large
 from .ledger import Entry, Ledger
 from .reconcile import Reconcile
 from .rules import RESERVED, RuleSet
@@ -111,6 +112,7 @@ class Applier:
         self._schedule_commit = schedule_commit
         self.ledger: Ledger | None = None
         self.client: HelperClient | None = None
+        self.lane: Lane | None = None  # large files take the data lane when set (per connection)
         self._hash_cache: dict[str, tuple[int, int, int, str]] = {}
         self._renamed_away: dict[str, int] = {}
 
@@ -223,6 +225,8 @@ class Applier:
                 log.exception("session %s: failed on %s", self.name, w.path)
                 self._error(self._relpath_of(w.path), f"could not sync {w.path}: {e}", w.reconcile)
                 self._done(w)
+        if self.lane is not None and self.lane.usable:
+            fetch = [item for item in fetch if not await fetch_large(self, item)]
         for start in range(0, len(fetch), _FETCH_BATCH_FILES):
             part = fetch[start:start + _FETCH_BATCH_FILES]
             chunk: list = []

@@ -22,6 +22,7 @@ from ..cluster.bridge import Bridge
 from ..cluster.transport import Transport, TransportError
 from .apply import Applier, LostStream, Work, merge
 from .client import HelperClient, connection_lost, pb
+from .lane import Lane
 from .decide import Policy
 from .events import (Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
                      SyncError)
@@ -328,6 +329,7 @@ class Session:
         await self._bridge.reap()  # a process of a dead connection that did not exit on its own
         client = HelperClient(self._bridge.target)
         self._applier.client = client
+        self._applier.lane = Lane(self.transport)
         call = client.watch(since_version=0 if snapshot else self._resume_version,
                             instance_id="" if snapshot else self._instance_id, snapshot=snapshot)
         # A batch that fails for the connection's sake ends the watch too.

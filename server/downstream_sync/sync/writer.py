@@ -175,6 +175,14 @@ class AtomicFile:
         self._md5.update(data)
         self.size += len(data)
 
+    def fileno(self) -> int:
+        """The temporary file, for a caller that writes and hashes the bytes itself (see adopt)."""
+        return self._fd
+
+    def adopt(self, md5, size: int) -> None:
+        """Take the hash and size of bytes the caller wrote through fileno() (hashed in parallel)."""
+        self._md5, self.size = md5, size
+
     def commit(self, expected_md5: str | None, expect_existing: os.stat_result | None | bool = True) -> os.stat_result:
         """Verify, set the mode and rename into place; returns the new file's stat.
 

@@ -1,0 +1,199 @@
+"""The data lane, local side: a large file's bytes straight from the transport's stdout.
+
+For a file of LANE_MIN bytes or more, OpenTransfer (gRPC) opens it in the helper and returns a
+token and its header; a second process of the same transport command (a new app-connect) gets
+"DSYNC-DATA/1 <token>" on its stdin and its stdout carries "OK", the bytes and "DONE" or
+"CHANGED" (proto/filedownload.proto). The bytes are written to the temporary file in one thread
+and hashed in another; the file is put in place only after "DONE" and a matching MD5. An older
+helper (OpenTransfer UNIMPLEMENTED) or app-connect (no answer) turns the lane off for the
+connection and the file goes through DownloadFiles. Must not import pygls, lsprotocol or terminal code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+
+import grpc
+
+from ..cluster.transport import Transport, TransportError
+from .client import connection_lost, pb
+from .writer import WriteError
+
+__all__ = ["Lane", "LaneUnavailable", "LANE_MIN", "fetch_large"]
+
+LANE_MIN = 8 << 20
+PREFACE = b"DSYNC-DATA/1 "
+_CHUNK = 1 << 20
+_ATTEMPTS = 3
+_F_SETPIPE_SZ = 1031
+
+
+class LaneUnavailable(Exception):
+    """The other end does not speak the data lane (an older helper or app-connect)."""
+
+
+class Lane:
+    """Runs data-lane transfers through `transport`; `usable` turns False on an older helper."""
+
+    def __init__(self, transport: Transport):
+        self.transport = transport
+        self.usable = True
+
+    async def receive(self, token: str, size: int, fd: int) -> tuple[str, "hashlib._Hash", int]:
+        """Write the ticket's bytes into `fd`. Returns (status, md5, bytes): status "done" (the helper
+        saw the file unchanged), "changed", "short" (the file shrank) or "refused: <reason>"."""
+        try:
+            argv = await self.transport.command()
+        except TransportError as e:
+            raise LaneUnavailable(str(e)) from e
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                bufsize=0, start_new_session=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            try:
+                fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, _CHUNK)
+            except OSError:
+                pass
+            try:
+                proc.stdin.write(PREFACE + token.encode("ascii") + b"\n")
+            except OSError as e:
+                raise LaneUnavailable(f"the data lane's process ended at once: {e}") from e
+            # stdin stays open until the end: app-connect stops relaying soon after its stdin closes.
+            job = asyncio.get_running_loop().run_in_executor(None, _copy, proc.stdout.fileno(), fd, size)
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                _end(proc)
+                await asyncio.gather(job, return_exceptions=True)
+                raise
+        finally:
+            _end(proc)
+            proc.stdin.close()
+            proc.stdout.close()
+            try:
+                proc.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _end(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _line(src: int, limit: int = 512) -> bytes:
+    line = b""
+    while not line.endswith(b"\n") and len(line) < limit:
+        got = os.read(src, 1)
+        if not got:
+            break
+        line += got
+    return line
+
+
+def _copy(src: int, dst: int, size: int) -> tuple[str, "hashlib._Hash", int]:
+    """Read the answer from `src`; write the bytes to `dst` here and hash them in a second thread."""
+    head = _line(src)
+    if head.startswith(b"ERR"):
+        return "refused: " + head[3:].decode("utf-8", "replace").strip(), hashlib.md5(), 0
+    if head != b"OK\n":
+        raise LaneUnavailable("no data lane at the other end")
+    md5 = hashlib.md5()
+    chunks: queue.Queue = queue.Queue(maxsize=64)
+
+    def hash_all() -> None:
+        while (data := chunks.get()) is not None:
+            md5.update(data)
+
+    hasher = threading.Thread(target=hash_all, daemon=True)
+    hasher.start()
+    done = 0
+    try:
+        while done < size:
+            data = os.read(src, min(_CHUNK, size - done))
+            if not data:
+                break
+            view = memoryview(data)
+            while view:
+                view = view[os.write(dst, view):]
+            chunks.put(data)
+            done += len(data)
+    finally:
+        chunks.put(None)
+        hasher.join()
+    if done < size:
+        return "short", md5, done
+    return ("done" if _line(src) == b"DONE\n" else "changed"), md5, done
+
+
+_CODES = {grpc.StatusCode.NOT_FOUND: pb.FileError.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED: pb.FileError.REFUSED}
+
+
+async def fetch_large(applier, item) -> bool:
+    """Download one (work, target, decision, stat) item of the Applier through the lane and apply it.
+    False when the lane cannot be used for it: the caller downloads it with DownloadFiles."""
+    w, t, d, st = item
+    lane = applier.lane
+    if lane is None or not lane.usable or applier.client is None or w.size < LANE_MIN:
+        return False
+    for _ in range(_ATTEMPTS):
+        try:
+            ticket = await applier.client.stub.OpenTransfer(pb.DownloadRequest(path=w.path))
+        except grpc.aio.AioRpcError as e:
+            if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+                lane.usable = False
+                return False
+            if connection_lost(e):
+                raise
+            code = _CODES.get(e.code(), pb.FileError.UNREADABLE)
+            applier._fetch_failed(pb.FileError(path=w.path, code=code, message=e.details() or ""), item)
+            return True
+        h = ticket.header
+        started = time.monotonic()
+        try:
+            af = applier._open_for(t, d, h.mode or w.mode)
+        except WriteError as e:
+            applier._error(t.relpath, str(e), w.reconcile)
+            applier._done(w)
+            return True
+        try:
+            status, md5, size = await lane.receive(ticket.token, h.size, af.fileno())
+        except LaneUnavailable:
+            af.abort()
+            lane.usable = False
+            return False
+        except OSError as e:
+            af.abort()
+            applier._error(t.relpath, f"cannot write {af.display}: {e.strerror or e}", w.reconcile)
+            applier._done(w)
+            return True
+        except BaseException:
+            af.abort()
+            raise
+        if status.startswith("refused"):
+            af.abort()
+            return False
+        if status != "done" or (h.md5 and md5.hexdigest() != h.md5.lower()):
+            af.abort()
+            continue  # changed while it was sent: ask again
+        af.adopt(md5, size)
+        w.size = size
+        try:
+            applier._finish(w, t, d, st, af, h.md5, started)
+        except WriteError as e:
+            applier._error(t.relpath, str(e), w.reconcile)
+        applier._done(w)
+        return True
+    applier._fetch_failed(pb.FileError(path=w.path, code=pb.FileError.CHANGED), item)
+    return True
