@@ -6,7 +6,8 @@ remote path, MD5, size, mtime_ns, inode, time written. The (size, mtime_ns, inod
 as a hash cache: a file whose stat still matches is not hashed again. Also per session: the
 helper instance id and the last version processed, to resume a watch.
 
-Reads come from an in-memory copy; writes go to sqlite and are committed in batches (`commit`).
+Reads come from an in-memory copy; writes are kept (the latest per path) and go to sqlite in one
+transaction per batch (`commit`).
 With synchronous=NORMAL a crash loses at most the last uncommitted batch, which the next
 reconcile recovers (a file already holding the remote MD5 is recorded, not fetched again).
 Must not import pygls, lsprotocol or terminal code.
@@ -71,6 +72,7 @@ class Ledger:
             raise LedgerError(f"cannot open the sync ledger in {self.state_dir}: {e}; "
                               f"check that the folder is writable") from e
         self._dirty = False
+        self._unsaved: dict[str, tuple[Entry, float] | None] = {}  # path -> latest put, or None: removed
 
     def get(self, path: str) -> Entry | None:
         return self._entries.get(path)
@@ -80,14 +82,12 @@ class Ledger:
 
     def put(self, entry: Entry) -> None:
         self._entries[entry.path] = entry
-        self._db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
-                         (self.session, entry.path, entry.remote_path, entry.md5, entry.size,
-                          entry.mtime_ns, entry.ino, time.time()))
+        self._unsaved[entry.path] = (entry, time.time())
         self._dirty = True
 
     def remove(self, path: str) -> None:
         if self._entries.pop(path, None) is not None:
-            self._db.execute("DELETE FROM files WHERE session=? AND path=?", (self.session, path))
+            self._unsaved[path] = None
             self._dirty = True
 
     def meta(self, key: str) -> str | None:
@@ -106,7 +106,17 @@ class Ledger:
 
     def commit(self) -> None:
         if self._dirty:
-            self._db.commit()
+            unsaved, self._unsaved = self._unsaved, {}
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", [
+                    (self.session, e.path, e.remote_path, e.md5, e.size, e.mtime_ns, e.ino, at)
+                    for e, at in (v for v in unsaved.values() if v is not None)])
+                self._db.executemany("DELETE FROM files WHERE session=? AND path=?",
+                                     [(self.session, p) for p, v in unsaved.items() if v is None])
+                self._db.commit()
+            except BaseException:
+                self._unsaved = {**unsaved, **self._unsaved}
+                raise
             self._dirty = False
 
     def close(self) -> None:
