@@ -260,7 +260,8 @@ for d in range(100):
 
 
 def count_files(root: Path) -> int:
-    return sum(len(files) for _, _, files in os.walk(root)) if root.exists() else 0
+    """Files below root, but the engine's temporary files (written in place under another name)."""
+    return sum(1 for _, _, files in os.walk(root) for name in files if ".dstmp-" not in name)
 
 
 def tree_md5(root: Path) -> dict[str, str]:

@@ -61,6 +61,21 @@ class Subscriber:
             self._wakeup.clear()
             await self._wakeup.wait()
 
+    def take_ready(self, max_events: int, max_bytes: int) -> list[pb.FileEvent]:
+        """Events already queued, without waiting: up to `max_events`, and stopping once their inline
+        content reaches `max_bytes` (the event that crosses it is included)."""
+        out: list[pb.FileEvent] = []
+        size = 0
+        queue = self._queue
+        while queue and len(out) < max_events and size < max_bytes and not self.overflowed:
+            ev = queue.popleft()
+            if ev.HasField("content"):
+                n = len(ev.content)
+                self._bytes -= n
+                size += n
+            out.append(ev)
+        return out
+
     def pending(self) -> int:
         return len(self._queue)
 

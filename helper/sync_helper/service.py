@@ -30,6 +30,10 @@ __all__ = ["FileService", "CHUNK", "SMALL"]
 CHUNK = 1 << 20        # bytes per DownloadResponse chunk
 SMALL = 256 << 10      # files up to this size are read in one go on the loop
 SETTLED_NS = 100_000_000  # a file unwritten for this long has a distinct mtime for any later write
+BATCH_EVENTS = 1000    # events per BATCH message at most
+BATCH_BYTES = 1 << 20  # a BATCH message is closed once its inline content reaches this
+PACK = 64 << 10        # DownloadFiles sends files up to this size whole, several to a message
+PACK_BYTES = 1 << 20   # and closes such a message once it holds this much
 Event = pb.FileEvent
 
 
@@ -75,13 +79,15 @@ class FileService(pb_grpc.FileServiceServicer):
             elif request.instance_id or request.since_version:
                 missed = None
             snapshot = list(self.index.files.items()) if missed is None else None
+            pack = request.batch
             yield hello
             if snapshot is not None:
-                async for ev in self._snapshot(snapshot, version, limit):
-                    yield ev
+                async for msg in self._snapshot(snapshot, version, limit, pack):
+                    yield msg
             else:
-                async for ev in self._with_content(missed, limit):
-                    yield ev
+                async for part in self._with_content(missed, limit):
+                    for msg in _messages(part, pack):
+                        yield msg
             while True:
                 ev = await sub.get()
                 if ev is None:
@@ -89,29 +95,37 @@ class FileService(pb_grpc.FileServiceServicer):
                     version = self.index.version
                     snapshot = list(self.index.files.items())
                     yield Event(kind=Event.RESYNC, version=version, instance_id=self.index.instance_id)
-                    async for ev in self._snapshot(snapshot, version, limit):
-                        yield ev
+                    async for msg in self._snapshot(snapshot, version, limit, pack):
+                        yield msg
                     continue
-                if ev.version > version:
+                if ev.version <= version:
+                    continue
+                if not pack:
                     yield _capped(ev, limit)
+                    continue
+                # Whatever else is ready goes along in one BATCH; a lone event goes alone, at once.
+                ready = [ev] + [e for e in sub.take_ready(BATCH_EVENTS - 1, BATCH_BYTES) if e.version > version]
+                for msg in _messages([_capped(e, limit) for e in ready], True):
+                    yield msg
         finally:
             self.hub.unsubscribe(sub)
 
-    async def _snapshot(self, entries, version: int, limit: int) -> AsyncIterator[Event]:
+    async def _snapshot(self, entries, version: int, limit: int, pack: bool) -> AsyncIterator[Event]:
         events = [self.index.snapshot_event(path, info) for path, info in entries]
-        async for ev in self._with_content(events, limit):
-            yield ev
+        async for part in self._with_content(events, limit):
+            for msg in _messages(part, pack):
+                yield msg
         yield Event(kind=Event.SNAPSHOT_END, version=version, instance_id=self.index.instance_id)
 
-    async def _with_content(self, events: list[Event], limit: int, batch: int = 256) -> AsyncIterator[Event]:
-        """The events, with the content of small files read from disk when it still has the event's MD5."""
+    async def _with_content(self, events: list[Event], limit: int, batch: int = 256) -> AsyncIterator[list[Event]]:
+        """The events in parts, with the content of small files read from disk when it still has the
+        event's MD5."""
         loop = asyncio.get_running_loop()
         for start in range(0, len(events), batch):
             part = events[start:start + batch]
             if limit:
                 await loop.run_in_executor(None, self._fill, part, limit)
-            for ev in part:
-                yield ev
+            yield part
 
     def _fill(self, events: list[Event], limit: int) -> None:
         for i, ev in enumerate(events):
@@ -149,17 +163,41 @@ class FileService(pb_grpc.FileServiceServicer):
             os.close(fd)
 
     async def DownloadFiles(self, request: pb.DownloadFilesRequest, context) -> AsyncIterator[pb.DownloadResponse]:
+        """Files up to PACK bytes go whole, several to a message (FileBlobs); the others as header and
+        chunks. Packed files wait in `blobs` until the message is full or another kind of answer is due."""
+        blobs: list[pb.FileBlob] = []
+        packed = 0
         for path in request.paths:
             try:
                 fd, st = self._open(path)
             except PathRefused as e:
-                yield _error(path, pb.FileError.REFUSED, str(e))
-                continue
+                answer = _error(path, pb.FileError.REFUSED, str(e))
             except PathMissing as e:
-                yield _error(path, pb.FileError.NOT_FOUND, str(e))
-                continue
+                answer = _error(path, pb.FileError.NOT_FOUND, str(e))
             except OSError as e:
-                yield _error(path, pb.FileError.UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
+                answer = _error(path, pb.FileError.UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
+            else:
+                answer = None
+                if st.st_size <= PACK:
+                    try:
+                        blobs.append(_blob(path, fd, st))
+                        packed += st.st_size
+                    except Changed:
+                        answer = _error(path, pb.FileError.CHANGED, f"{path!r} changed while it was read; ask again")
+                    except OSError as e:
+                        answer = _error(path, pb.FileError.UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
+                    finally:
+                        os.close(fd)
+                    if answer is None:
+                        if packed >= PACK_BYTES or len(blobs) >= BATCH_EVENTS:
+                            yield pb.DownloadResponse(files=blobs)
+                            blobs, packed = [], 0
+                        continue
+            if blobs:
+                yield pb.DownloadResponse(files=blobs)
+                blobs, packed = [], 0
+            if answer is not None:
+                yield answer
                 continue
             try:
                 async for msg in self._stream(path, fd, st, pack=True):
@@ -170,6 +208,8 @@ class FileService(pb_grpc.FileServiceServicer):
                 yield _error(path, pb.FileError.UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
             finally:
                 os.close(fd)
+        if blobs:
+            yield pb.DownloadResponse(files=blobs)
 
     async def OpenTransfer(self, request: pb.DownloadRequest, context) -> pb.TransferTicket:
         """A one-time token for the file's bytes on the data socket (see transfer.py), with its header.
@@ -296,6 +336,14 @@ def _hash_fd(fd: int) -> str:
         offset += n
 
 
+def _blob(wire: str, fd: int, st: os.stat_result) -> pb.FileBlob:
+    """A small file whole; raises Changed when it is not what `st` says."""
+    data = os.pread(fd, st.st_size + 1, 0) if st.st_size else b""
+    if len(data) != st.st_size or _moved(fd, st):
+        raise Changed()
+    return pb.FileBlob(header=_header(wire, st, hashlib.md5(data).hexdigest()), content=data)
+
+
 def _moved(fd: int, st: os.stat_result) -> bool:
     now = os.fstat(fd)
     return (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -312,6 +360,34 @@ def _capped(ev: Event, limit: int) -> Event:
         plain.ClearField("content")
         return plain
     return ev
+
+
+def _messages(events: list[Event], pack: bool) -> list[Event]:
+    """The events as messages: one each, or (`pack`) BATCH messages within the bounds; a BATCH of
+    one is sent as the event itself."""
+    if not pack or len(events) < 2:
+        return events
+    out: list[Event] = []
+    group: list[Event] = []
+    size = 0
+    for ev in events:
+        group.append(ev)
+        if ev.HasField("content"):
+            size += len(ev.content)
+        if len(group) >= BATCH_EVENTS or size >= BATCH_BYTES:
+            out.append(_batch(group))
+            group, size = [], 0
+    if group:
+        out.append(_batch(group))
+    return out
+
+
+def _batch(events: list[Event]) -> Event:
+    if len(events) == 1:
+        return events[0]
+    msg = Event(kind=Event.BATCH)
+    msg.batch.extend(events)
+    return msg
 
 
 def _error(path: str, code: int, message: str) -> pb.DownloadResponse:

@@ -14,6 +14,7 @@ import time
 
 from downstream_sync.cluster.transport import CommandTransport
 from downstream_sync.sync.events import SyncError
+from downstream_sync.sync.writer import TEMP_MARK
 
 BIN = pathlib.Path(sys.executable).parent
 APP_SERVER = str(BIN / "app-server")
@@ -41,15 +42,26 @@ def md5(path: pathlib.Path) -> str | None:
 
 
 def tree(root: pathlib.Path) -> dict[str, str]:
-    """Relative path -> MD5 of every regular file below root."""
+    """Relative path -> MD5 of every regular file below root, but the engine's temporary files
+    (being written while this looks)."""
     out = {}
     if not root.exists():
         return out
     for dirpath, _, files in os.walk(root):
         for name in files:
+            if TEMP_MARK in name:
+                continue
             p = pathlib.Path(dirpath, name)
-            out[p.relative_to(root).as_posix()] = hashlib.md5(p.read_bytes()).hexdigest()
+            try:
+                out[p.relative_to(root).as_posix()] = hashlib.md5(p.read_bytes()).hexdigest()
+            except FileNotFoundError:
+                continue
     return out
+
+
+def count_files(root: pathlib.Path) -> int:
+    """Regular files below root, but the engine's temporary files."""
+    return sum(1 for _, _, files in os.walk(root) for name in files if TEMP_MARK not in name)
 
 
 class Helper:

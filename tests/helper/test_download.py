@@ -98,9 +98,16 @@ def test_download_files_streams_many_files_and_reports_errors_per_path(served):
     got: dict = {}
     errors = {}
     current = None
+    packs = []
     for msg in stub.DownloadFiles(pb.DownloadFilesRequest(paths=paths)):
         if msg.HasField("error"):
             errors[msg.error.path] = msg.error.code
+            continue
+        if msg.files:
+            packs.append([blob.header.path for blob in msg.files])
+            for blob in msg.files:
+                assert blob.header.md5 == hashlib.md5(blob.content).hexdigest()
+                got[blob.header.path] = bytearray(blob.content)
             continue
         if msg.HasField("header"):
             current = msg.header
@@ -109,6 +116,7 @@ def test_download_files_streams_many_files_and_reports_errors_per_path(served):
     assert errors == {"src/missing": pb.FileError.NOT_FOUND, "../x": pb.FileError.REFUSED}
     assert list(got) == [*contents, "src/big"]
     assert {p: bytes(b) for p, b in got.items()} == {**contents, "src/big": big}
+    assert packs == [list(contents)]  # the small files went whole, in one message, in request order
 
 
 def test_a_file_that_changes_while_read_is_never_served_torn(served):

@@ -195,7 +195,18 @@ class Applier:
     async def handle(self, batch: list[Work]) -> None:
         """The pipeline's handler: apply each item; download what is not inline in batches."""
         fetch: list[tuple[Work, Target, Decision, os.stat_result | None]] = []
+        inline: list[tuple[Work, Target]] = []
         for w in batch:
+            if w.kind == "change" and w.content is not None and w.md5:
+                t = self.target(w.path, w=w)
+                if t is None:
+                    self._done(w)
+                else:
+                    inline.append((w, t))
+                continue
+            if inline:  # in order: what came before this item is applied before it
+                await self._write_inline(inline)
+                inline = []
             try:
                 if w.kind == "delete":
                     t = self.target(w.path, w=w)
@@ -225,6 +236,8 @@ class Applier:
                 log.exception("session %s: failed on %s", self.name, w.path)
                 self._error(self._relpath_of(w.path), f"could not sync {w.path}: {e}", w.reconcile)
                 self._done(w)
+        if inline:
+            await self._write_inline(inline)
         if self.lane is not None and self.lane.usable:
             fetch = [item for item in fetch if not await fetch_large(self, item)]
         for start in range(0, len(fetch), _FETCH_BATCH_FILES):
@@ -240,6 +253,84 @@ class Applier:
             if chunk:
                 await self._fetch(chunk)
         self._schedule_commit()
+
+    async def _write_inline(self, group: list[tuple[Work, "Target"]]) -> None:
+        """Changes that came with their content: the disk work of a group runs in a worker thread
+        (creating files is mostly waiting on the file system, and groups of other workers overlap),
+        then the ledger and the events here. A lone change is written here, without the hop."""
+        started = time.monotonic()
+        if len(group) == 1:
+            results = self._write_inline_disk(group)
+        else:
+            results = await asyncio.get_running_loop().run_in_executor(None, self._write_inline_disk, group)
+        for (w, t), res in zip(group, results):
+            try:
+                if res[0] == "renamed":
+                    self._skipped(t, w.path, "renamed in the container since", w)
+                elif res[0] == "refused":
+                    self._regular_or_absent(t, res[1], w)
+                elif res[0] == "skip":
+                    _, d, st = res
+                    entry = self.ledger.get(t.relpath)
+                    if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
+                        self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino))
+                    self._skipped(t, w.path, d.reason, w)
+                elif res[0] == "error":
+                    raise res[1]
+                else:
+                    _, d, st, placed = res
+                    self._record(w, t, d, st, placed, started)
+            except WriteError as e:
+                self._error(t.relpath, str(e), w.reconcile)
+            except Exception as e:
+                log.exception("session %s: failed on %s", self.name, w.path)
+                self._error(t.relpath, f"could not sync {w.path}: {e}", w.reconcile)
+            self._done(w)
+
+    def _write_inline_disk(self, group: list[tuple[Work, "Target"]]) -> list[tuple]:
+        """Per item: decide on the local file and write it; no ledger writes and no events (this may
+        run in a worker thread; the pipeline never hands one path to two workers at once)."""
+        out: list[tuple] = []
+        for w, t in group:
+            try:
+                # An older change of a path renamed away since must not bring the old name back.
+                if w.version and self._renamed_away.get(w.path, 0) > w.version:
+                    out.append(("renamed",))
+                    continue
+                st = lstat(t.local)
+                if st is not None and not stat_mod.S_ISREG(st.st_mode):
+                    out.append(("refused", st))
+                    continue
+                entry = self.ledger.get(t.relpath)
+                d = decide_change(w.md5, self._local_md5_now(t, st, entry), entry.md5 if entry else None, self.policy)
+                if d.action is Action.SKIP:
+                    out.append(("skip", d, st))
+                    continue
+                af = self._open_for(t, d, w.mode)
+                try:
+                    af.write(w.content)
+                except BaseException:
+                    af.abort()
+                    raise
+                out.append(("placed", d, st, self._place(t, d, st, af, w.md5)))
+            except Exception as e:
+                out.append(("error", e))
+        return out
+
+    def _local_md5_now(self, t: "Target", st: os.stat_result | None, entry: Entry | None) -> str | None:
+        if st is None:
+            return None
+        if entry is not None and entry.matches_stat(st):
+            return entry.md5
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        cached = self._hash_cache.get(t.relpath)
+        if cached is not None and cached[:3] == key:
+            return cached[3]
+        digest = md5_file(t.local)
+        if len(self._hash_cache) > 10000:
+            self._hash_cache.clear()
+        self._hash_cache[t.relpath] = (*key, digest)
+        return digest
 
     def _relpath_of(self, wire: str) -> str | None:
         t = self.target(wire, quiet=True)
@@ -308,11 +399,16 @@ class Applier:
     def _finish(self, w: Work, t: Target, d: Decision, st: os.stat_result | None, af: AtomicFile,
                 md5: str, started: float) -> None:
         """Verify and put a fully received file in place, per the decision."""
+        self._record(w, t, d, st, self._place(t, d, st, af, md5), started)
+
+    @staticmethod
+    def _place(t: Target, d: Decision, st: os.stat_result | None, af: AtomicFile, md5: str) -> tuple:
+        """The disk half of _finish (no ledger, no events; safe in a worker thread):
+        ("copy",) a conflict copy was written beside the file, ("changed",) the file changed locally
+        meanwhile so the copy went beside it, or ("written", new stat, backup name or None)."""
         if d.action is Action.CONFLICT:
             af.commit(md5, True)
-            self._conflict(w, t, t.relpath + CONFLICT_SUFFIX,
-                           f"{d.reason}; the container's version is kept beside it as {t.name}{CONFLICT_SUFFIX}")
-            return
+            return ("copy",)
         expect = st
         backup = None
         if d.action is Action.WRITE_WITH_BACKUP and st is not None:
@@ -327,11 +423,23 @@ class Applier:
             new_st = af.commit(md5 or None, expect)
         except LocalChanged:
             af.commit_as(t.name + CONFLICT_SUFFIX)
+            return ("changed",)
+        return ("written", new_st, backup, af.md5)
+
+    def _record(self, w: Work, t: Target, d: Decision, st: os.stat_result | None, placed: tuple,
+                started: float) -> None:
+        """The ledger and events half of _finish."""
+        if placed[0] == "copy":
+            self._conflict(w, t, t.relpath + CONFLICT_SUFFIX,
+                           f"{d.reason}; the container's version is kept beside it as {t.name}{CONFLICT_SUFFIX}")
+            return
+        if placed[0] == "changed":
             self._conflict(w, t, t.relpath + CONFLICT_SUFFIX,
                            f"changed locally while it was being synced; the container's version is kept "
                            f"beside it as {t.name}{CONFLICT_SUFFIX}")
             return
-        self.ledger.put(Entry(t.relpath, w.path, af.md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino))
+        _, new_st, backup, md5 = placed
+        self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino))
         self._synced(w, t, "created" if st is None else "updated", new_st.st_size, started)
         if backup is not None:
             self._conflict(w, t, None, f"{d.reason}; took the container's version (policy remote-wins), "
@@ -368,6 +476,13 @@ class Applier:
 
         try:
             async for msg in self.client.download_files(list(by_path)):
+                if msg.files:
+                    await settle()
+                    if current is not None:
+                        raise LostStream(f"the helper broke the DownloadFiles stream: {current.path} was cut short")
+                    for blob in msg.files:
+                        self._take_blob(blob, by_path, answered)
+                    continue
                 if msg.HasField("error"):
                     err = msg.error
                     for pending in (current, complete):
@@ -444,6 +559,29 @@ class Applier:
                 self._done(w)
         if retry:
             await self._fetch(retry, attempt + 1)
+
+    def _take_blob(self, blob: pb.FileBlob, by_path: dict, answered: set[str]) -> None:
+        """A whole small file from DownloadFiles: write, verify and put it in place."""
+        h = blob.header
+        if h.path not in by_path or h.path in answered:
+            raise LostStream(f"the helper sent {h.path!r}, which was not asked for")
+        answered.add(h.path)
+        w, t, d, st = by_path[h.path]
+        w.size = h.size
+        started = time.monotonic()
+        try:
+            if len(blob.content) != h.size:
+                raise WriteError(f"the helper sent {len(blob.content)} bytes of {h.path}, not {h.size}")
+            af = self._open_for(t, d, h.mode or w.mode)
+            try:
+                af.write(blob.content)
+            except BaseException:
+                af.abort()
+                raise
+            self._finish(w, t, d, st, af, (h.md5 or w.md5).lower(), started)
+        except WriteError as e:
+            self._error(t.relpath, str(e), w.reconcile)
+        self._done(w)
 
     def _fetch_failed(self, err: pb.FileError, item) -> None:
         w, t, _, _ = item

@@ -46,7 +46,7 @@ class HelperClient:
               inline_limit: int = INLINE_LIMIT):
         return self.stub.Watch(pb.FileWatchRequest(
             protocol=1, since_version=since_version, instance_id=instance_id, snapshot=snapshot,
-            inline_limit=inline_limit))
+            inline_limit=inline_limit, batch=True))
 
     async def download_files(self, paths: list[str]) -> AsyncIterator[pb.DownloadResponse]:
         """The raw DownloadFiles stream; falls back to one DownloadFile per path on an older helper."""

@@ -361,63 +361,64 @@ class Session:
         rec: Reconcile | None = None
         first = True
         try:
-            async for ev in call:
+            async for msg in call:
                 if pipe.failure is not None:
                     raise pipe.failure
-                kind = ev.kind
-                if first and kind != pb.FileEvent.HELLO and once:
+                if first and msg.kind != pb.FileEvent.HELLO and once:
                     raise LostStream("the helper did not greet this client: it is older than this tool; update the helper image")
                 first = False
-                if kind == pb.FileEvent.CHANGE:
-                    self._received = max(self._received, ev.version)
-                    self.stats.last_version = self._received
-                    if ev.event_type == pb.FileEvent.RENAME and ev.old_path:
-                        self._applier.renamed_away(ev.old_path, ev.version)
-                    await pipe.submit(ev.path, self._work_from(ev))
-                elif kind == pb.FileEvent.SNAPSHOT_FILE:
-                    if rec is None:
+                for ev in msg.batch if msg.kind == pb.FileEvent.BATCH else (msg,):
+                    kind = ev.kind
+                    if kind == pb.FileEvent.CHANGE:
+                        self._received = max(self._received, ev.version)
+                        self.stats.last_version = self._received
+                        if ev.event_type == pb.FileEvent.RENAME and ev.old_path:
+                            self._applier.renamed_away(ev.old_path, ev.version)
+                        await pipe.submit(ev.path, self._work_from(ev))
+                    elif kind == pb.FileEvent.SNAPSHOT_FILE:
+                        if rec is None:
+                            rec = Reconcile()
+                            self._set_state(SessionState.RECONCILING, "the helper sends a fresh snapshot")
+                        rec.add(ev.path, ev.size)
+                        work = self._work_from(ev)
+                        work.reconcile = rec
+                        await pipe.submit(ev.path, work)
+                    elif kind == pb.FileEvent.SNAPSHOT_END:
+                        rec = rec or Reconcile()
+                        await pipe.drain()
+                        for relpath in rec.gone(self._ledger, self.rules):
+                            entry = self._ledger.get(relpath)
+                            if entry is not None:
+                                await pipe.submit(entry.remote_path, Work("delete", entry.remote_path, reconcile=rec))
+                        await pipe.drain()
+                        self._applier.progress(rec, final=True)
+                        self._received = max(self._received, ev.version)
+                        self._resume_version = self._received
+                        self.stats.last_version = self._received
+                        self._need_snapshot = False
+                        self._ledger.set_meta("instance_id", self._instance_id)
+                        self._ledger.set_meta("last_version", str(self._received))
+                        self._commit()
+                        self._set_state(SessionState.WATCHING,
+                                        f"reconciled {rec.files_total} files ({rec.synced} synced); watching")
+                        if once:
+                            call.cancel()
+                            return rec
+                        rec = None
+                    elif kind == pb.FileEvent.HELLO:
+                        self._hello = True
+                        restarted = bool(self._instance_id) and ev.instance_id != self._instance_id
+                        self._instance_id = ev.instance_id
+                        if snapshot or restarted:
+                            rec = Reconcile()
+                            self._set_state(SessionState.RECONCILING,
+                                            "the helper restarted; reconciling" if restarted else "reconciling")
+                        else:
+                            self._set_state(SessionState.WATCHING, f"resumed after version {self._resume_version}")
+                    elif kind == pb.FileEvent.RESYNC:
                         rec = Reconcile()
-                        self._set_state(SessionState.RECONCILING, "the helper sends a fresh snapshot")
-                    rec.add(ev.path, ev.size)
-                    work = self._work_from(ev)
-                    work.reconcile = rec
-                    await pipe.submit(ev.path, work)
-                elif kind == pb.FileEvent.SNAPSHOT_END:
-                    rec = rec or Reconcile()
-                    await pipe.drain()
-                    for relpath in rec.gone(self._ledger, self.rules):
-                        entry = self._ledger.get(relpath)
-                        if entry is not None:
-                            await pipe.submit(entry.remote_path, Work("delete", entry.remote_path, reconcile=rec))
-                    await pipe.drain()
-                    self._applier.progress(rec, final=True)
-                    self._received = max(self._received, ev.version)
-                    self._resume_version = self._received
-                    self.stats.last_version = self._received
-                    self._need_snapshot = False
-                    self._ledger.set_meta("instance_id", self._instance_id)
-                    self._ledger.set_meta("last_version", str(self._received))
-                    self._commit()
-                    self._set_state(SessionState.WATCHING,
-                                    f"reconciled {rec.files_total} files ({rec.synced} synced); watching")
-                    if once:
-                        call.cancel()
-                        return rec
-                    rec = None
-                elif kind == pb.FileEvent.HELLO:
-                    self._hello = True
-                    restarted = bool(self._instance_id) and ev.instance_id != self._instance_id
-                    self._instance_id = ev.instance_id
-                    if snapshot or restarted:
-                        rec = Reconcile()
-                        self._set_state(SessionState.RECONCILING,
-                                        "the helper restarted; reconciling" if restarted else "reconciling")
-                    else:
-                        self._set_state(SessionState.WATCHING, f"resumed after version {self._resume_version}")
-                elif kind == pb.FileEvent.RESYNC:
-                    rec = Reconcile()
-                    self._need_snapshot = True
-                    self._set_state(SessionState.RECONCILING, "fell behind the helper; reconciling from a snapshot")
+                        self._need_snapshot = True
+                        self._set_state(SessionState.RECONCILING, "fell behind the helper; reconciling from a snapshot")
             raise LostStream("the helper ended the watch")
         finally:
             self._rec = rec
