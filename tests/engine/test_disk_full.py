@@ -26,7 +26,7 @@ def small_disk(project):
     subprocess.run(["umount", str(out)], check=True)
 
 
-@pytest.mark.parametrize("size", [250_000, 3 << 20], ids=["inline", "downloaded"])
+@pytest.mark.parametrize("size", [250_000, 3 << 20, 9 << 20], ids=["inline", "downloaded", "data-lane"])
 async def test_full_disk_is_reported_and_corrupts_nothing(small_disk, helper, container, make_session, size):
     out = small_disk
     session, rec = await make_session(helper)

@@ -25,13 +25,14 @@ import grpc
 
 from ..cluster.transport import Transport, TransportError
 from .client import connection_lost, pb
-from .writer import WriteError
+from .writer import WriteError, _explain
 
 __all__ = ["Lane", "LaneUnavailable", "LANE_MIN", "fetch_large"]
 
 LANE_MIN = 8 << 20
 PREFACE = b"DSYNC-DATA/1 "
 _CHUNK = 1 << 20
+_QUEUED = 16
 _ATTEMPTS = 3
 _F_SETPIPE_SZ = 1031
 
@@ -110,7 +111,7 @@ def _copy(src: int, dst: int, size: int) -> tuple[str, "hashlib._Hash", int]:
     if head != b"OK\n":
         raise LaneUnavailable("no data lane at the other end")
     md5 = hashlib.md5()
-    chunks: queue.Queue = queue.Queue(maxsize=64)
+    chunks: queue.Queue = queue.Queue(maxsize=_QUEUED)  # bounds memory when hashing lags
 
     def hash_all() -> None:
         while (data := chunks.get()) is not None:
@@ -175,7 +176,7 @@ async def fetch_large(applier, item) -> bool:
             return False
         except OSError as e:
             af.abort()
-            applier._error(t.relpath, f"cannot write {af.display}: {e.strerror or e}", w.reconcile)
+            applier._error(t.relpath, str(_explain(e, af.display, af.folder)), w.reconcile)
             applier._done(w)
             return True
         except BaseException:
