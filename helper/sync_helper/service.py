@@ -1,8 +1,10 @@
 """The gRPC FileService (grpc.aio): Watch, DownloadFile and DownloadFiles, as proto/filedownload.proto defines.
 
 Owns the per-call protocol: HELLO, resume from the backlog or a snapshot, RESYNC after an overflow,
-inline content capped per client, and streaming file bytes in 1 MiB chunks that are checked against
-the header's MD5 before the last chunk goes out (a file that changed while read is never completed).
+inline content capped per client, BATCH messages of whatever is ready for a client that asked for
+them, small files packed several to a DownloadFiles message, and streaming file bytes in 1 MiB
+chunks that are checked against the header's MD5 before the last chunk goes out (a file that
+changed while read is never completed).
 Must not import watchdog.
 """
 

@@ -2,8 +2,11 @@
 
 For each item: map the wire path (refusing unsafe ones), look at the local file (its MD5 cached
 by stat in the ledger), decide (decide.py), then write atomically, keep a conflict copy, back up,
-delete or move, record the result in the ledger and tell the subscribers. Files whose content was
-not inline are fetched in batches with DownloadFiles, each put in place as soon as it is complete.
+delete or move, record the result in the ledger and tell the subscribers. Changes that came with
+their content are written a group at a time in a worker thread (file creation is mostly kernel
+work, and groups of other pipeline workers overlap); their ledger entries and events are made on
+the loop. Files whose content was not inline are fetched in batches with DownloadFiles (small ones
+arrive packed, several to a message), each put in place as soon as it is complete.
 Must not import pygls, lsprotocol or terminal code.
 """
 
