@@ -58,6 +58,20 @@ async def test_exec_bit_is_kept(helper, container, project, make_session):
     assert local.read_text() == "#!/bin/sh\necho hi\n"
 
 
+async def test_a_mode_only_change_reaches_the_local_file(helper, container, project, make_session):
+    """chmod +x in the container changes no byte: the local copy still gets the exec bit."""
+    session, rec = await make_session(helper)
+    await watching(session)
+    script = container / "src" / "tool.sh"
+    script.write_text("#!/bin/sh\n")
+    local = project / "out" / "tool.sh"
+    await eventually(lambda: local.exists(), "the first download")
+    assert not local.stat().st_mode & stat.S_IXUSR
+    script.chmod(0o755)
+    await eventually(lambda: local.stat().st_mode & stat.S_IXUSR, "the exec bit on the local copy")
+    assert local.read_text() == "#!/bin/sh\n"
+
+
 async def test_echo_of_an_upload_is_not_downloaded_again(helper, container, project, make_session):
     """Skaffold's upstream sync uploads what we downloaded: the same bytes arrive as a new event."""
     session, rec = await make_session(helper)

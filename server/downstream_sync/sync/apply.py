@@ -29,7 +29,7 @@ from .ledger import Entry, Ledger
 from .reconcile import Reconcile
 from .rules import RESERVED, RuleSet
 from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, LocalChanged, WriteError,
-                     lstat, md5_file, move_file, remove_file)
+                     lstat, match_exec_bits, md5_file, move_file, remove_file)
 
 __all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
 
@@ -307,6 +307,8 @@ class Applier:
                 entry = self.ledger.get(t.relpath)
                 d = decide_change(w.md5, self._local_md5_now(t, st, entry), entry.md5 if entry else None, self.policy)
                 if d.action is Action.SKIP:
+                    if st is not None and match_exec_bits(t.local, w.mode):
+                        st = lstat(t.local)
                     out.append(("skip", d, st))
                     continue
                 af = self._open_for(t, d, w.mode)
@@ -362,6 +364,11 @@ class Applier:
             return (w, t, d, st)
         d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
         if d.action is Action.SKIP:
+            try:
+                if match_exec_bits(t.local, w.mode):
+                    st = lstat(t.local)
+            except OSError as e:
+                self._error(t.relpath, f"could not set the exec bit of {t.relpath}: {e.strerror}", w.reconcile)
             if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
                 self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino))
             self._skipped(t, w.path, d.reason, w)

@@ -136,6 +136,23 @@ def _file_mode(mode: int) -> int:
     return (bits & ~_umask) | 0o600
 
 
+def match_exec_bits(path: str, remote_mode: int) -> bool:
+    """Give a local file whose content already matches the container's the same exec bits (limited
+    by the umask). Opens it without following a symlink; True when its mode changed."""
+    if not remote_mode:
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        current = stat_mod.S_IMODE(os.fstat(fd).st_mode)
+        wanted = (current & ~0o111) | (remote_mode & 0o111 & ~_umask)
+        if wanted == current:
+            return False
+        os.fchmod(fd, wanted)
+        return True
+    finally:
+        os.close(fd)
+
+
 class AtomicFile:
     """A file being written under a temporary name in its destination folder.
 
