@@ -298,7 +298,7 @@ def bench_throughput(work: pathlib.Path, mb: int, tree: pathlib.Path | None) -> 
             t0 = time.perf_counter()
             count = 0
             for msg in stub.DownloadFiles(pb.DownloadFilesRequest(paths=paths)):
-                count += msg.HasField("header")
+                count += msg.HasField("header") + len(msg.files)
             bulk = time.perf_counter() - t0
             assert count == len(paths)
             listing = work / "list.txt"
