@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from .sync.events import Conflict, FileSkipped, FileSynced, ReconcileProgress, StateChanged, SyncError
+from .sync.events import (Conflict, DownloadProgress, FileSkipped, FileSynced, ReconcileProgress, StateChanged,
+                          SyncError)
 
 _COLORS = {
     "created": "32", "updated": "33", "deleted": "31", "renamed": "36",
@@ -172,6 +173,10 @@ class TerminalPrinter:
                 self.write(f"{self._prefix(event)}{self.paint(state, 'state')}")
         elif isinstance(event, ReconcileProgress):
             self.progress(event)
+        elif isinstance(event, DownloadProgress) and self.tty and not event.finished:
+            text = f"downloading {event.path}: {human_size(event.bytes_done)} of {human_size(event.bytes_total)}"
+            self._put("\r\x1b[K" + self._prefix(event) + self.paint(text, "dim"))
+            self._progress_shown = True  # the next line replaces it
 
     def progress(self, event: ReconcileProgress) -> None:
         done, total = event.files_done, event.files_total

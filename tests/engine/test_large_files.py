@@ -147,3 +147,19 @@ async def test_a_transport_without_the_lane_falls_back(container, project, make_
     assert transport.started == 2  # one lane attempt, then DownloadFiles on the gRPC connection
     assert not temps(project)
 
+
+
+async def test_a_large_download_reports_its_progress(helper, container, project, make_session):
+    """Subscribers hear a large download begin and end, with its byte count, before it is synced."""
+    from downstream_sync.sync.events import DownloadProgress, FileSynced
+
+    data = os.urandom(LANE_MIN + 777)
+    (container / "src" / "big.bin").write_bytes(data)
+    session, rec = await make_session(helper, start=False)
+    assert (await session.pull()).synced == 1
+    progress = [e for e in rec.events if isinstance(e, DownloadProgress)]
+    assert progress[0].bytes_done == 0 and not progress[0].finished
+    assert progress[-1].finished and progress[-1].bytes_done == progress[-1].bytes_total == len(data)
+    assert {e.path for e in progress} == {"out/big.bin"}
+    synced = [e for e in rec.events if isinstance(e, FileSynced)]
+    assert rec.events.index(progress[-1]) < rec.events.index(synced[0])

@@ -279,3 +279,26 @@ async def test_start_uses_profiles_and_the_editors_unsaved_text(client: Language
         content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=CONFIG.replace("localDst: local/out", "localDst: ../../x"))]))
     with pytest.raises(Exception, match="download-localdst-outside"):
         await execute(client, "downstreamSync.server.startSession", configPath=str(config), connectCommand=connect)
+
+
+async def test_a_large_download_is_reported_as_progress(client: LanguageClient, project: Path, helper):
+    """A file big enough for the data lane gets its own `$/progress` token, begun and ended."""
+    from downstream_sync.sync.lane import LANE_MIN
+
+    container, connect = helper
+    config = project / "skaffold.yaml"
+    config.write_text(CONFIG)
+    await execute(client, "downstreamSync.server.startSession", configPath=str(config), connectCommand=connect)
+    await client.session_states.wait_for(lambda p: p.session == "web" and p.state == "watching")
+
+    big = os.urandom(LANE_MIN + 4096)
+    (container / "out" / "big.bin").write_bytes(big)
+    await client.file_events.wait_for(lambda p: p.kind == "synced" and p.path == "local/out/big.bin")
+    await wait_file(project / "local" / "out" / "big.bin", big)
+
+    tokens = [t for t in client.progress_reports if str(t).startswith("downstreamSync/web/download/")]
+    assert len(tokens) == 1, f"expected one download token, got {list(client.progress_reports)}"
+    reports = client.progress_reports[tokens[0]]
+    assert isinstance(reports[0], lsp.WorkDoneProgressBegin) and "local/out/big.bin" in reports[0].title
+    assert isinstance(reports[-1], lsp.WorkDoneProgressEnd)
+    await execute(client, "downstreamSync.server.stopSession", name="web")

@@ -45,6 +45,7 @@ class _Running:
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
     progress_token: str | None = None
     progress_count: int = 0
+    downloads: dict[str, str] = field(default_factory=dict)  # local path -> its progress token
     open_prompts: int = 0
     last_shown: float = float("-inf")
     tasks: list[asyncio.Task] = field(default_factory=list)
@@ -311,6 +312,8 @@ class Sessions:
                 )
         elif kind == "ReconcileProgress":
             await self._progress(entry, event)
+        elif kind == "DownloadProgress":
+            await self._download_progress(entry, event)
         elif kind in protocol.FILE_EVENT_KINDS:
             self.server.protocol.notify(protocol.FILE_EVENT, protocol.file_event(event))
             if kind == "SyncError":
@@ -378,6 +381,33 @@ class Sessions:
             progress.report(entry.progress_token, lsp.WorkDoneProgressReport(message=message, percentage=percentage))
         if event.files_done >= total:
             self._end_progress(entry, f"{total} files checked")
+
+    async def _download_progress(self, entry: _Running, event: Any) -> None:
+        """One `$/progress` token per large download, ended when the download ends."""
+        token = entry.downloads.get(event.path)
+        progress = self.server.work_done_progress
+        if event.finished:
+            if token is not None:
+                del entry.downloads[event.path]
+                progress.end(token, lsp.WorkDoneProgressEnd(message=f"{_size(event.bytes_done)} received"))
+            return
+        if not self._supports_progress():
+            return
+        message = f"{_size(event.bytes_done)} of {_size(event.bytes_total)}"
+        percentage = max(0, min(100, int(100 * event.bytes_done / event.bytes_total))) if event.bytes_total else 0
+        if token is not None:
+            progress.report(token, lsp.WorkDoneProgressReport(message=message, percentage=percentage))
+            return
+        entry.progress_count += 1
+        token = f"downstreamSync/{entry.name}/download/{entry.progress_count}"
+        try:
+            await progress.create_async(token)
+        except Exception as exc:
+            log.warning("the client refused progress token %s: %s", token, exc)
+            return
+        entry.downloads[event.path] = token
+        progress.begin(token, lsp.WorkDoneProgressBegin(
+            title=f"Downstream Sync: {event.path}", message=message, percentage=percentage, cancellable=False))
 
     def _end_progress(self, entry: _Running, message: str) -> None:
         if entry.progress_token is None:

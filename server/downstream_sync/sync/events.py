@@ -12,7 +12,7 @@ import time as _time
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
-__all__ = ["SessionState", "StateChanged", "ReconcileProgress", "FileSynced", "FileSkipped",
+__all__ = ["SessionState", "StateChanged", "ReconcileProgress", "DownloadProgress", "FileSynced", "FileSkipped",
            "Conflict", "SyncError", "Event", "SessionStats", "PullResult"]
 
 
@@ -51,6 +51,17 @@ class ReconcileProgress(_Base):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DownloadProgress(_Base):
+    """A large download under way: sent a few times a second while its bytes arrive, and once
+    with `finished` True when it ends (written, retried or failed: other events say which)."""
+    path: str
+    remote_path: str
+    bytes_done: int
+    bytes_total: int
+    finished: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class FileSynced(_Base):
     path: str
     remote_path: str
@@ -81,7 +92,7 @@ class SyncError(_Base):
     message: str
 
 
-Event = Union[StateChanged, ReconcileProgress, FileSynced, FileSkipped, Conflict, SyncError]
+Event = Union[StateChanged, ReconcileProgress, DownloadProgress, FileSynced, FileSkipped, Conflict, SyncError]
 
 
 @dataclass

@@ -20,11 +20,13 @@ import signal
 import subprocess
 import threading
 import time
+from typing import Callable
 
 import grpc
 
 from ..cluster.transport import Transport, TransportError
 from .client import connection_lost, pb
+from .events import DownloadProgress
 from .writer import WriteError, _explain
 
 __all__ = ["Lane", "LaneUnavailable", "LANE_MIN", "fetch_large"]
@@ -35,6 +37,7 @@ _CHUNK = 1 << 20
 _QUEUED = 16
 _ATTEMPTS = 3
 _F_SETPIPE_SZ = 1031
+PROGRESS_EVERY = 0.25
 
 
 class LaneUnavailable(Exception):
@@ -48,9 +51,11 @@ class Lane:
         self.transport = transport
         self.usable = True
 
-    async def receive(self, token: str, size: int, fd: int) -> tuple[str, "hashlib._Hash", int]:
+    async def receive(self, token: str, size: int, fd: int,
+                      on_progress: Callable[[int], None] | None = None) -> tuple[str, "hashlib._Hash", int]:
         """Write the ticket's bytes into `fd`. Returns (status, md5, bytes): status "done" (the helper
-        saw the file unchanged), "changed", "short" (the file shrank) or "refused: <reason>"."""
+        saw the file unchanged), "changed", "short" (the file shrank) or "refused: <reason>".
+        `on_progress(bytes_done)` runs on the loop a few times a second while bytes arrive."""
         try:
             argv = await self.transport.command()
         except TransportError as e:
@@ -68,7 +73,12 @@ class Lane:
             except OSError as e:
                 raise LaneUnavailable(f"the data lane's process ended at once: {e}") from e
             # stdin stays open until the end: app-connect stops relaying soon after its stdin closes.
-            job = asyncio.get_running_loop().run_in_executor(None, _copy, proc.stdout.fileno(), fd, size)
+            loop = asyncio.get_running_loop()
+            report = None
+            if on_progress is not None:
+                def report(done: int) -> None:
+                    loop.call_soon_threadsafe(on_progress, done)
+            job = loop.run_in_executor(None, _copy, proc.stdout.fileno(), fd, size, report)
             try:
                 return await asyncio.shield(job)
             except asyncio.CancelledError:
@@ -103,8 +113,10 @@ def _line(src: int, limit: int = 512) -> bytes:
     return line
 
 
-def _copy(src: int, dst: int, size: int) -> tuple[str, "hashlib._Hash", int]:
-    """Read the answer from `src`; write the bytes to `dst` here and hash them in a second thread."""
+def _copy(src: int, dst: int, size: int,
+          report: Callable[[int], None] | None = None) -> tuple[str, "hashlib._Hash", int]:
+    """Read the answer from `src`; write the bytes to `dst` here and hash them in a second thread;
+    `report(bytes_done)` at most every PROGRESS_EVERY seconds."""
     head = _line(src)
     if head.startswith(b"ERR"):
         return "refused: " + head[3:].decode("utf-8", "replace").strip(), hashlib.md5(), 0
@@ -120,6 +132,9 @@ def _copy(src: int, dst: int, size: int) -> tuple[str, "hashlib._Hash", int]:
     hasher = threading.Thread(target=hash_all, daemon=True)
     hasher.start()
     done = 0
+    reported = time.monotonic()
+    if report is not None:
+        report(0)  # the download has begun
     try:
         while done < size:
             data = os.read(src, min(_CHUNK, size - done))
@@ -130,6 +145,9 @@ def _copy(src: int, dst: int, size: int) -> tuple[str, "hashlib._Hash", int]:
                 view = view[os.write(dst, view):]
             chunks.put(data)
             done += len(data)
+            if report is not None and time.monotonic() - reported >= PROGRESS_EVERY:
+                reported = time.monotonic()
+                report(done)
     finally:
         chunks.put(None)
         hasher.join()
@@ -168,8 +186,17 @@ async def fetch_large(applier, item) -> bool:
             applier._error(t.relpath, str(e), w.reconcile)
             applier._done(w)
             return True
+        received = 0
+
+        def progress(done: int, finished: bool = False) -> None:
+            nonlocal received
+            received = done
+            applier._emit(DownloadProgress(session=applier.name, path=t.relpath, remote_path=w.path,
+                                           bytes_done=done, bytes_total=h.size, finished=finished))
+
         try:
-            status, md5, size = await lane.receive(ticket.token, h.size, af.fileno())
+            status, md5, size = await lane.receive(ticket.token, h.size, af.fileno(), progress)
+            received = size
         except LaneUnavailable:
             af.abort()
             lane.usable = False
@@ -182,6 +209,8 @@ async def fetch_large(applier, item) -> bool:
         except BaseException:
             af.abort()
             raise
+        finally:
+            progress(received, finished=True)
         if status.startswith("refused"):
             af.abort()
             return False
