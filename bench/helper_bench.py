@@ -414,8 +414,9 @@ def main() -> int:
         ("(b)   plain grpc.aio server, 1 MiB chunks", f"{thr['plain_grpc_mb_s']:.0f} MB/s",
          f"{thr['plain_grpc_mb_s'] / thr['pipe_mb_s'] * 100:.0f}% of the pipe", "", None),
         ("(b)   helper peak RSS", f"{thr['peak_rss_mib']:.0f} MiB", "", "", None),
+        # Informational: the bulk target is the engine's, measured end to end in engine_bench.py.
         (f"(b) DownloadFiles {thr['bulk_files']} files", f"{thr['bulk_s']:.2f} s", f"tar|cat {thr['tar_s']:.2f} s",
-         "<= 2x tar (engine)", thr["bulk_ratio"] <= 2),
+         f"{thr['bulk_ratio']:.1f}x tar", None),
         ("(c) idle CPU", f"{idle['cpu_percent']:.2f}%", "", "< 0.5%", idle["cpu_percent"] < 0.5),
         ("(c) idle RSS", f"{idle['rss_mib']:.1f} MiB", "", "< 60 MiB", idle["rss_mib"] < 60),
         ("(c) inotify watches", str(idle["watches"]), f"{args.tree // 100 + 2} folders to watch", "", None),
