@@ -59,6 +59,10 @@ def _segment_regex(pattern: str, seg: str, offset: int) -> str:
                 body = body[1:]
             if not body:
                 raise GlobError(pattern, offset + i, "empty character class '[]'")
+            for k in range(1, len(body) - 1):
+                if body[k] == "-" and body[k - 1] > body[k + 1]:
+                    raise GlobError(pattern, offset + i,
+                                    f"reversed range '{body[k - 1]}-{body[k + 1]}' in a character class")
             body = body.replace("\\", "\\\\").replace("[", "\\[")
             out.append(f"[^/{body}]" if negate else f"[{body}]")
             i = end
@@ -98,7 +102,10 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     regex = "".join(parts)
     # "a/**" also matches "a" itself, as in doublestar.
     regex = regex.replace("/.*", "(?:/.*)?") if regex.endswith("/.*") else regex
-    return re.compile(f"(?s:{regex})\\Z")
+    try:
+        return re.compile(f"(?s:{regex})\\Z")
+    except re.error as e:  # a last guard: the parser above names every fault it knows
+        raise GlobError(pattern, 0, e.msg) from None
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,7 @@ build:
       - x/}
       - "tab\\there/{a"
       - ""
+      - "log/[z-a]"
 """)
     bad = [d for d in project.diagnostics if d.code == "download-bad-exclude"]
     assert [at(d) for d in bad] == [
@@ -242,6 +243,7 @@ build:
         (11, 10, 11, 11),  # stray '}', plain scalar
         (12, 8, 12, 22),  # escapes: the source differs from the value, so the whole string
         (13, 8, 13, 10),
+        (14, 13, 14, 14),  # a reversed range: its class
     ]
     assert bad[0].data == {"position": 4}
     assert "character 5" in bad[0].message

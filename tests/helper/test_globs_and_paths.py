@@ -33,7 +33,7 @@ def test_a_folder_below_an_excluded_folder_is_excluded():
     assert ex.excludes("node_modules/pkg/lib/x.js") and not ex.excludes("src/node_modules.js")
 
 
-@pytest.mark.parametrize("pattern", ["a**", "[abc", "{a,b", "a}", "x\\", ""])
+@pytest.mark.parametrize("pattern", ["a**", "[abc", "{a,b", "a}", "x\\", "", "[z-a]", "src/[!9-0]"])
 def test_bad_patterns_name_the_fault(pattern):
     with pytest.raises(GlobError) as e:
         compile_glob(pattern)
