@@ -12,6 +12,7 @@ import dataclasses
 import gc
 import os
 import stat
+import threading
 from collections.abc import Iterable, Mapping as MappingABC
 from pathlib import Path
 
@@ -50,17 +51,29 @@ def load_project(path: str | os.PathLike, profiles: Iterable[str] = (), text: st
                 main, START, Severity.ERROR, "yaml-too-deep", "the config is nested too deeply to read")])
 
 
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
 @contextlib.contextmanager
 def _gc_paused():
     """Composing makes many small objects and no cycles; the cyclic collector would rescan them
-    again and again (seconds on a large file), so it waits until the project is built."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    again and again (seconds on a large file), so it waits until the project is built. The
+    collector is process-wide: loads in several threads share one pause, the last one ends it."""
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _load(path: Path, profiles: list[str], text: str | None, command: str | None,

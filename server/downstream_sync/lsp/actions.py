@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 
+from .diagnostics import SOURCE
+
 
 def _pos(line: int, character: int) -> lsp.Position:
     return lsp.Position(line=line, character=character)
@@ -47,6 +49,8 @@ def quick_fixes(uri: str, params: lsp.CodeActionParams, lines: list[str], to_ser
     if only and not any(str(k).startswith(lsp.CodeActionKind.QuickFix) for k in only):
         return actions
     for diag in params.context.diagnostics:
+        if diag.source != SOURCE:
+            continue  # another tool's diagnostic: its data means something else
         found = _edit_for(diag, to_server(diag.range), lines)
         if found is None:
             continue

@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "downstream-sync"
 DEFAULT_DELAY = 0.2  # seconds of quiet after a change before checking
-LARGE_TEXT = 256 * 1024  # check texts larger than this off the loop
 _API_VERSION = re.compile(r"^apiVersion:\s*['\"]?skaffold/", re.MULTILINE)
 
 _SEVERITIES = {

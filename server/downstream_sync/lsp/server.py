@@ -64,13 +64,11 @@ class DownstreamSyncServer(LanguageServer):
                 self._publish(uri, doc.version, [])
             return
         version = doc.version
-        if len(text) > diagnostics.LARGE_TEXT:
-            found = await asyncio.to_thread(diagnostics.check, path, text)
-            current = self.workspace.text_documents.get(uri)
-            if current is None or current.version != version:
-                return  # changed or closed meanwhile: a newer check follows
-        else:
-            found = diagnostics.check(path, text)
+        # Off the loop: a file reached through `requires` may be large even when this one is small.
+        found = await asyncio.to_thread(diagnostics.check, path, text)
+        current = self.workspace.text_documents.get(uri)
+        if current is None or current.version != version:
+            return  # changed or closed meanwhile: a newer check follows
         if not text.isascii():
             # The checks count characters in code points; the client in its own units.
             lines = doc.lines

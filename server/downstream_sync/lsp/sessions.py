@@ -141,13 +141,13 @@ class Sessions:
 
         profiles = tuple(p.strip() for p in profile.split(",") if p.strip()) if profile else ()
         text = self._open_text(config_path)
-        project = load_project(config_path, profiles=profiles, text=text)
+        project = await asyncio.to_thread(load_project, config_path, profiles=profiles, text=text)
         errors = [d for d in project.diagnostics if d.severity == Severity.ERROR]
         if errors:
             shown = "; ".join(format_diagnostic(d) for d in errors[:3])
             more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
             raise CommandError(f"fix the errors in the config first: {shown}{more}")
-        artifacts = [a for a in project.artifacts if a.download is not None]
+        artifacts = [a for a in project.artifacts if a.download is not None and a.download.mappings]
         if wanted:
             artifacts = [a for a in artifacts if a.image == wanted]
         if not artifacts:
@@ -275,6 +275,9 @@ class Sessions:
             if task is not asyncio.current_task():
                 task.cancel()
         self._end_progress(entry, "stopped")
+        for token in entry.downloads.values():
+            self.server.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message="stopped"))
+        entry.downloads.clear()
 
     async def _watch(self, entry: _Running) -> None:
         try:
