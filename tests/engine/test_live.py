@@ -146,6 +146,11 @@ async def test_keep_local_resolution(helper, container, project, make_session):
     await session.resolve_conflict(str(local), "keep-local")
     assert local.read_text() == "mine"
     assert not (project / "out" / "a.txt.downstream-conflict").exists()
+    # Keeping it once is no licence to overwrite it later: the next change is a conflict again.
+    f.write_text("remote 3")
+    await eventually(lambda: len(rec.of(Conflict, path="out/a.txt")) == 2, "a second conflict")
+    assert local.read_text() == "mine"
+    assert (project / "out" / "a.txt.downstream-conflict").read_text() == "remote 3"
 
 
 async def test_pre_existing_local_file_is_a_conflict_under_safe(helper, container, project, make_session):

@@ -31,7 +31,8 @@ def test_unmapped_and_hostile_paths_map_to_none(tmp_path):
     r = rules(tmp_path, [("src", "out")])
     for wire in ["other/x", "srcx/y", "src/../x", "src/../../etc/passwd", "/src/x", "src//x",
                  "src/./x", "src/a/..", "", "src/x\x00", "/etc/passwd", "src\\..\\x",
-                 "src/.git/hooks/post-checkout", "src/a/.downstream-sync/ledger.db"]:
+                 "src/.git/hooks/post-checkout", "src/a/.downstream-sync/ledger.db",
+                 "src/.GIT/hooks/post-checkout", "src/.Downstream-Sync/ledger.db"]:  # case-insensitive disks
         assert r.local_path(wire) is None, wire
 
 

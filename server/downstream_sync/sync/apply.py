@@ -99,7 +99,7 @@ def _ours(name: str) -> bool:
 def _unsafe(wire: str) -> bool:
     body = wire[1:] if wire.startswith("/") else wire
     return (not wire or "\x00" in wire or "\\" in wire
-            or any(seg in ("", ".", "..") or seg in RESERVED for seg in body.split("/")))
+            or any(seg in ("", ".", "..") or seg.casefold() in RESERVED for seg in body.split("/")))
 
 
 class Applier:

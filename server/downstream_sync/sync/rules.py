@@ -57,7 +57,7 @@ def _check_rel_wire(rel: str) -> bool:
     """A path below a target: non-empty POSIX segments, no '.', '..', NUL, backslash or reserved folder."""
     if not rel or "\x00" in rel or "\\" in rel:
         return False
-    return all(seg not in ("", ".", "..") and seg not in RESERVED for seg in rel.split("/"))
+    return all(seg not in ("", ".", "..") and seg.casefold() not in RESERVED for seg in rel.split("/"))
 
 
 class RuleSet:

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import stat as stat_mod
 import time
 from pathlib import Path
 from typing import Callable, Literal
@@ -189,10 +188,10 @@ class Session:
                 self._emit(FileSynced(session=self.name, path=relpath, remote_path=t.wire, action="updated",
                                       bytes=st.st_size, duration=time.monotonic() - started))
             else:
+                # The ledger keeps what this tool last wrote: the kept local version still differs
+                # from it, so the container's next change or delete is a conflict again, never a
+                # silent overwrite.
                 os.unlink(copy)
-                st = lstat(local)
-                if st is not None and stat_mod.S_ISREG(st.st_mode):
-                    ledger.put(Entry(relpath, t.wire, md5_file(local), st.st_size, st.st_mtime_ns, st.st_ino))
             ledger.set_meta(f"conflict:{relpath}", "")
             ledger.commit()
         except (WriteError, OSError) as e:
