@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .globs import Excludes
 
-__all__ = ["Target", "Targets", "PathRefused", "PathMissing", "normalize_target", "open_regular"]
+__all__ = ["Target", "Targets", "PathRefused", "PathMissing", "normalize_target", "open_regular", "lstat_below"]
 
 
 class PathRefused(Exception):
@@ -134,19 +134,16 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
-def open_regular(target: Target, rel: str) -> tuple[int, os.stat_result]:
-    """Open the regular file `rel` below `target` without following any symlink below the target.
-
-    Returns (fd, fstat). Raises PathMissing when it does not exist, PathRefused when a component is
-    a symlink or the file is not regular, and OSError for other failures (permissions, I/O).
-    """
+def _open_parent(target: Target, rel: str) -> tuple[int, str]:
+    """(fd of the folder holding `rel`, the file's name), walking down from the target without
+    following any symlink below it. Raises as open_regular does."""
     wire = target.wire(rel)
     try:
         dir_fd = os.open(target.dir, _DIR_FLAGS & ~os.O_NOFOLLOW)
     except FileNotFoundError:
         raise PathMissing(f"{wire!r}: its target folder {target.dir} does not exist") from None
+    parts = rel.split("/")
     try:
-        parts = rel.split("/")
         for part in parts[:-1]:
             if part in ("", "."):
                 continue
@@ -156,10 +153,44 @@ def open_regular(target: Target, rel: str) -> tuple[int, os.stat_result]:
                 raise _classify(e, wire, "a folder on its way") from None
             os.close(dir_fd)
             dir_fd = next_fd
-        try:
-            fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=dir_fd)
-        except OSError as e:
-            raise _classify(e, wire, "the file") from None
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return dir_fd, parts[-1]
+
+
+def lstat_below(target: Target, rel: str) -> os.stat_result | None:
+    """The stat of `rel` itself (a symlink is not followed), or None when it is missing or a folder
+    on its way is a symlink: such a path is not below the target any more."""
+    try:
+        dir_fd, name = _open_parent(target, rel)
+    except (PathMissing, PathRefused, OSError):
+        return None
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return None
+    finally:
+        os.close(dir_fd)
+
+
+def open_regular(target: Target, rel: str) -> tuple[int, os.stat_result]:
+    """Open the regular file `rel` below `target` without following any symlink below the target.
+
+    Returns (fd, fstat). Raises PathMissing when it does not exist, PathRefused when a component is
+    a symlink or the file is not regular, and OSError for other failures (permissions, I/O).
+    """
+    wire = target.wire(rel)
+    dir_fd, name = _open_parent(target, rel)
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            raise PathRefused(f"{wire!r} is not a regular file")  # checked before opening: no device is opened
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise PathMissing(f"{wire!r} does not exist") from None
+    except OSError as e:
+        raise _classify(e, wire, "the file") from None
     finally:
         os.close(dir_fd)
     st = os.fstat(fd)

@@ -137,7 +137,7 @@ class FileService(pb_grpc.FileServiceServicer):
                 target, rel = self.targets.resolve(ev.path)
             except PathRefused:
                 continue
-            got = read_small(target.abs(rel), limit)
+            got = read_small(target, rel, limit)
             if got is not None and hashlib.md5(got[1]).hexdigest() == ev.MD5Hash:
                 events[i] = full = Event()  # a copy: backlog events never hold content
                 full.CopyFrom(ev)

@@ -16,7 +16,7 @@ import os
 import stat
 
 from .index import FileInfo, Index
-from .paths import Target
+from .paths import PathMissing, PathRefused, Target, lstat_below, open_regular
 from .wire import filedownload_pb2 as pb
 
 __all__ = ["Tracker", "hash_file", "read_small"]
@@ -26,15 +26,23 @@ Event = pb.FileEvent
 CHUNK = 1 << 20
 
 
-def read_small(path: str, limit: int) -> tuple[os.stat_result, bytes] | None:
-    """(stat, bytes) of a regular file no larger than `limit`, read consistently; None otherwise."""
+def _open(target: Target, rel: str) -> int | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError:
+        fd, _ = open_regular(target, rel)
+        return fd
+    except (PathMissing, PathRefused, OSError):
+        return None
+
+
+def read_small(target: Target, rel: str, limit: int) -> tuple[os.stat_result, bytes] | None:
+    """(stat, bytes) of a regular file below the target (no symlink followed) no larger than `limit`,
+    read consistently; None otherwise."""
+    fd = _open(target, rel)
+    if fd is None:
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+        if st.st_size > limit:
             return None
         data = os.read(fd, st.st_size + 1) if st.st_size else b""
         if len(data) != st.st_size:
@@ -49,16 +57,14 @@ def read_small(path: str, limit: int) -> tuple[os.stat_result, bytes] | None:
         os.close(fd)
 
 
-def hash_file(path: str) -> tuple[os.stat_result, str] | None:
-    """(stat, md5) of a regular file read in 1 MiB chunks; None if it vanished, is not regular or changed."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError:
+def hash_file(target: Target, rel: str) -> tuple[os.stat_result, str] | None:
+    """(stat, md5) of a regular file below the target (no symlink followed), read in 1 MiB chunks;
+    None if it vanished, is not regular or changed."""
+    fd = _open(target, rel)
+    if fd is None:
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
         h = hashlib.md5()
         buf = bytearray(CHUNK)
         view = memoryview(buf)
@@ -105,11 +111,7 @@ class Tracker:
         if wire in self._busy:
             self._busy[wire] = True
             return
-        path = target.abs(rel)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            st = None
+        st = lstat_below(target, rel)
         known = self.index.files.get(wire)
         if st is None or not stat.S_ISREG(st.st_mode) or target.excluded(rel):
             if known is not None:
@@ -118,7 +120,7 @@ class Tracker:
         if known is not None and not force and same_stat(known, st):
             return
         if st.st_size <= self.inline_max:
-            got = read_small(path, self.inline_max)
+            got = read_small(target, rel, self.inline_max)
             if got is None:
                 self._hash_later(target, rel)
                 return
@@ -140,7 +142,7 @@ class Tracker:
         wire = target.wire(rel)
         self._busy[wire] = False
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(None, hash_file, target.abs(rel))
+        fut = loop.run_in_executor(None, hash_file, target, rel)
 
         def done(f: asyncio.Future) -> None:
             again = self._busy.pop(wire, False)
@@ -149,14 +151,17 @@ class Tracker:
             except Exception as e:  # never let a hashing fault stop the watcher
                 log.error("app-server: hashing %s failed: %s", wire, e)
                 got = None
-            if got is None or again:
+            if again:  # written again while it was hashed
                 self.check(target, rel, force=True)
                 return
+            if got is None:
+                # Unreadable, refused, gone or changed under the read: the change that caused it
+                # comes as its own event. Checking again at once would spin on an unreadable file.
+                if lstat_below(target, rel) is None and wire in self.index.files:
+                    self.index.publish(Event.DELETE, wire, None)
+                return
             st, md5 = got
-            try:
-                now = os.lstat(target.abs(rel))
-            except OSError:
-                now = None
+            now = lstat_below(target, rel)
             if now is None or (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
                 self.check(target, rel)
                 return

@@ -195,7 +195,7 @@ class Watcher:
         self._walk(target, "", lambda t, r: found.append((t, r)), dirs)
         files: dict[str, FileInfo] = {}
         for t, rel in found:
-            got = hash_file(t.abs(rel))
+            got = hash_file(t, rel)
             if got is not None:
                 st, md5 = got
                 files[t.wire(rel)] = info_of(st, md5)

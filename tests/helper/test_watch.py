@@ -235,3 +235,28 @@ def test_seed_client_gets_change_events_only(run_helper, bridge, tmp_path):
     assert (ev.kind, ev.event_type, ev.MD5Hash) == (E.CHANGE, E.CREATE, md5(b"new"))
     assert ev.path.startswith("src/new") and not ev.HasField("content")
     assert [e.version for e in got] == list(range(ev.version, ev.version + len(got)))
+
+
+def test_a_folder_swapped_for_a_symlink_never_leaks_what_it_points_to(run_helper, bridge, tmp_path):
+    """The swap happens while the helper is stopped, so it reads its queued events afterwards."""
+    import signal
+
+    helper, _, events, _ = start(run_helper, bridge, tmp_path, inline_limit=1 << 20)
+    src = helper.cwd / "src"
+    (src / "d").mkdir()
+    (src / "d" / "f").write_bytes(b"inside")
+    events.until(lambda e: e.path == "src/d/f")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_bytes(b"secret")
+    os.kill(helper.proc.pid, signal.SIGSTOP)
+    try:
+        shutil.rmtree(src / "d")
+        os.symlink(outside, src / "d")
+    finally:
+        os.kill(helper.proc.pid, signal.SIGCONT)
+    (src / "end").write_bytes(b"end")
+    seen = []
+    events.until(lambda e: seen.append(e) or e.path == "src/end")
+    assert [e.event_type for e in seen if e.path == "src/d/f"] == [E.DELETE]
+    assert not any(e.content == b"secret" or e.MD5Hash == md5(b"secret") for e in seen)
