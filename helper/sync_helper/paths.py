@@ -69,7 +69,8 @@ class Targets:
         self.skipped: list[tuple[str, str]] = []  # (target, reason) for targets dropped as redundant
         for spec in specs:
             name = normalize_target(spec)
-            folder = os.path.normpath(os.path.join(working_dir, name))
+            # A target may itself be a symlink to a folder (a logs folder often is): watch where it points.
+            folder = os.path.realpath(os.path.join(working_dir, name))
             for other in self.items:
                 if _inside(folder, other.dir):
                     self.skipped.append((name, f"it is inside target {other.name!r}"))

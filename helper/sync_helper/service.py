@@ -195,13 +195,16 @@ class FileService(pb_grpc.FileServiceServicer):
                             yield pb.DownloadResponse(files=blobs)
                             blobs, packed = [], 0
                         continue
-            if blobs:
-                yield pb.DownloadResponse(files=blobs)
-                blobs, packed = [], 0
             if answer is not None:
+                if blobs:
+                    yield pb.DownloadResponse(files=blobs)
+                    blobs, packed = [], 0
                 yield answer
                 continue
             try:
+                if blobs:  # inside the try: a client that leaves here must not leak fd
+                    yield pb.DownloadResponse(files=blobs)
+                    blobs, packed = [], 0
                 async for msg in self._stream(path, fd, st, pack=True):
                     yield msg
             except Changed:

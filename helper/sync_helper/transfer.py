@@ -21,6 +21,7 @@ __all__ = ["TransferDesk", "PREFACE", "TICKET_SECONDS", "data_socket"]
 
 PREFACE = b"DSYNC-DATA/1 "
 TICKET_SECONDS = 60.0
+MAX_TICKETS = 64  # unclaimed tickets kept at once; the oldest goes first
 _MAX_LINE = 256
 _SEND = 8 << 20
 
@@ -69,9 +70,12 @@ class TransferDesk:
         return ticket
 
     def _sweep(self) -> None:
+        """Close expired tickets, and the oldest ones past MAX_TICKETS (each holds an open file)."""
         now = time.monotonic()
         for token in [k for k, t in self._tickets.items() if t.expires < now]:
             os.close(self._tickets.pop(token).fd)
+        while len(self._tickets) >= MAX_TICKETS:
+            os.close(self._tickets.pop(next(iter(self._tickets))).fd)
 
     def __len__(self) -> int:
         return len(self._tickets)

@@ -108,3 +108,17 @@ def test_app_connect_without_a_data_socket_fails_clearly(tmp_path):
     sock.close()
     assert proc.returncode == 1 and proc.stdout == b""
     assert b"data lane" in proc.stderr
+
+
+def test_unclaimed_tickets_are_bounded(served):
+    """Each ticket holds an open file: past the cap the oldest are closed, so fds stay bounded."""
+    from sync_helper.transfer import MAX_TICKETS
+
+    helper, stub, src = served
+    (src / "f.bin").write_bytes(b"abc")
+    fds = lambda: len(os.listdir(f"/proc/{helper.proc.pid}/fd"))  # noqa: E731
+    before = fds()
+    tokens = [stub.OpenTransfer(pb.DownloadRequest(path="src/f.bin")).token for _ in range(MAX_TICKETS + 20)]
+    assert fds() - before <= MAX_TICKETS
+    assert lane(helper, tokens[0]).startswith(b"ERR ")
+    assert lane(helper, tokens[-1]) == b"OK\nabcDONE\n"

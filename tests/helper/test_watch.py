@@ -260,3 +260,13 @@ def test_a_folder_swapped_for_a_symlink_never_leaks_what_it_points_to(run_helper
     events.until(lambda e: seen.append(e) or e.path == "src/end")
     assert [e.event_type for e in seen if e.path == "src/d/f"] == [E.DELETE]
     assert not any(e.content == b"secret" or e.MD5Hash == md5(b"secret") for e in seen)
+
+
+def test_a_target_that_is_a_symlink_to_a_folder_is_watched(run_helper, bridge, tmp_path):
+    real = tmp_path / "work" / "real-logs"
+    real.mkdir(parents=True)
+    os.symlink(real, tmp_path / "work" / "logs")
+    helper, stub, events, hello = start(run_helper, bridge, tmp_path, args=("--targets", "logs"))
+    (real / "app.log").write_bytes(b"started\n")
+    ev = events.until(lambda e: e.path == "logs/app.log")
+    assert (ev.event_type, ev.MD5Hash) == (E.CREATE, md5(b"started\n"))
