@@ -260,8 +260,13 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
     record.update(snapshot())
     recorder = asyncio.create_task(keep_record())
     try:
-        for s in sessions:
-            await s.start()
+        try:
+            for s in sessions:
+                await s.start()
+        except BaseException:
+            for s in sessions:  # those already started must not outlive a failed start
+                await s.stop()
+            raise
         waiters = [asyncio.create_task(s.wait()) for s in sessions]
         stopper = asyncio.create_task(stop.wait())
         timers = [asyncio.create_task(asyncio.sleep(seconds))] if seconds > 0 else []
