@@ -80,3 +80,16 @@ async def test_packed_small_files_are_verified_and_written(packing_helper, proje
     assert (result.synced, result.errors) == (len(FILES), 1)
     assert "MD5" in rec.errors[0].message and "torn.txt" in rec.errors[0].message
     assert not [p for p in (project / "out" / "d").iterdir() if p.name.startswith(".")]
+
+
+async def test_remote_wins_leaves_a_local_edit_in_place_when_the_download_is_bad(packing_helper, project,
+                                                                                  make_session):
+    """The local file moves aside only for verified bytes: a torn download changes nothing."""
+    (project / "out").mkdir(parents=True, exist_ok=True)
+    (project / "out" / "torn.txt").write_text("my edit")
+    transport = CommandTransport([APP_CONNECT, "--socket", str(packing_helper)])
+    session, rec = await make_session(transport, start=False, policy="remote-wins")
+    await session.pull()
+    assert (project / "out" / "torn.txt").read_text() == "my edit"
+    assert not (project / "out" / "torn.txt.downstream-local").exists()
+    assert any("MD5" in e.message for e in rec.errors)

@@ -422,6 +422,7 @@ class Applier:
         expect = st
         backup = None
         if d.action is Action.WRITE_WITH_BACKUP and st is not None:
+            af.verify(md5 or None)  # before the local file moves aside: a bad copy leaves it in place
             try:
                 move_file(t.dir, t.rel, t.dir, t.rel, st, dst_name=t.name + BACKUP_SUFFIX)
             except BaseException:

@@ -200,16 +200,27 @@ class AtomicFile:
         """Take the hash and size of bytes the caller wrote through fileno() (hashed in parallel)."""
         self._md5, self.size = md5, size
 
+    def _check_md5(self, expected_md5: str | None) -> None:
+        digest = self._md5.hexdigest()
+        if expected_md5 and digest != expected_md5.lower():
+            raise WriteError(f"{self.display}: downloaded bytes have MD5 {digest}, expected "
+                             f"{expected_md5}; the file changed during the transfer, kept the old one")
+
+    def verify(self, expected_md5: str | None) -> None:
+        """Raise WriteError, dropping the temporary file, when the bytes written are not `expected_md5`."""
+        try:
+            self._check_md5(expected_md5)
+        except WriteError:
+            self.abort()
+            raise
+
     def commit(self, expected_md5: str | None, expect_existing: os.stat_result | None | bool = True) -> os.stat_result:
         """Verify, set the mode and rename into place; returns the new file's stat.
 
         `expect_existing`: True to not check; otherwise the stat (or None for "absent") the
         destination must still have, so a file the user changed meanwhile is not overwritten."""
         try:
-            digest = self._md5.hexdigest()
-            if expected_md5 and digest != expected_md5.lower():
-                raise WriteError(f"{self.display}: downloaded bytes have MD5 {digest}, expected "
-                                 f"{expected_md5}; the file changed during the transfer, kept the old one")
+            self._check_md5(expected_md5)
             try:
                 current = os.stat(self.name, dir_fd=self._dir_fd, follow_symlinks=False)
             except FileNotFoundError:
