@@ -477,6 +477,10 @@ class Applier:
                     w, t = by_path[done.path][:2]
                     self._error(t.relpath, str(e), w.reconcile)
                     done.af = None
+                except BaseException:  # cancelled (a reconnect, a stop): leave no temporary file
+                    if done.af is not None:
+                        done.af.abort()
+                    raise
             w, t, d, st = by_path[done.path]
             if done.af is not None:
                 try:
