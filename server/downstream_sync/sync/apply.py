@@ -307,7 +307,7 @@ class Applier:
                 entry = self.ledger.get(t.relpath)
                 d = decide_change(w.md5, self._local_md5_now(t, st, entry), entry.md5 if entry else None, self.policy)
                 if d.action is Action.SKIP:
-                    if st is not None and match_exec_bits(t.local, w.mode):
+                    if st is not None and match_exec_bits(t.dir, t.rel, w.mode):
                         st = lstat(t.local)
                     out.append(("skip", d, st))
                     continue
@@ -365,10 +365,11 @@ class Applier:
         d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
         if d.action is Action.SKIP:
             try:
-                if match_exec_bits(t.local, w.mode):
+                if match_exec_bits(t.dir, t.rel, w.mode):
                     st = lstat(t.local)
-            except OSError as e:
-                self._error(t.relpath, f"could not set the exec bit of {t.relpath}: {e.strerror}", w.reconcile)
+            except (OSError, WriteError) as e:
+                self._error(t.relpath, f"could not set the exec bit of {t.relpath}: {getattr(e, 'strerror', None) or e}",
+                            w.reconcile)
             if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
                 self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino))
             self._skipped(t, w.path, d.reason, w)

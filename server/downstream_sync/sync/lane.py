@@ -60,8 +60,11 @@ class Lane:
             argv = await self.transport.command()
         except TransportError as e:
             raise LaneUnavailable(str(e)) from e
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                bufsize=0, start_new_session=True)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    bufsize=0, start_new_session=True)
+        except OSError as e:
+            raise LaneUnavailable(f"the data lane's command could not start: {e}") from e
         assert proc.stdin is not None and proc.stdout is not None
         try:
             try:

@@ -136,12 +136,19 @@ def _file_mode(mode: int) -> int:
     return (bits & ~_umask) | 0o600
 
 
-def match_exec_bits(path: str, remote_mode: int) -> bool:
-    """Give a local file whose content already matches the container's the same exec bits (limited
-    by the umask). Opens it without following a symlink; True when its mode changed."""
+def match_exec_bits(local_dir: Path, rel: str, remote_mode: int) -> bool:
+    """Give local_dir/rel, whose content already matches the container's, the same exec bits
+    (limited by the umask), never through a symlink below local_dir; True when its mode changed."""
     if not remote_mode:
         return False
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    folders, name = _split(rel)
+    dir_fd = _open_dir(local_dir, folders, False, str(local_dir / rel))
+    if dir_fd is None:
+        return False
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
     try:
         current = stat_mod.S_IMODE(os.fstat(fd).st_mode)
         wanted = (current & ~0o111) | (remote_mode & 0o111 & ~_umask)
