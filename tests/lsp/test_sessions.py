@@ -146,6 +146,13 @@ async def test_start_errors_say_what_is_wrong(client: LanguageClient, project: P
     with pytest.raises(Exception, match="no download stanza"):
         await execute(client, "downstreamSync.server.startSession", configPath=str(plain), connectCommand=["true"])
 
+    good = project / "with-rules" / "skaffold.yaml"
+    good.parent.mkdir()
+    good.write_text(CONFIG)
+    for bad in ("app-connect 'unclosed", 5, {"x": 1}, []):
+        with pytest.raises(Exception, match="connectCommand"):
+            await execute(client, "downstreamSync.server.startSession", configPath=str(good), connectCommand=bad)
+
     with pytest.raises(Exception, match="no session named 'ghost'"):
         await execute(client, "downstreamSync.server.stopSession", name="ghost")
     assert list(_get(await execute(client, "downstreamSync.server.listSessions"), "sessions")) == []

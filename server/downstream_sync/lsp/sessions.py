@@ -130,8 +130,12 @@ class Sessions:
             raise CommandError(f"'policy' must be 'safe' or 'remote-wins', got {policy!r}")
         connect = opts.get("connectCommand")
         if isinstance(connect, str):
-            connect = shlex.split(connect)
-        if connect is not None and (not connect or not all(isinstance(a, str) for a in connect)):
+            try:
+                connect = shlex.split(connect)
+            except ValueError as e:
+                raise CommandError(f"'connectCommand' is not a valid command line: {e}") from None
+        if connect is not None and (not isinstance(connect, list) or not connect
+                                    or not all(isinstance(a, str) for a in connect)):
             raise CommandError("'connectCommand' must be a non-empty list of strings or a command line")
 
         from downstream_sync.config import Severity, format_diagnostic, load_project
