@@ -116,10 +116,23 @@ class Excludes:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_regexes", tuple(compile_glob(p) for p in self.patterns))
+        # `a/*` and `a/**` exclude everything below a folder matching `a`.
+        folders = [p.rstrip("/")[: -len(tail)] for p in self.patterns for tail in ("/**", "/*")
+                   if p.rstrip("/").endswith(tail) and p.rstrip("/")[: -len(tail)].strip("/")]
+        object.__setattr__(self, "_folders", tuple(compile_glob(f) for f in folders))
 
     def matches(self, rel_path: str) -> bool:
         """True when `rel_path` itself matches a pattern (not looking at its parents)."""
         return any(r.match(rel_path) for r in self._regexes)  # type: ignore[attr-defined]
+
+    def excludes_all_below(self, rel_folder: str) -> bool:
+        """True when every path below `rel_folder` is excluded (it needs no watch): the folder itself
+        or a folder above it is excluded, or a pattern is `<folder>/*` or `<folder>/**`."""
+        if self.excludes(rel_folder):
+            return True
+        parts = rel_folder.strip("/").split("/")
+        return any(r.match("/".join(parts[:n])) for r in self._folders  # type: ignore[attr-defined]
+                   for n in range(1, len(parts) + 1))
 
     def excludes(self, rel_path: str) -> bool:
         """True when `rel_path` or any folder above it matches a pattern."""

@@ -57,7 +57,7 @@ class Target:
 
     def everything_below_excluded(self, rel: str) -> bool:
         """True when any name at all below folder `rel` is excluded (`node_modules/*`): it needs no watch."""
-        return bool(rel) and all(self.excludes.excludes(f"{rel}/{probe}") for probe in _PROBES)
+        return bool(rel) and self.excludes.excludes_all_below(rel)
 
 
 class Targets:
@@ -121,10 +121,6 @@ class Targets:
         if t.excluded(rel):
             raise PathRefused(f"{wire_path!r} is excluded")
         return t, rel
-
-
-# Names that only wildcards match; a folder whose children all match is excluded as a whole.
-_PROBES = ("\x01", "\x01\x7f\x02\x7f\x01")
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -65,3 +65,12 @@ def test_open_regular_never_follows_a_symlink(tmp_path):
             open_regular(target, rel)
     with pytest.raises(PathMissing):
         open_regular(target, "real/none")
+
+
+def test_only_a_folder_whose_whole_content_is_excluded_needs_no_watch():
+    ex = Excludes(("node_modules/*", "**/build/**", "d/[!x]*", "logs/*.log"))
+    assert ex.excludes_all_below("node_modules") and ex.excludes_all_below("node_modules/pkg")
+    assert ex.excludes_all_below("app/build") and ex.excludes_all_below("build")
+    # `d/[!x]*` leaves d/x1 in, and `logs/*.log` leaves logs/readme in: both folders must be watched.
+    assert not ex.excludes_all_below("d") and not ex.excludes("d/x1")
+    assert not ex.excludes_all_below("logs") and not ex.excludes_all_below("src/node_modules")
