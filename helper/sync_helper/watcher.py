@@ -35,6 +35,7 @@ MASK = (IN.IN_CLOSE_WRITE | IN.IN_MODIFY | IN.IN_ATTRIB | IN.IN_CREATE | IN.IN_D
         | IN.IN_EXCL_UNLINK)
 QUIET = 0.15      # seconds without IN_MODIFY before a file still open for writing is checked
 MAX_DELAY = 2.0   # a file appended to without pause is still checked this often
+MAX_HELD = 100_000  # events kept while the first index is built; past it, one rescan instead
 MOVE_PAIRING = 0.05  # how long an IN_MOVED_FROM waits for its IN_MOVED_TO
 
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
@@ -231,7 +232,10 @@ class Watcher:
 
     def _handle_batch(self, batch: list) -> None:
         if not self.ready.is_set():
-            self._held.extend(batch)
+            if len(self._held) < MAX_HELD:
+                self._held.extend(batch)
+            elif not self._held or self._held[-1][0] != "overflow":
+                self._held = [("overflow", None)]  # too many to keep: rescan once indexing is done
             return
         for what, item in batch:
             try:
@@ -254,7 +258,8 @@ class Watcher:
             self.tracker.check(target, rel)
         for target in self.targets:
             if os.path.isdir(target.dir):
-                self._watch_tree(target, "")
+                # Watch what is new and compare every file's stat: only what changed is hashed again.
+                self._walk(target, "", self.tracker.check, self._dirs)
         self.on_overflow()
 
     def _on_gone(self, wd: int) -> None:
