@@ -95,20 +95,17 @@ class Targets:
         """(target, relative path) for a wire path; raises PathRefused when it is not inside a target."""
         if not wire_path or "\0" in wire_path:
             raise PathRefused(f"{wire_path!r} is not a file path")
-        parts = wire_path.split("/")
-        if ".." in parts:
-            raise PathRefused(f"{wire_path!r} contains '..'")
-        norm = posixpath.normpath(wire_path)
+        # A target's own name may climb (`../shared`); what lies below it never may.
         best: tuple[Target, str] | None = None
         for t in self.items:
             if t.name == ".":
-                rel = "" if norm == "." else norm
-                if norm.startswith("/"):
+                if wire_path.startswith("/"):
                     continue
-            elif norm == t.name:
+                rel = wire_path
+            elif wire_path == t.name:
                 rel = ""
-            elif norm.startswith(t.name.rstrip("/") + "/"):
-                rel = norm[len(t.name.rstrip("/")) + 1:]
+            elif wire_path.startswith(t.name.rstrip("/") + "/"):
+                rel = wire_path[len(t.name.rstrip("/")) + 1:]
             else:
                 continue
             if best is None or len(t.name) > len(best[0].name):
@@ -116,6 +113,11 @@ class Targets:
         if best is None:
             raise PathRefused(f"{wire_path!r} is not inside any watched target")
         t, rel = best
+        if ".." in rel.split("/"):
+            raise PathRefused(f"{wire_path!r} contains '..'")
+        rel = posixpath.normpath(rel).lstrip("/") if rel else rel
+        if rel == ".":
+            rel = ""
         if not rel:
             raise PathRefused(f"{wire_path!r} is a target folder, not a file")
         if t.excluded(rel):

@@ -51,6 +51,17 @@ def test_targets_resolve_wire_paths_and_refuse_the_rest(tmp_path):
             targets.resolve(bad)
 
 
+def test_a_target_outside_the_working_folder_serves_what_is_below_it(tmp_path):
+    (tmp_path / "work").mkdir()
+    targets = Targets(["../shared", "."], Excludes(), str(tmp_path / "work"))
+    t, rel = targets.resolve("../shared/data/x.json")
+    assert (t.name, rel) == ("../shared", "data/x.json")
+    assert targets.resolve("app/main.py")[1] == "app/main.py"
+    for bad in ("../shared/../work/secret", "../elsewhere/x", "../x", "app/../../etc/passwd"):
+        with pytest.raises(PathRefused):
+            targets.resolve(bad)
+
+
 def test_open_regular_never_follows_a_symlink(tmp_path):
     (tmp_path / "src" / "real").mkdir(parents=True)
     (tmp_path / "src" / "real" / "f").write_bytes(b"f")
