@@ -55,9 +55,20 @@ def _session_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", choices=["safe", "remote-wins"], default="safe",
                    help="safe (default): a local file you changed is kept and reported as a conflict; "
                         "remote-wins: the container's version overwrites it")
-    p.add_argument("--pod-timeout", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--pod-timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="how long to wait for a running pod (default: 60)")
     p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more seconds")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=2087)
     p = sub.add_parser("demo", help="a live sync from an embedded local container (no cluster needed)")
-    p.add_argument("--seconds", type=float, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")
+    p.add_argument("--seconds", type=_seconds, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")
     p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
     return parser
 

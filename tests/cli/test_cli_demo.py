@@ -37,3 +37,10 @@ def test_a_reader_that_goes_away_does_not_break_the_run(tmp_path):
     stderr = proc.stderr.read().decode()
     assert first.startswith("Demo project: ") and "Traceback" not in stderr and "Broken pipe" not in stderr, stderr
     assert list(tmp_path.glob("downstream-sync-demo-*/synced/generated/*"))  # it went on syncing
+
+
+def test_a_negative_duration_is_refused_not_taken_as_forever():
+    result = run("demo", "--seconds", "-5")
+    assert result.returncode == 2 and "give 0 or more seconds" in result.stderr
+    result = run("pull", "--pod-timeout", "soon")
+    assert result.returncode == 2 and "'soon' is not a number of seconds" in result.stderr
