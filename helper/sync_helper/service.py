@@ -146,14 +146,7 @@ class FileService(pb_grpc.FileServiceServicer):
     # -- downloads -------------------------------------------------------------------------------
 
     async def DownloadFile(self, request: pb.DownloadRequest, context) -> AsyncIterator[pb.DownloadResponse]:
-        try:
-            fd, st = self._open(request.path)
-        except PathRefused as e:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
-        except PathMissing as e:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
-        except OSError as e:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{request.path!r} cannot be read: {e.strerror}")
+        fd, st = await self._open_or_abort(request.path, context)
         try:
             async for msg in self._stream(request.path, fd, st, pack=False):
                 yield msg
@@ -221,14 +214,7 @@ class FileService(pb_grpc.FileServiceServicer):
         The MD5 is the index's when it hashed exactly this file, else computed here, once."""
         if self.desk is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this helper has no data lane")
-        try:
-            fd, st = self._open(request.path)
-        except PathRefused as e:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
-        except PathMissing as e:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
-        except OSError as e:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{request.path!r} cannot be read: {e.strerror}")
+        fd, st = await self._open_or_abort(request.path, context)
         try:
             known = self.index.files.get(request.path)
             if known is not None and (known.size, known.mtime_ns, known.ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
@@ -239,6 +225,18 @@ class FileService(pb_grpc.FileServiceServicer):
             os.close(fd)
             raise
         return pb.TransferTicket(token=self.desk.issue(request.path, fd, st), header=_header(request.path, st, md5))
+
+    async def _open_or_abort(self, wire: str, context) -> tuple[int, os.stat_result]:
+        """Open a requested file, or end the call with the status that says why not."""
+        try:
+            return self._open(wire)
+        except PathRefused as e:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
+        except PathMissing as e:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        except OSError as e:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{wire!r} cannot be read: {e.strerror}")
+        raise AssertionError("context.abort returns only by raising")
 
     def _open(self, wire: str) -> tuple[int, os.stat_result]:
         target, rel = self.targets.resolve(wire)
