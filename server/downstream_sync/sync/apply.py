@@ -169,22 +169,26 @@ class Applier:
         return Target(wire, rule.local_dir.parent, rule.local_dir.name, str(rule.local_dir), rule.local_rel)
 
     async def _local_md5(self, t: Target, st: os.stat_result | None) -> str | None:
-        if st is None:
-            return None
+        """The local file's MD5 (None when absent): from the ledger or the cache when its stat matches,
+        else hashed (large files in a worker thread)."""
         entry = self.ledger.get(t.relpath)
+        if st is not None and st.st_size >= _HASH_IN_THREAD and self._known_md5(t, st, entry) is None:
+            digest = await asyncio.get_running_loop().run_in_executor(None, md5_file, t.local)
+            return self._remember(t, st, digest)
+        return self._local_md5_now(t, st, entry)
+
+    def _known_md5(self, t: Target, st: os.stat_result, entry: Entry | None) -> str | None:
         if entry is not None and entry.matches_stat(st):
             return entry.md5
-        key = (st.st_size, st.st_mtime_ns, st.st_ino)
         cached = self._hash_cache.get(t.relpath)
-        if cached is not None and cached[:3] == key:
+        if cached is not None and cached[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
             return cached[3]
-        if st.st_size >= _HASH_IN_THREAD:
-            digest = await asyncio.get_running_loop().run_in_executor(None, md5_file, t.local)
-        else:
-            digest = md5_file(t.local)
+        return None
+
+    def _remember(self, t: Target, st: os.stat_result, digest: str) -> str:
         if len(self._hash_cache) > 10000:
             self._hash_cache.clear()
-        self._hash_cache[t.relpath] = (*key, digest)
+        self._hash_cache[t.relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, digest)
         return digest
 
     def _regular_or_absent(self, t: Target, st: os.stat_result | None, w: Work) -> bool:
@@ -323,19 +327,11 @@ class Applier:
         return out
 
     def _local_md5_now(self, t: "Target", st: os.stat_result | None, entry: Entry | None) -> str | None:
+        """As _local_md5, hashing here (this may run in a worker thread)."""
         if st is None:
             return None
-        if entry is not None and entry.matches_stat(st):
-            return entry.md5
-        key = (st.st_size, st.st_mtime_ns, st.st_ino)
-        cached = self._hash_cache.get(t.relpath)
-        if cached is not None and cached[:3] == key:
-            return cached[3]
-        digest = md5_file(t.local)
-        if len(self._hash_cache) > 10000:
-            self._hash_cache.clear()
-        self._hash_cache[t.relpath] = (*key, digest)
-        return digest
+        known = self._known_md5(t, st, entry)
+        return known if known is not None else self._remember(t, st, md5_file(t.local))
 
     def _relpath_of(self, wire: str) -> str | None:
         t = self.target(wire, quiet=True)
