@@ -309,3 +309,19 @@ async def test_a_large_download_is_reported_as_progress(client: LanguageClient, 
     assert isinstance(reports[0], lsp.WorkDoneProgressBegin) and "local/out/big.bin" in reports[0].title
     assert isinstance(reports[-1], lsp.WorkDoneProgressEnd)
     await execute(client, "downstreamSync.server.stopSession", name="web")
+
+
+async def test_stop_by_config_path_after_the_config_is_gone(client: LanguageClient, project: Path, helper):
+    """The path may be spelled another way, and the file may have been deleted meanwhile."""
+    container, connect = helper
+    config = project / "skaffold.yaml"
+    config.write_text(CONFIG)
+    await execute(client, "downstreamSync.server.startSession", configPath=str(config), connectCommand=connect)
+    await client.session_states.wait_for(lambda p: p.session == "web" and p.state == "watching")
+    config.unlink()
+    (project / "sub").mkdir()
+    stopped = await execute(client, "downstreamSync.server.stopSession",
+                            configPath=str(project / "sub" / ".." / "skaffold.yaml"))
+    assert list(_get(stopped, "stopped")) == ["web"]
+    with pytest.raises(Exception, match="no session named"):
+        await execute(client, "downstreamSync.server.resolveConflict", session=["web"], path="x", choice="keep-local")

@@ -103,7 +103,7 @@ class Sessions:
 
     # --- commands -------------------------------------------------------------------------
 
-    def _config_path(self, opts: dict[str, Any]) -> Path:
+    def _config_path(self, opts: dict[str, Any], must_exist: bool = True) -> Path:
         raw = _optional_str(opts, "configPath")
         if raw is None:
             root = self.server.workspace.root_path
@@ -113,9 +113,9 @@ class Sessions:
         path = Path(to_fs_path(raw) or raw) if raw.startswith("file:") else Path(raw).expanduser()
         if not path.is_absolute() and self.server.workspace.root_path:
             path = Path(self.server.workspace.root_path) / path
-        if not path.is_file():
+        if must_exist and not path.is_file():
             raise CommandError(f"{path} does not exist or is not a file")
-        return path
+        return path.resolve()
 
     async def start(self, *args: Any) -> dict[str, Any]:
         opts = _options(args)
@@ -206,7 +206,7 @@ class Sessions:
                 raise CommandError(f"no session named '{name}' is running (running: {known})")
             names = [name]
         elif config is not None:
-            path = self._config_path(opts)
+            path = self._config_path(opts, must_exist=False)  # a deleted config's sessions can still stop
             names = [n for n, e in self.running.items() if e.config_path == path]
         else:
             names = list(self.running)
@@ -220,7 +220,7 @@ class Sessions:
     async def resolve(self, *args: Any) -> dict[str, Any]:
         opts = _options(args)
         name, path, choice = opts.get("session"), opts.get("path"), opts.get("choice")
-        if name not in self.running:
+        if not isinstance(name, str) or name not in self.running:
             raise CommandError(f"no session named '{name}' is running")
         if choice not in ("keep-local", "take-remote"):
             raise CommandError(f"'choice' must be 'keep-local' or 'take-remote', got {choice!r}")
@@ -241,7 +241,7 @@ class Sessions:
     def _open_text(self, path: Path) -> str | None:
         """The editor's unsaved text of `path`, if it is open."""
         for doc in list(self.server.workspace.text_documents.values()):
-            if doc.path and Path(doc.path) == path:
+            if doc.path and Path(doc.path).resolve() == path:
                 return doc.source
         return None
 
