@@ -106,3 +106,13 @@ async def test_hover_counts_utf16_units_after_wide_characters(client: LanguageCl
         lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=9, character=12))
     )
     assert result is not None and result.contents.value.startswith("**remoteSrc**")
+
+
+async def test_hover_after_a_unicode_line_separator_stays_on_the_editors_line(client: LanguageClient, project: Path):
+    """U+2028 ends no line for YAML or the editor: the keys after it keep their line numbers."""
+    text = CONFIG.replace("kind: Config", "kind: Config  # a\u2028b")
+    uri = open_doc(client, project / "skaffold.yaml", text)
+    result = await client.text_document_hover_async(
+        lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=8, character=12))
+    )
+    assert result is not None and result.contents.value.startswith("**remoteSrc**")

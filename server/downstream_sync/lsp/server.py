@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,14 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def editor_lines(source: str) -> list[str]:
+    """The lines as LSP and YAML count them: only \\r\\n, \\r and \\n end a line (U+2028 does not)."""
+    return _LINE.findall(source)
 
 class CommandFailed(JsonRpcException):
     """The error response of a command that could not be carried out."""
@@ -71,7 +80,7 @@ class DownstreamSyncServer(LanguageServer):
             return  # changed or closed meanwhile: a newer check follows
         if not text.isascii():
             # The checks count characters in code points; the client in its own units.
-            lines = doc.lines
+            lines = editor_lines(doc.source)
             for d in found:
                 d.range = doc.position_codec.range_to_client_units(lines, d.range)
         self._publish(uri, version, found)
@@ -93,8 +102,9 @@ class DownstreamSyncServer(LanguageServer):
     def lines_at(self, uri: str, position: lsp.Position) -> tuple[Any, list[str], lsp.Position]:
         """The document, its lines, and `position` in code points (the client counts its own units)."""
         doc = self.workspace.get_text_document(uri)
-        lines = [line.rstrip("\r\n") for line in doc.lines]
-        pos = doc.position_codec.position_from_client_units(doc.lines, position)
+        raw = editor_lines(doc.source)
+        lines = [line.rstrip("\r\n") for line in raw]
+        pos = doc.position_codec.position_from_client_units(raw, position)
         return doc, lines, lsp.Position(line=pos.line, character=pos.character)
 
 
@@ -155,11 +165,12 @@ def make_server() -> DownstreamSyncServer:
     )
     def on_code_action(ls: DownstreamSyncServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        lines = [line.rstrip("\r\n") for line in doc.lines]
+        raw = editor_lines(doc.source)
+        lines = [line.rstrip("\r\n") for line in raw]
         codec = doc.position_codec
 
         def to_server(rng: lsp.Range) -> lsp.Range:
-            r = codec.range_from_client_units(doc.lines, rng)
+            r = codec.range_from_client_units(raw, rng)
             return lsp.Range(start=lsp.Position(line=r.start.line, character=r.start.character),
                              end=lsp.Position(line=r.end.line, character=r.end.character))
 
