@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from downstream_sync.config import Diagnostic, load_project
+from downstream_sync.config import load_project
 
 
 class Workspace:

@@ -4,6 +4,7 @@ through a real app-connect by the engine's command transport; polling, tree comp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import pathlib
@@ -11,6 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+
+import grpc
+from sync_helper.wire import filedownload_pb2_grpc as pb_grpc
 
 from downstream_sync.cluster.transport import CommandTransport
 from downstream_sync.sync.events import SyncError
@@ -120,3 +124,16 @@ class Recorder:
         return self.of(SyncError)
 
 
+
+
+@contextlib.asynccontextmanager
+async def fake_helper(servicer, sock: pathlib.Path):
+    """A real gRPC server of the test's own FileService (a hostile or older helper) on `sock`."""
+    server = grpc.aio.server()
+    pb_grpc.add_FileServiceServicer_to_server(servicer, server)
+    server.add_insecure_port(f"unix:{sock}")
+    await server.start()
+    try:
+        yield sock
+    finally:
+        await server.stop(None)

@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import os
 
-import grpc
 import pytest
 from sync_helper.wire import filedownload_pb2 as pb
 from sync_helper.wire import filedownload_pb2_grpc as pb_grpc
@@ -16,7 +15,7 @@ from sync_helper.wire import filedownload_pb2_grpc as pb_grpc
 from downstream_sync.cluster.transport import CommandTransport
 from downstream_sync.sync.events import FileSynced, SyncError
 
-from engine_support import APP_CONNECT, eventually
+from engine_support import APP_CONNECT, eventually, fake_helper
 
 PAYLOAD = b"pwned\n"
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
@@ -68,14 +67,9 @@ class HostileService(pb_grpc.FileServiceServicer):
 
 @pytest.fixture
 async def hostile(tmp_path):
-    sock = tmp_path / "evil.sock"
-    server = grpc.aio.server()
     service = HostileService()
-    pb_grpc.add_FileServiceServicer_to_server(service, server)
-    server.add_insecure_port(f"unix:{sock}")
-    await server.start()
-    yield sock, service
-    await server.stop(None)
+    async with fake_helper(service, tmp_path / "evil.sock") as sock:
+        yield sock, service
 
 
 async def test_nothing_is_written_outside_local_dst(hostile, tmp_path, project, make_session):

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import os
 
-import grpc
 from sync_helper.wire import filedownload_pb2 as pb
 from sync_helper.wire import filedownload_pb2_grpc as pb_grpc
 
@@ -15,7 +14,7 @@ from downstream_sync.cluster.transport import CommandTransport
 from downstream_sync.sync.client import HelperClient
 from downstream_sync.sync.lane import LANE_MIN, Lane
 from downstream_sync.sync.writer import TEMP_MARK
-from engine_support import APP_CONNECT, APP_SERVER, eventually, md5
+from engine_support import APP_CONNECT, APP_SERVER, eventually, md5, fake_helper
 
 
 class Counting(CommandTransport):
@@ -119,20 +118,13 @@ class NoLane(pb_grpc.FileServiceServicer):
 
 async def test_an_older_helper_without_the_lane_gets_download_file(tmp_path, project, make_session):
     data = os.urandom(LANE_MIN + 1)
-    sock = tmp_path / "old.sock"
-    server = grpc.aio.server()
-    pb_grpc.add_FileServiceServicer_to_server(NoLane(data), server)
-    server.add_insecure_port(f"unix:{sock}")
-    await server.start()
-    try:
+    async with fake_helper(NoLane(data), tmp_path / "old.sock") as sock:
         transport = Counting([APP_CONNECT, "--socket", str(sock)])
         session, rec = await make_session(transport, start=False)
         result = await session.pull()
         assert (result.synced, result.errors) == (1, 0)
         assert (project / "out" / "big.bin").read_bytes() == data
         assert transport.started == 1  # no lane process was started
-    finally:
-        await server.stop(None)
 
 
 async def test_a_transport_without_the_lane_falls_back(container, project, make_session):

@@ -15,7 +15,7 @@ from sync_helper.wire import filedownload_pb2_grpc as pb_grpc
 from downstream_sync.cluster.transport import CommandTransport
 from downstream_sync.sync.events import FileSkipped
 
-from engine_support import APP_CONNECT
+from engine_support import APP_CONNECT, fake_helper
 
 FILES = {"src/a.bin": os.urandom(300_000), "src/d/b.bin": os.urandom(2_500_000)}
 
@@ -43,13 +43,8 @@ class DownloadFileOnly(pb_grpc.FileServiceServicer):
 
 @pytest.fixture
 async def old_helper(tmp_path):
-    sock = tmp_path / "old.sock"
-    server = grpc.aio.server()
-    pb_grpc.add_FileServiceServicer_to_server(DownloadFileOnly(), server)
-    server.add_insecure_port(f"unix:{sock}")
-    await server.start()
-    yield sock
-    await server.stop(None)
+    async with fake_helper(DownloadFileOnly(), tmp_path / "old.sock") as sock:
+        yield sock
 
 
 async def test_falls_back_to_download_file(old_helper, project, make_session):

@@ -8,14 +8,13 @@ import asyncio
 import hashlib
 import os
 
-import grpc
 import pytest
 from sync_helper.wire import filedownload_pb2 as pb
 from sync_helper.wire import filedownload_pb2_grpc as pb_grpc
 
 from downstream_sync.cluster.transport import CommandTransport
 
-from engine_support import APP_CONNECT
+from engine_support import APP_CONNECT, fake_helper
 
 FILES = {f"src/d/f{i}.txt": os.urandom(1000 + i) for i in range(30)}
 FILES["src/big.bin"] = os.urandom(300_000)
@@ -62,13 +61,8 @@ class PackingHelper(pb_grpc.FileServiceServicer):
 
 @pytest.fixture
 async def packing_helper(tmp_path):
-    sock = tmp_path / "packing.sock"
-    server = grpc.aio.server()
-    pb_grpc.add_FileServiceServicer_to_server(PackingHelper(), server)
-    server.add_insecure_port(f"unix:{sock}")
-    await server.start()
-    yield sock
-    await server.stop(None)
+    async with fake_helper(PackingHelper(), tmp_path / "packing.sock") as sock:
+        yield sock
 
 
 async def test_packed_small_files_are_verified_and_written(packing_helper, project, make_session):

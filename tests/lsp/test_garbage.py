@@ -4,12 +4,10 @@ After each, the same server still answers and still checks a good document."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 from lsprotocol import types as lsp

@@ -15,7 +15,6 @@ Must not import pygls, lsprotocol, or anything of the terminal.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from .loader import find_config, load_project
 from .model import Artifact, Diagnostic, Download, Location, Mapping, Position, Project, Range, Severity

@@ -77,10 +77,7 @@ class Lane:
                 raise LaneUnavailable(f"the data lane's process ended at once: {e}") from e
             # stdin stays open until the end: app-connect stops relaying soon after its stdin closes.
             loop = asyncio.get_running_loop()
-            report = None
-            if on_progress is not None:
-                def report(done: int) -> None:
-                    loop.call_soon_threadsafe(on_progress, done)
+            report = None if on_progress is None else lambda done: loop.call_soon_threadsafe(on_progress, done)
             job = loop.run_in_executor(None, _copy, proc.stdout.fileno(), fd, size, report)
             try:
                 return await asyncio.shield(job)
