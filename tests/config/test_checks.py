@@ -502,3 +502,30 @@ profiles:
         ("download-misplaced", (3, 0)), ("download-misplaced", (5, 2)),
         ("download-misplaced", (9, 2)), ("download-misplaced", (11, 4))]
     assert "not directly under build" in project.diagnostics[1].message
+
+
+def test_remote_src_names_a_folder_not_a_pattern(ws):
+    project = ws.load(HEAD + """
+build:
+  artifacts:
+  - image: app
+    download:
+      manual:
+      - {remoteSrc: "src/*.js", localDst: a}
+      - {remoteSrc: "gen/**", localDst: b}
+      - {remoteSrc: "out/../etc", localDst: c}
+      - {remoteSrc: /, localDst: d}
+      - {remoteSrc: ./, localDst: e}
+      - {remoteSrc: ./fine/, localDst: f}
+""")
+    bad = [d for d in project.diagnostics if d.code == "download-bad-remote-src"]
+    assert [(at(d), d.severity) for d in bad] == [
+        ((8, 25, 8, 26), Severity.ERROR),       # the '*' of src/*.js
+        ((9, 25, 9, 26), Severity.ERROR),       # the first '*' of gen/**
+        ((10, 20, 10, 32), Severity.ERROR),
+        ((11, 20, 11, 21), Severity.ERROR),
+        ((12, 20, 12, 22), Severity.ERROR),
+    ]
+    assert "glob character '*'" in bad[0].message and "names a folder" in bad[0].message
+    assert "'..'" in bad[2].message and "whole container" in bad[3].message and "working directory" in bad[4].message
+    assert [m.remote_src for m in project.artifacts[0].download.mappings] == ["./fine/"]

@@ -150,6 +150,32 @@ def _symlink_out(root: Path, rel: str) -> str | None:
     return None
 
 
+_GLOB_CHARS = "*?[]{}"
+
+
+def _remote_src_ok(value: str, node: y.Node, sink: Sink) -> bool:
+    """A remoteSrc names one folder in the container: no glob characters, no '..', not '/' or '.'."""
+    glob_at = next((i for i, ch in enumerate(value) if ch in _GLOB_CHARS), None)
+    if glob_at is not None:
+        sink.error(_char_range(node, glob_at), "download-bad-remote-src",
+                   f"remoteSrc '{value}' has the glob character '{value[glob_at]}': remoteSrc names a folder; "
+                   "put the folder here and leave file patterns to excludes")
+        return False
+    parts = [p for p in value.split("/") if p not in ("", ".")]
+    problem = None
+    if "\\" in value or "\x00" in value:
+        problem = "must be a POSIX path (no backslashes or NUL)"
+    elif ".." in value.split("/"):
+        problem = "must not contain '..': name the folder directly"
+    elif not parts:
+        problem = ("would sync the whole container: name a folder below '/'" if value.startswith("/")
+                   else "is the working directory itself: name a folder below it")
+    if problem:
+        sink.error(node.range, "download-bad-remote-src", f"remoteSrc '{value}' {problem}")
+        return False
+    return True
+
+
 def read_rule(item: y.Node, sink: Sink) -> Mapping | None:
     """One `manual` rule, checked; None when it cannot be used."""
     if item.kind != y.MAP:
@@ -157,6 +183,8 @@ def read_rule(item: y.Node, sink: Sink) -> Mapping | None:
         return None
     _unknown_keys(item, RULE_KEYS, "a download rule", sink)
     remote, rnode = _string_field(item, "remoteSrc", sink, "this download rule")
+    if remote is not None and not _remote_src_ok(remote, rnode, sink):
+        remote = None
     local, lnode = _string_field(item, "localDst", sink, "this download rule")
     if local is not None and _local_dst_ok(local, lnode, sink) is None:
         local = None
