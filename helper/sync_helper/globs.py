@@ -1,10 +1,17 @@
 """Doublestar globs for excludes, shared by the helper and the local side so both agree.
 
-Patterns are POSIX and relative to a watched target (`node_modules/*`, `abc/bb.js`, `**/*.log`):
-`*` and `?` stay within one path segment, `**` as a whole segment spans any number of segments
-(zero included), `[abc]`/`[!a-z]` are classes, `{a,b}` alternatives, and `\\` escapes. A path is
-excluded when it or any folder above it matches, so `node_modules/*` excludes everything below
-`node_modules`, and an excluded folder need not be watched at all.
+Patterns are POSIX: `*` and `?` stay within one path segment, `**` as a whole segment spans any
+number of segments (zero included), `[abc]`/`[!a-z]` are classes, `{a,b}` alternatives, and `\\`
+escapes.
+
+What a pattern is matched against (the one meaning, on both sides of the wire): a file below a
+target (a remoteSrc folder) is excluded when a pattern matches its path below the target, or its
+path as the wire spells it, target included. With targets `src,abc,/tmp`: `node_modules/*`
+excludes `src/node_modules/x`; `abc/bb.js` excludes the file `bb.js` of target `abc`; `/tmp/*.log`
+excludes the logs of target `/tmp`, and `tmp/*` excludes nothing there (the wire path of an absolute
+target starts with `/`). A path is also excluded when a folder above it, up to its target, matches,
+so `node_modules/*` excludes everything below `node_modules`, and such a folder need not be watched.
+A pattern never excludes a target itself.
 """
 
 from __future__ import annotations
@@ -85,7 +92,8 @@ def _segment_regex(pattern: str, seg: str, offset: int) -> str:
 
 
 def compile_glob(pattern: str) -> re.Pattern[str]:
-    """Compile one doublestar pattern to a regex over a relative POSIX path; raises GlobError."""
+    """Compile one doublestar pattern to a regex over a POSIX path (a leading `/` stays: such a
+    pattern matches only wire paths of absolute targets); raises GlobError."""
     if not pattern or not pattern.strip("/"):
         raise GlobError(pattern, 0, "an empty pattern matches nothing")
     body = pattern.strip("/")
@@ -99,7 +107,7 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
         else:
             parts.append(_segment_regex(pattern, seg, offset) + ("" if index == len(segments) - 1 else "/"))
         offset += len(seg) + 1
-    regex = "".join(parts)
+    regex = ("/" if pattern.startswith("/") else "") + "".join(parts)
     # "a/**" also matches "a" itself, as in doublestar.
     regex = regex.replace("/.*", "(?:/.*)?") if regex.endswith("/.*") else regex
     try:
@@ -125,18 +133,29 @@ class Excludes:
         """True when `rel_path` itself matches a pattern (not looking at its parents)."""
         return any(r.match(rel_path) for r in self._regexes)  # type: ignore[attr-defined]
 
-    def excludes_all_below(self, rel_folder: str) -> bool:
-        """True when every path below `rel_folder` is excluded (it needs no watch): the folder itself
-        or a folder above it is excluded, or a pattern is `<folder>/*` or `<folder>/**`."""
-        if self.excludes(rel_folder):
+    def excludes_all_below(self, rel_folder: str, target: str = ".") -> bool:
+        """True when every path below `rel_folder` of `target` is excluded (it needs no watch): the
+        folder itself or a folder above it is excluded, or a pattern is `<folder>/*` or `<folder>/**`."""
+        if self.excludes(rel_folder, target):
             return True
-        parts = rel_folder.strip("/").split("/")
-        return any(r.match("/".join(parts[:n])) for r in self._folders  # type: ignore[attr-defined]
-                   for n in range(1, len(parts) + 1))
+        return any(r.match(spelling) for r in self._folders  # type: ignore[attr-defined]
+                   for spelling in _spellings(rel_folder, target))
 
-    def excludes(self, rel_path: str) -> bool:
-        """True when `rel_path` or any folder above it matches a pattern."""
-        if not self.patterns:
+    def excludes(self, rel_path: str, target: str = ".") -> bool:
+        """True when `rel_path` below `target` (as the wire spells the target; "." for the working
+        directory), or a folder above it up to the target, matches a pattern (see the module)."""
+        if not self.patterns or not rel_path:
             return False
-        parts = rel_path.strip("/").split("/")
-        return any(self.matches("/".join(parts[:n])) for n in range(1, len(parts) + 1))
+        return any(self.matches(spelling) for spelling in _spellings(rel_path, target))
+
+
+def _spellings(rel_path: str, target: str):
+    """`rel_path` and each folder above it below the target, as a path below the target and as
+    the wire spells it (target included)."""
+    parts = rel_path.strip("/").split("/")
+    prefix = "" if target in ("", ".") else target.rstrip("/") + "/"
+    for n in range(1, len(parts) + 1):
+        below = "/".join(parts[:n])
+        yield below
+        if prefix:
+            yield prefix + below

@@ -53,11 +53,11 @@ class Target:
         return os.path.join(self.dir, rel) if rel else self.dir
 
     def excluded(self, rel: str) -> bool:
-        return bool(rel) and self.excludes.excludes(rel)
+        return self.excludes.excludes(rel, self.name)
 
     def everything_below_excluded(self, rel: str) -> bool:
         """True when any name at all below folder `rel` is excluded (`node_modules/*`): it needs no watch."""
-        return bool(rel) and self.excludes.excludes_all_below(rel)
+        return bool(rel) and self.excludes.excludes_all_below(rel, self.name)
 
 
 class Targets:

@@ -426,6 +426,20 @@ build:
     never = [d for d in project.diagnostics if d.code == "download-exclude-never-matches"]
     assert [(at(d), d.severity) for d in never] == [((8, 17, 8, 25), Severity.WARNING), ((8, 27, 8, 31), Severity.WARNING)]
     assert project.artifacts[0].download.excludes == ["/src/tmp", "../x", "ok/*.log"]
+    assert "only below an absolute remoteSrc" in never[0].message
+
+
+def test_an_absolute_exclude_below_an_absolute_remote_src_matches(ws):
+    project = ws.load(HEAD + """
+build:
+  artifacts:
+  - image: app
+    download:
+      manual: [{remoteSrc: /var/log/app/, localDst: logs}]
+      excludes: [/var/log/app/*.gz, /var/log/other/*]
+""")
+    never = [d for d in project.diagnostics if d.code == "download-exclude-never-matches"]
+    assert [at(d)[:2] for d in never] == [(8, 36)]
 
 
 def test_local_dst_through_a_symlink_out_of_the_project(ws, tmp_path_factory):

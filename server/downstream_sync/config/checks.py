@@ -194,7 +194,9 @@ def read_rule(item: y.Node, sink: Sink) -> Mapping | None:
     return Mapping(remote, local, item.range, rnode.range, lnode.range, path)
 
 
-def read_excludes(node: y.Node, sink: Sink) -> tuple[list[str], list[Range]]:
+def read_excludes(node: y.Node, sink: Sink, absolute: tuple[str, ...] | None = None) -> tuple[list[str], list[Range]]:
+    """The exclude globs; `absolute` are the stanza's absolute remoteSrc folders (an absolute glob
+    can only match below one of them), None where they are not known (a profile's patch)."""
     if y.is_null(node):
         return [], []
     if node.kind != y.SEQ:
@@ -203,21 +205,25 @@ def read_excludes(node: y.Node, sink: Sink) -> tuple[list[str], list[Range]]:
         return [], []
     globs, ranges = [], []
     for item in node.value:
-        if check_exclude(item, sink):
+        if check_exclude(item, sink, absolute):
             globs.append(item.value)
             ranges.append(item.range)
     return globs, ranges
 
 
-def check_exclude(item: y.Node, sink: Sink) -> bool:
+def check_exclude(item: y.Node, sink: Sink, absolute: tuple[str, ...] | None = None) -> bool:
     if not y.is_text(item):
         _wrong_type(sink, item, "an exclude", "a glob string")
         return False
     text = item.value
-    if text.startswith("/") or text == ".." or text.startswith("../") or "/../" in text:
+    if text == ".." or text.startswith("../") or "/../" in text:
         sink.warning(item.range, "download-exclude-never-matches",
                      f"exclude '{text}' never matches: excludes are relative to each remoteSrc folder "
                      "and cannot leave it")
+    elif text.startswith("/") and absolute is not None and not any(text.startswith(root.rstrip("/") + "/") for root in absolute):
+        sink.warning(item.range, "download-exclude-never-matches",
+                     f"exclude '{text}' never matches: an absolute exclude applies only below an absolute "
+                     "remoteSrc of this stanza; write it relative to the remoteSrc folder")
     try:
         compile_cached(item.value)
     except GlobError as e:
@@ -256,7 +262,8 @@ def read_download(node: y.Node, sink: Sink) -> Download | None:
     _unknown_keys(node, DOWNLOAD_KEYS, "download", sink)
     mappings = read_manual(y.get(node, "manual"), node, sink)
     excludes_node = y.value(node, "excludes")
-    globs, ranges = read_excludes(excludes_node, sink) if excludes_node is not None else ([], [])
+    absolute = tuple("/" + m.remote_src.strip("/") for m in mappings if m.remote_src.startswith("/"))
+    globs, ranges = read_excludes(excludes_node, sink, absolute) if excludes_node is not None else ([], [])
     download = Download(mappings, globs, node.range, ranges)
     return Download(check_rules(download, sink), globs, node.range, ranges)
 

@@ -155,7 +155,7 @@ class Applier:
                     self._skipped(None, wire, "not covered by any download rule", w)
             return None
         rule, rel = found
-        if self.rules.is_excluded(wire, rel):
+        if self.rules.is_excluded(rule, rel):
             if not quiet:
                 self._skipped(None, wire, "excluded", w)
             return None

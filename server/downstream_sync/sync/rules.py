@@ -137,11 +137,10 @@ class RuleSet:
                 return (rule, rel) if _check_rel_wire(rel) else None
         return None
 
-    def is_excluded(self, wire_path: str, rel: str) -> bool:
-        """Excludes are relative to a target; a pattern also applies to the path as written on the wire."""
-        if rel and self._excludes.excludes(rel):
-            return True
-        return self._excludes.excludes(wire_path.lstrip("/"))
+    def is_excluded(self, rule: Rule, rel: str) -> bool:
+        """Excluded by the meaning both sides share (sync_helper/globs.py): a pattern matches the
+        path below the rule's remoteSrc, or that path with the remoteSrc in front, as on the wire."""
+        return self._excludes.excludes(rel, rule.remote)
 
     def local_path(self, wire_path: str) -> Path | None:
         """The local file for a wire path; None when no rule maps it, it is excluded, or it is refused."""
@@ -149,7 +148,7 @@ class RuleSet:
         if found is None:
             return None
         rule, rel = found
-        if self.is_excluded(wire_path, rel):
+        if self.is_excluded(rule, rel):
             return None
         return rule.local_dir / rel if rel else rule.local_dir
 
