@@ -80,12 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("start", help="sync live until Ctrl+C", description="Sync each artifact's files live until Ctrl+C.")
     _session_flags(p)
     p = sub.add_parser("pull", help="reconcile once and exit (0: in sync, 1: conflicts or errors)",
-                       description="Bring the local tree in line with the container once, then exit: "
-                                   "0 when the trees match, 1 on conflicts or errors.")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Bring the local tree in line with the container once, then exit.",
+                       epilog="exit codes:\n"
+                              "  0    the local tree matches the container's (under the rules)\n"
+                              "  1    conflicts or errors remain (listed above), or the helper cannot be reached\n"
+                              "  2    skaffold.yaml has errors, or names no artifact to sync\n"
+                              "  130  interrupted (Ctrl+C)")
     _session_flags(p)
     p = sub.add_parser("validate", help="check the download stanza of a skaffold.yaml",
                        description="Print problems as file:line:col: severity: code: message; exit 1 on errors.")
-    p.add_argument("file", nargs="?", default="skaffold.yaml")
+    p.add_argument("file", nargs="?", help="the skaffold.yaml to check (default: ./skaffold.yaml)")
+    p.add_argument("-f", "--filename", metavar="FILE", help="the same, as the other commands take it")
     p.add_argument("-p", "--profile", action="append", default=[], metavar="P")
     p = sub.add_parser("status", help="list the sessions running for a project")
     p.add_argument("-f", "--filename", default="skaffold.yaml", metavar="FILE",
@@ -353,6 +359,9 @@ async def cmd_pull(args) -> int:
 def cmd_validate(args) -> int:
     from .config import format_diagnostic, load_project
 
+    if args.file and args.filename and args.file != args.filename:
+        raise UserError(f"two files given ({args.file} and -f {args.filename}): name one", EXIT_CONFIG)
+    args.file = args.file or args.filename or "skaffold.yaml"
     if not Path(args.file).exists():
         raise UserError(f"{args.file}: no such file", EXIT_CONFIG)
     project = load_project(Path(args.file), profiles=_profiles(args.profile))

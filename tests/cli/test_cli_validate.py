@@ -45,6 +45,21 @@ def test_problems_are_printed_as_file_line_col_and_exit_1(project):
     assert "Traceback" not in result.stderr
 
 
+def test_validate_takes_dash_f_like_the_other_commands(project):
+    path = project / "skaffold.yaml"
+    path.write_text(BROKEN)
+    by_flag = run("validate", "-f", str(path))
+    assert by_flag.returncode == 1 and by_flag.stdout == run("validate", str(path)).stdout
+    both = run("validate", str(path), "-f", str(project / "other.yaml"))
+    assert both.returncode == 2 and "name one" in both.stderr
+
+
+def test_pull_help_lists_its_exit_codes():
+    text = run("pull", "--help").stdout
+    for code in ("0 ", "1 ", "2 ", "130"):
+        assert f"  {code}" in text, text
+
+
 def test_a_missing_file_is_one_line(tmp_path):
     result = run("validate", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2
