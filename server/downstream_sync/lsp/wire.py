@@ -63,8 +63,8 @@ class SocketReader:
     async def readline(self) -> bytes:
         try:
             return await self.stream.readline()
-        except ValueError:  # longer than the stream's limit
-            return b"?" * (MAX_HEADER_LINE + 1)
+        except ValueError:  # longer than the stream's own limit
+            raise StreamBroken(f"a header line longer than {MAX_HEADER_LINE} bytes") from None
 
     async def read(self, n: int) -> bytes:
         try:
@@ -83,8 +83,10 @@ async def read_frame(reader: Any) -> bytes | None:
             if first:
                 return None
             raise StreamBroken("the stream ended inside a frame's header")
-        if len(line) > MAX_HEADER_LINE or not line.endswith(b"\n"):
-            raise StreamBroken(f"a header line longer than {MAX_HEADER_LINE} bytes, or cut off")
+        if len(line) > MAX_HEADER_LINE:
+            raise StreamBroken(f"a header line longer than {MAX_HEADER_LINE} bytes")
+        if not line.endswith(b"\n"):
+            raise StreamBroken("the stream ended inside a header line")
         text = line[:-2] if line.endswith(b"\r\n") else line[:-1]
         if not text:
             if length is None:
