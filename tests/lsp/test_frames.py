@@ -123,3 +123,11 @@ def test_every_request_gets_an_answer(server: Server):
     assert late["error"]["code"] == -32600 and "shutdown" in late["error"]["message"]
     server.send({"jsonrpc": "2.0", "method": "exit"})
     assert server.proc.wait(timeout=WAIT) == 0
+
+
+def test_a_body_cut_short_by_the_end_of_the_stream_is_said(server: Server):
+    server.send(b"Content-Length: 500\r\n\r\n" + json.dumps({**HOVER, "id": 3}).encode())
+    server.proc.stdin.close()
+    assert server.proc.wait(timeout=WAIT) == 1
+    line = server.proc.stderr.read().decode().strip().splitlines()[-1]
+    assert "frame 3: the stream ended" in line and "short of a 500-byte body" in line, line
