@@ -251,6 +251,13 @@ def test_a_client_leaving_does_not_stop_the_server(server: TcpServer, tmp_path: 
     assert server.proc.poll() is None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _refused(args: list[str], env: dict) -> str:
     """The server's stderr when it refuses to start (exit status 2)."""
     result = subprocess.run(SERVER + ["--tcp", "--port", str(_free_port()), *args], env=env,
@@ -285,3 +292,27 @@ def test_a_token_is_required_and_its_file_private(tmp_path: Path, token: str):
     finally:
         conn.close()
         server.stop()
+
+
+def test_a_client_that_leaves_takes_its_sessions_with_it(server: TcpServer, tmp_path: Path, token: str):
+    """The helper command of a session started over a connection ends when that connection closes."""
+    config = tmp_path / "skaffold.yaml"
+    config.write_text(CONFIG)
+    pid_file = tmp_path / "helper.pid"
+    conn = server.connect()
+    try:
+        conn.send(initialize(tmp_path, token))
+        conn.until(lambda m: m.get("id") == 1)
+        conn.send(start_session(config, ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 600"]))
+        deadline = time.monotonic() + WAIT
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline, "the session never ran its helper command"
+            time.sleep(0.05)
+    finally:
+        conn.close()
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + WAIT
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the helper command outlived the client's connection"
+        time.sleep(0.05)
+    assert server.proc.poll() is None
