@@ -17,6 +17,7 @@ import pytest
 
 from .conftest import SERVER, WAIT
 from .test_garbage import _frame, _read_message
+from .test_tcp import CONFIG, _alive, _kill, _wait_for_pid
 
 
 class Server:
@@ -131,3 +132,23 @@ def test_a_body_cut_short_by_the_end_of_the_stream_is_said(server: Server):
     assert server.proc.wait(timeout=WAIT) == 1
     line = server.proc.stderr.read().decode().strip().splitlines()[-1]
     assert "frame 3: the stream ended" in line and "short of a 500-byte body" in line, line
+
+
+@pytest.mark.parametrize("end", ["stdin closed", "broken frame"])
+def test_the_helper_commands_of_its_sessions_end_with_the_server(server: Server, tmp_path: Path, end: str):
+    config = tmp_path / "skaffold.yaml"
+    config.write_text(CONFIG)
+    pid_file = tmp_path / "helper.pid"
+    server.send({"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand", "params": {
+        "command": "downstreamSync.server.startSession",
+        "arguments": [{"configPath": str(config), "connectCommand": ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 600"]}]}})
+    pid = _wait_for_pid(pid_file)
+    try:
+        if end == "broken frame":
+            server.send(b"Content-Length: -5\r\n\r\n")
+        else:
+            server.proc.stdin.close()
+        server.proc.wait(timeout=WAIT)
+        assert not _alive(pid), "the helper command outlived the server"
+    finally:
+        _kill(pid_file)

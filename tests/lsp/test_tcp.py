@@ -251,6 +251,21 @@ def test_a_client_leaving_does_not_stop_the_server(server: TcpServer, tmp_path: 
     assert server.proc.poll() is None
 
 
+def _wait_for_pid(pid_file: Path) -> int:
+    """The pid a session's helper command wrote."""
+    deadline = time.monotonic() + WAIT
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline, "the session never ran its helper command"
+        time.sleep(0.05)
+    return int(pid_file.read_text())
+
+
+def _kill(pid_file: Path) -> None:
+    """Leave no helper command behind, whatever the test found."""
+    if pid_file.exists() and pid_file.read_text().strip() and _alive(int(pid_file.read_text())):
+        os.kill(int(pid_file.read_text()), 9)
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -304,15 +319,32 @@ def test_a_client_that_leaves_takes_its_sessions_with_it(server: TcpServer, tmp_
         conn.send(initialize(tmp_path, token))
         conn.until(lambda m: m.get("id") == 1)
         conn.send(start_session(config, ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 600"]))
-        deadline = time.monotonic() + WAIT
-        while not (pid_file.exists() and pid_file.read_text().strip()):
-            assert time.monotonic() < deadline, "the session never ran its helper command"
-            time.sleep(0.05)
+        pid = _wait_for_pid(pid_file)
     finally:
         conn.close()
-    pid = int(pid_file.read_text())
-    deadline = time.monotonic() + WAIT
-    while _alive(pid):
-        assert time.monotonic() < deadline, "the helper command outlived the client's connection"
-        time.sleep(0.05)
-    assert server.proc.poll() is None
+    try:
+        deadline = time.monotonic() + WAIT
+        while _alive(pid):
+            assert time.monotonic() < deadline, "the helper command outlived the client's connection"
+            time.sleep(0.05)
+        assert server.proc.poll() is None
+    finally:
+        _kill(pid_file)
+
+
+def test_sigterm_stops_the_server_and_the_sessions_of_its_clients(server: TcpServer, tmp_path: Path, token: str):
+    config = tmp_path / "skaffold.yaml"
+    config.write_text(CONFIG)
+    pid_file = tmp_path / "helper.pid"
+    conn = server.connect()
+    try:
+        conn.send(initialize(tmp_path, token))
+        conn.until(lambda m: m.get("id") == 1)
+        conn.send(start_session(config, ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 600"]))
+        pid = _wait_for_pid(pid_file)
+        server.proc.terminate()
+        assert server.proc.wait(timeout=WAIT) == 0
+        assert not _alive(pid), "the helper command outlived the server"
+    finally:
+        conn.close()
+        _kill(pid_file)

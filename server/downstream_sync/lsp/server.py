@@ -250,8 +250,15 @@ def serve(tcp: tuple[str, int] | None = None, token_file: str | None = None) -> 
 def _serve_stdio(ls: DownstreamSyncServer) -> int:
     """Serve one client on stdin and stdout; on a stream that cannot be read, say so and exit 1."""
     ls.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+
+    async def serve_client() -> None:
+        try:
+            await wire.run(wire.PipeReader(sys.stdin.buffer, ls.thread_pool), ls.protocol)
+        finally:
+            await ls.disconnected()  # while every task still runs: helper commands end in order
+
     try:
-        asyncio.run(wire.run(wire.PipeReader(sys.stdin.buffer, ls.thread_pool), ls.protocol))
+        asyncio.run(serve_client())
     except wire.StreamBroken as exc:
         print(f"downstream-sync lsp: stopped reading the client: {exc}; exiting so that the editor "
               "starts the server again", file=sys.stderr, flush=True)

@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import stat
 from pathlib import Path
@@ -123,13 +124,14 @@ async def _admit(reader: SocketReader, writer: asyncio.StreamWriter, token: byte
 
 
 async def _connection(make_server: Callable[[], Any], token: bytes,
-                      reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                      reader: asyncio.StreamReader, writer: asyncio.StreamWriter, live: set[Any]) -> None:
     peer = writer.get_extra_info("peername")
     server = None
     try:
         stream = SocketReader(reader)
         server = await _admit(stream, writer, token, make_server)
         if server is not None:
+            live.add(server)
             await run(stream, server.protocol)
     except StreamBroken as exc:
         log.warning("closed the connection from %s: %s", peer, exc)
@@ -141,13 +143,17 @@ async def _connection(make_server: Callable[[], Any], token: bytes,
         pass  # the client's `exit`: this connection ends, the server goes on
     finally:
         if server is not None:
+            live.discard(server)
             await server.disconnected()
         writer.close()
 
 
 async def listen(make_server: Callable[[], Any], host: str, port: int, token: bytes) -> None:
+    """Serve connections until SIGTERM; then stop every client's sessions and return."""
+    live: set[Any] = set()  # the servers of the connections let in
+
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _connection(make_server, token, reader, writer)
+        await _connection(make_server, token, reader, writer, live)
 
     try:
         listener = await asyncio.start_server(connection, host, port)
@@ -155,8 +161,14 @@ async def listen(make_server: Callable[[], Any], host: str, port: int, token: by
         raise SetupError(f"cannot listen on {host}:{port}: {exc.strerror}: pass another --port") from None
     where = ", ".join(str(s.getsockname()[:2]) for s in listener.sockets)
     log.info("listening on %s; clients show the token in initializationOptions.token", where)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with listener:
-        await listener.serve_forever()
+        await stop.wait()
+        log.info("stopping on SIGTERM")
+        listener.close()
+        # While every task still runs: a session stops its helper commands in order.
+        await asyncio.gather(*(server.disconnected() for server in list(live)), return_exceptions=True)
 
 
 def serve(make_server: Callable[[], Any], host: str, port: int, token: bytes) -> int:
