@@ -149,7 +149,7 @@ async def _connection(make_server: Callable[[], Any], token: bytes,
 
 
 async def listen(make_server: Callable[[], Any], host: str, port: int, token: bytes) -> None:
-    """Serve connections until SIGTERM; then stop every client's sessions and return."""
+    """Serve connections until SIGTERM or SIGINT; then stop every client's sessions and return."""
     live: set[Any] = set()  # the servers of the connections let in
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -162,19 +162,17 @@ async def listen(make_server: Callable[[], Any], host: str, port: int, token: by
     where = ", ".join(str(s.getsockname()[:2]) for s in listener.sockets)
     log.info("listening on %s; clients show the token in initializationOptions.token", where)
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     async with listener:
         await stop.wait()
-        log.info("stopping on SIGTERM")
+        log.info("stopping: every client's sessions end")
         listener.close()
         # While every task still runs: a session stops its helper commands in order.
         await asyncio.gather(*(server.disconnected() for server in list(live)), return_exceptions=True)
 
 
 def serve(make_server: Callable[[], Any], host: str, port: int, token: bytes) -> int:
-    """Serve clients on `host`:`port` until interrupted."""
-    try:
-        asyncio.run(listen(make_server, host, port, token))
-    except KeyboardInterrupt:
-        pass
+    """Serve clients on `host`:`port` until SIGTERM or SIGINT."""
+    asyncio.run(listen(make_server, host, port, token))
     return 0
