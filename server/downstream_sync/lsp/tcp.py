@@ -158,18 +158,20 @@ async def listen(make_server: Callable[[], Any], host: str, port: int, token: by
     try:
         listener = await asyncio.start_server(connection, host, port)
     except OSError as exc:
-        raise SetupError(f"cannot listen on {host}:{port}: {exc.strerror}: pass another --port") from None
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise SetupError(f"cannot listen on {host}:{port}: {reason}: pass another --port") from None
     where = ", ".join(str(s.getsockname()[:2]) for s in listener.sockets)
     log.info("listening on %s; clients show the token in initializationOptions.token", where)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    async with listener:
+    try:
         await stop.wait()
-        log.info("stopping: every client's sessions end")
-        listener.close()
-        # While every task still runs: a session stops its helper commands in order.
-        await asyncio.gather(*(server.disconnected() for server in list(live)), return_exceptions=True)
+    finally:
+        listener.close()  # not waited for: clients still connected are cancelled by asyncio.run
+    log.info("stopping: every client's sessions end")
+    # While every task still runs: a session stops its helper commands in order.
+    await asyncio.gather(*(server.disconnected() for server in list(live)), return_exceptions=True)
 
 
 def serve(make_server: Callable[[], Any], host: str, port: int, token: bytes) -> int:
