@@ -310,19 +310,21 @@ def test_a_token_is_required_and_its_file_private(tmp_path: Path, token: str):
 
 
 def test_a_client_that_leaves_takes_its_sessions_with_it(server: TcpServer, tmp_path: Path, token: str):
-    """The helper command of a session started over a connection ends when that connection closes."""
+    """The helper command of a session started over a connection ends when that connection closes;
+    it never sees the server's token."""
     config = tmp_path / "skaffold.yaml"
     config.write_text(CONFIG)
-    pid_file = tmp_path / "helper.pid"
+    pid_file, env_file = tmp_path / "helper.pid", tmp_path / "helper.env"
     conn = server.connect()
     try:
         conn.send(initialize(tmp_path, token))
         conn.until(lambda m: m.get("id") == 1)
-        conn.send(start_session(config, ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 600"]))
+        conn.send(start_session(config, ["sh", "-c", f"env > {env_file}; echo $$ > {pid_file}; exec sleep 600"]))
         pid = _wait_for_pid(pid_file)
     finally:
         conn.close()
     try:
+        assert token not in env_file.read_text()
         deadline = time.monotonic() + WAIT
         while _alive(pid):
             assert time.monotonic() < deadline, "the helper command outlived the client's connection"
