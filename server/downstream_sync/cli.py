@@ -97,9 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--filename", default="skaffold.yaml", metavar="FILE",
                    help="the project's skaffold.yaml (default: ./skaffold.yaml)")
     p = sub.add_parser("lsp", help="run the language server (stdio by default)")
-    p.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--tcp", action="store_true", help="listen on a loopback TCP port instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="with --tcp: a loopback address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=2087)
+    p.add_argument("--token-file", metavar="PATH",
+                   help="with --tcp: a file only you can read holding the secret clients must show "
+                        "(default: $DOWNSTREAM_SYNC_LSP_TOKEN)")
     p = sub.add_parser("demo", help="a live sync from an embedded local container (no cluster needed)")
     p.add_argument("--seconds", type=_seconds, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")
     p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
@@ -397,9 +400,12 @@ def cmd_status(args) -> int:
 
 def cmd_lsp(args) -> int:
     from .lsp.server import serve  # imported only here: pygls is slow to import
+    from .lsp.tcp import SetupError
 
-    serve(tcp=(args.host, args.port) if args.tcp else None)
-    return EXIT_OK
+    try:
+        return serve(tcp=(args.host, args.port) if args.tcp else None, token_file=args.token_file)
+    except SetupError as error:
+        raise UserError(str(error)) from None
 
 
 # --- demo ------------------------------------------------------------------------------------

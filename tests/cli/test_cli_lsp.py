@@ -1,7 +1,8 @@
 """`downstream-sync lsp`: the real console script answers the language server protocol on stdio,
-and the other subcommands do not import pygls."""
+refuses a TCP port it cannot keep private, and the other subcommands do not import pygls."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -54,3 +55,15 @@ def test_other_subcommands_do_not_import_pygls(project):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_lsp_tcp_refuses_to_listen_beyond_loopback_or_without_a_secret():
+    env = {k: v for k, v in os.environ.items() if k != "DOWNSTREAM_SYNC_LSP_TOKEN"}
+    result = subprocess.run([CLI, "lsp", "--tcp", "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True,
+                            env={**env, "DOWNSTREAM_SYNC_LSP_TOKEN": "x" * 32}, timeout=20)
+    assert result.returncode == 1
+    assert result.stderr.startswith("downstream-sync: error: --host '0.0.0.0' is not a loopback address"), result.stderr
+    assert "pass 127.0.0.1, ::1 or localhost" in result.stderr
+    result = subprocess.run([CLI, "lsp", "--tcp", "--port", "0"], capture_output=True, text=True, env=env, timeout=20)
+    assert result.returncode == 1
+    assert "set DOWNSTREAM_SYNC_LSP_TOKEN or pass --token-file PATH" in result.stderr, result.stderr

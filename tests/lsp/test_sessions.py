@@ -149,12 +149,23 @@ async def test_start_errors_say_what_is_wrong(client: LanguageClient, project: P
     good = project / "with-rules" / "skaffold.yaml"
     good.parent.mkdir()
     good.write_text(CONFIG)
-    for bad in ("app-connect 'unclosed", 5, {"x": 1}, []):
+    for bad in ("app-connect 'unclosed", 5, {"x": 1}, [], [""], ["app-connect", 5]):
         with pytest.raises(Exception, match="connectCommand"):
             await execute(client, "downstreamSync.server.startSession", configPath=str(good), connectCommand=bad)
 
     with pytest.raises(Exception, match="no session named 'ghost'"):
         await execute(client, "downstreamSync.server.stopSession", name="ghost")
+    assert list(_get(await execute(client, "downstreamSync.server.listSessions"), "sessions")) == []
+
+
+async def test_a_connect_command_line_is_refused_not_run_by_a_shell(client: LanguageClient, project: Path):
+    config = project / "skaffold.yaml"
+    config.write_text(CONFIG)
+    marker = project / "MARKER"
+    with pytest.raises(Exception, match=r"must be a list of strings .*not a command line: write \["):
+        await execute(client, "downstreamSync.server.startSession", configPath=str(config),
+                      connectCommand=f"sh -c 'touch {marker}'")
+    assert not marker.exists()
     assert list(_get(await execute(client, "downstreamSync.server.listSessions"), "sessions")) == []
 
 
@@ -200,7 +211,7 @@ async def test_unreachable_helper_is_shown_as_an_error(client: LanguageClient, p
     config.write_text(CONFIG)
     nowhere = tmp_path / "no-helper.sock"
     result = await execute(client, "downstreamSync.server.startSession", configPath=str(config),
-                           connectCommand=f"{BIN / 'app-connect'} --socket {nowhere}")
+                           connectCommand=[str(BIN / "app-connect"), "--socket", str(nowhere)])
     assert [_get(s, "name") for s in _get(result, "sessions")] == ["web"]
     state = await client.session_states.wait_for(lambda p: p.state == "reconnecting")
     assert "cannot reach the helper" in state.detail

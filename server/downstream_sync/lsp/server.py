@@ -9,22 +9,25 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
-from . import actions, completion, diagnostics, hover, protocol
+from . import actions, completion, diagnostics, hover, protocol, wire
+from . import tcp as tcp_server
 from .sessions import CommandError, Sessions
 from .tasks import Background
 
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
-
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -98,6 +101,10 @@ class DownstreamSyncServer(LanguageServer):
         self.debouncer.cancel(uri)
         if uri in self._published:
             self._publish(uri, None, [])
+
+    async def disconnected(self) -> None:
+        """The client is gone: stop the sessions it left running."""
+        await self.sessions.stop_all()
 
     def lines_at(self, uri: str, position: lsp.Position) -> tuple[Any, list[str], lsp.Position]:
         """The document, its lines, and `position` in code points (the client counts its own units)."""
@@ -216,18 +223,51 @@ async def _run(coro: Any) -> Any:
         raise CommandFailed(str(exc)) from exc
 
 
-def serve(tcp: tuple[str, int] | None = None) -> None:
-    """Run the language server on stdio, or on a TCP port when `tcp` is (host, port)."""
+def serve(tcp: tuple[str, int] | None = None, token_file: str | None = None) -> int:
+    """Run the language server on stdio, or on a loopback TCP port when `tcp` is (host, port).
+
+    Returns the exit status. Raises `tcp.SetupError` when the TCP server cannot start.
+    """
     global server
     if not logging.getLogger().handlers:
         # stderr only: stdout is the protocol's.
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("downstream_sync").setLevel(logging.INFO)
-    server = make_server()
+    if tcp is None:
+        server = make_server()
+    else:
+        tcp_server.check_host(tcp[0])
+        token = tcp_server.load_token(token_file, os.environ)
+        os.environ.pop(tcp_server.TOKEN_ENV, None)  # not for the commands that sessions run
     # Everything imported so far lives as long as the process: keep it out of the collector's
     # way, so a check of a large config is not paused by full collections of pygls' types.
     gc.freeze()
     if tcp is None:
-        server.start_io()
-    else:
-        server.start_tcp(*tcp)
+        return _serve_stdio(server)
+    return tcp_server.serve(make_server, tcp[0], tcp[1], token)
+
+
+def _serve_stdio(ls: DownstreamSyncServer) -> int:
+    """Serve one client on stdin and stdout; on a stream that cannot be read, say so and exit 1."""
+    ls.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+
+    async def serve_client() -> None:
+        try:
+            await wire.run(wire.PipeReader(sys.stdin.buffer, ls.thread_pool), ls.protocol)
+        finally:
+            await ls.disconnected()  # while every task still runs: helper commands end in order
+
+    try:
+        asyncio.run(serve_client())
+    except wire.StreamBroken as exc:
+        print(f"downstream-sync lsp: stopped reading the client: {exc}; exiting so that the editor "
+              "starts the server again", file=sys.stderr, flush=True)
+        return 1
+    except SystemExit as exc:  # the client's `exit`: 0 after `shutdown`, else 1
+        return exc.code if isinstance(exc.code, int) else 1
+    except BrokenPipeError:
+        log.error("the client closed its end of the connection")
+        return 1
+    finally:
+        ls.shutdown()
+    return 0

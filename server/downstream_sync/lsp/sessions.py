@@ -8,6 +8,7 @@ the engine lazily so that diagnostics work even where the engine cannot start. N
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shlex
 import time
@@ -91,6 +92,27 @@ def _optional_str(opts: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _argv(opts: dict[str, Any], key: str) -> list[str] | None:
+    """A command as an argv list; a string is refused: no shell ever reads what a client sends."""
+    value = opts.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise CommandError(f"'{key}' must be a list of strings (the program and its arguments, run "
+                           f"without a shell), not a command line: write {_as_list(value)}")
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value) or not value[0]:
+        raise CommandError(f"'{key}' must be a list of strings, the program first, got {value!r}")
+    return value
+
+
+def _as_list(line: str) -> str:
+    """How a command line looks as an argv list, to show in an error."""
+    try:
+        return json.dumps(shlex.split(line))
+    except ValueError:
+        return '["program", "arg", ...]'
+
+
 class Sessions:
     """The sessions of one language server, keyed by name."""
 
@@ -128,15 +150,7 @@ class Sessions:
         policy = opts.get("policy") or "safe"
         if policy not in ("safe", "remote-wins"):
             raise CommandError(f"'policy' must be 'safe' or 'remote-wins', got {policy!r}")
-        connect = opts.get("connectCommand")
-        if isinstance(connect, str):
-            try:
-                connect = shlex.split(connect)
-            except ValueError as e:
-                raise CommandError(f"'connectCommand' is not a valid command line: {e}") from None
-        if connect is not None and (not isinstance(connect, list) or not connect
-                                    or not all(isinstance(a, str) for a in connect)):
-            raise CommandError("'connectCommand' must be a non-empty list of strings or a command line")
+        connect = _argv(opts, "connectCommand")
 
         from downstream_sync.config import Severity, format_diagnostic, load_project
         from downstream_sync.sync.rules import RuleError, RuleSet
