@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shlex
 import shutil
@@ -31,7 +32,19 @@ class UserError(Exception):
 
 
 def _err(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    """One error line on stderr; text from a container in it is escaped (see sync/events.printable)."""
+    from .sync.events import printable
+
+    print(f"{PROG}: error: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def _log_to_stderr() -> None:
+    """The engine's warnings on stderr (its logger's own), escaped like every other line printed."""
+    from .terminal import PrintableFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter(f"{PROG}: %(levelname)s: %(message)s"))
+    logging.getLogger("downstream_sync").addHandler(handler)
 
 
 # --- arguments ------------------------------------------------------------------------------
@@ -180,14 +193,16 @@ def make_transport(image: str, args):
         return CommandTransport(argv)
     from .cluster.kubernetes import KubernetesTransport
 
+    from .sync.events import printable
+
     def on_wait(message: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')}  {image}: {message}", flush=True)
+        print(printable(f"{time.strftime('%H:%M:%S')}  {image}: {message}"), flush=True)
 
     def on_choice(choice, previous) -> None:
         others = f" (of {choice.candidates} candidates)" if choice.candidates > 1 else ""
         ready = "" if choice.ready else ", not ready yet"
         verb = "using" if previous is None else f"{previous.pod} is gone; following"
-        print(f"{time.strftime('%H:%M:%S')}  {image}: {verb} {choice.describe()}{others}{ready}", flush=True)
+        print(printable(f"{time.strftime('%H:%M:%S')}  {image}: {verb} {choice.describe()}{others}{ready}"), flush=True)
 
     return KubernetesTransport(image, args.namespace, args.kube_context, args.selector, args.container,
                                wait_timeout=args.pod_timeout, on_wait=on_wait, on_choice=on_choice)
@@ -446,10 +461,11 @@ def _describe_os_error(error: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"start": cmd_start, "pull": cmd_pull, "demo": cmd_demo}
-    if args.command != "lsp":  # there stdout is the protocol's
+    if args.command != "lsp":  # there stdout is the protocol's, and the server sets up its own log
         from .terminal import QuietPipe
 
         sys.stdout = QuietPipe(sys.stdout)
+        _log_to_stderr()
     try:
         if args.command in handlers:
             return asyncio.run(handlers[args.command](args))
