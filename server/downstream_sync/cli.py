@@ -248,7 +248,8 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
     stop = asyncio.Event()
     _stop_signals(loop, stop, out)
     printer = TerminalPrinter(out, show_names=len(plans) > 1, verbose=args.verbose)
-    sessions = [Session(p.image, p.rules, p.transport, p.root, policy=args.policy) for p in plans]
+    sessions = [Session(p.image, p.rules, p.transport, p.root, policy=args.policy, owner=f"{PROG} {args.command}")
+                for p in plans]
     record = Record(Path(project.root), Path(args.filename).resolve())
 
     def snapshot() -> list[dict]:
@@ -348,7 +349,8 @@ async def cmd_pull(args) -> int:
     code = EXIT_OK
     started = time.monotonic()
     for plan in plans:
-        session = Session(plan.image, plan.rules, plan.transport, plan.root, policy=args.policy)
+        session = Session(plan.image, plan.rules, plan.transport, plan.root, policy=args.policy,
+                          owner=f"{PROG} pull")
         session.subscribe(printer)
         result = await session.pull()
         ok = result.in_sync and not result.conflicts and not result.errors
@@ -490,9 +492,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from .cluster.transport import TransportError
         from .sync.ledger import LedgerError
+        from .sync.lock import SessionBusy
         from .sync.rules import RuleError
 
-        if isinstance(error, (TransportError, RuleError, LedgerError)):
+        if isinstance(error, (TransportError, RuleError, LedgerError, SessionBusy)):
             _err(str(error))
             return EXIT_FAIL
         _err(f"{type(error).__name__}: {error} (set DOWNSTREAM_SYNC_DEBUG=1 for the traceback)")

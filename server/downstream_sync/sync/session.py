@@ -3,8 +3,9 @@
 The session owns the connection loop (connect through the bridge, watch, reconnect with backoff,
 resume from the last version, reconcile from a snapshot when the helper asks for it or restarted),
 the work pipeline (coalescing per path, bounded) that feeds the Applier (apply.py), conflict
-resolution, and the events its subscribers see. Must not import pygls, lsprotocol or terminal
-code; never prints.
+resolution, and the events its subscribers see. While it runs (start or pull) it holds its lock
+(lock.py): a second session of the same name for the same project is refused. Must not import
+pygls, lsprotocol or terminal code; never prints.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from .decide import Policy
 from .events import (Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
                      SyncError)
 from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
+from .lock import SessionBusy, SessionLock
 from .pipeline import Pipeline
 from .reconcile import Reconcile
 from .rules import RuleSet
 from .writer import CONFLICT_SUFFIX, WriteError, clean_stale_temps, lstat, md5_file, move_file
 
-__all__ = ["Session", "Policy", "SessionState", "SessionStats", "PullResult"]
+__all__ = ["Session", "SessionBusy", "Policy", "SessionState", "SessionStats", "PullResult"]
 
 log = logging.getLogger("downstream_sync")
 
@@ -45,7 +47,8 @@ _HELPER_HINT = ("make sure the helper runs in the container: deploy the artifact
 
 class Session:
     def __init__(self, name: str, rules: RuleSet, transport: Transport, project_root: Path,
-                 policy: Policy = "safe", state_dir: Path | None = None):
+                 policy: Policy = "safe", state_dir: Path | None = None, owner: str = "downstream-sync"):
+        """`owner` names the face running the session, for the refusal of a second one."""
         if policy not in ("safe", "remote-wins"):
             raise ValueError(f"policy must be 'safe' or 'remote-wins', got {policy!r}")
         self.name = name
@@ -55,6 +58,7 @@ class Session:
         self.policy: Policy = policy
         self.state_dir = Path(state_dir) if state_dir is not None else self.project_root / STATE_DIR_NAME
         self.stats = SessionStats()
+        self._lock = SessionLock(self.state_dir, name, owner)
         self._state = SessionState.STARTING
         self._subscribers: list[Callable[[Event], None]] = []
         self._ledger: Ledger | None = None
@@ -90,10 +94,12 @@ class Session:
         return unsubscribe
 
     async def start(self) -> None:
-        """Start syncing; returns at once, the connection is made (and retried) in the background."""
+        """Start syncing; returns at once, the connection is made (and retried) in the background.
+        Raises SessionBusy when another session of this name runs for this project."""
         if self._started:
             return
         self._started = True
+        self._hold_lock()
         self._set_state(SessionState.STARTING, f"syncing {', '.join(self.rules.targets)} through {self.transport.describe()}")
         if not await self._open():
             return
@@ -121,10 +127,11 @@ class Session:
 
     async def pull(self) -> PullResult:
         """One reconcile and no live watching, on a session that was not started.
-        Raises TransportError when the helper cannot be reached."""
+        Raises TransportError when the helper cannot be reached, SessionBusy as start() does."""
         if self._started:
             raise RuntimeError("pull() is for a session that was not started")
         self._started = True
+        self._hold_lock()
         self._set_state(SessionState.STARTING, f"pulling {', '.join(self.rules.targets)} through {self.transport.describe()}")
         if not await self._open():
             raise LedgerError(self._last_error_message)
@@ -220,11 +227,24 @@ class Session:
         log.debug("session %s: %s", self.name, message)
         self._emit(SyncError(session=self.name, path=path, message=message))
 
+    def _hold_lock(self) -> None:
+        """Take this session's lock, or raise (SessionBusy, LedgerError) having started nothing."""
+        try:
+            self._lock.acquire()
+        except (SessionBusy, OSError) as e:
+            self._state = SessionState.FAILED
+            self._finished.set()
+            if isinstance(e, SessionBusy):
+                raise
+            raise LedgerError(f"cannot lock session {self.name} in {self.state_dir}: {e.strerror or e}; "
+                              f"check that the folder is writable") from e
+
     async def _open(self) -> bool:
         try:
             self._ledger = Ledger(self.state_dir, self.name)
             self._applier.ledger = self._ledger
         except LedgerError as e:
+            self._lock.release()
             self._last_error_message = str(e)
             self._error(None, str(e))
             self._set_state(SessionState.FAILED, str(e))
@@ -251,6 +271,7 @@ class Session:
                 log.warning("session %s: could not close the ledger: %s", self.name, e)
             self._ledger = None
             self._applier.ledger = None
+        self._lock.release()
 
     def _schedule_commit(self) -> None:
         if self._commit_handle is None and self._ledger is not None and self._ledger.dirty:
