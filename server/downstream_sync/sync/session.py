@@ -2,8 +2,9 @@
 
 The session owns the connection loop (connect through the bridge, watch, reconnect with backoff,
 resume from the last version, reconcile from a snapshot when the helper asks for it or restarted),
-the work pipeline (coalescing per path, bounded) that feeds the Applier (apply.py), conflict
-resolution, and the events its subscribers see. While it runs (start or pull) it holds its lock
+the work pipeline (coalescing per path, bounded) that feeds the Applier (apply.py), the retries of
+writes that failed on the local disk (retry.py; live sessions only), conflict resolution, and the
+events its subscribers see. While it runs (start or pull) it holds its lock
 (lock.py): a second session of the same name for the same project is refused. Must not import
 pygls, lsprotocol or terminal code; never prints.
 """
@@ -30,6 +31,7 @@ from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
 from .lock import SessionBusy, SessionLock
 from .pipeline import Pipeline
 from .reconcile import Reconcile
+from .retry import Retries
 from .rules import RuleSet
 from .writer import CONFLICT_SUFFIX, WriteError, clean_stale_temps, lstat, md5_file, move_file
 
@@ -74,6 +76,8 @@ class Session:
         self._commit_handle: asyncio.TimerHandle | None = None
         self._last_error_message = ""
         self._applier = Applier(name, rules, policy, self.stats, self._emit, self._schedule_commit)
+        self._retries = Retries(self._resubmit)
+        self._pipe: Pipeline | None = None  # the current connection's work queue
         self._hello = False
         self._rec: Reconcile | None = None
 
@@ -100,6 +104,7 @@ class Session:
             return
         self._started = True
         self._hold_lock()
+        self._applier.write_failed = self._retries.failed  # a pull reports failed writes, it does not wait on them
         self._set_state(SessionState.STARTING, f"syncing {', '.join(self.rules.targets)} through {self.transport.describe()}")
         if not await self._open():
             return
@@ -258,6 +263,7 @@ class Session:
         return True
 
     async def _close(self) -> None:
+        self._retries.clear()
         if self._bridge is not None:
             await self._bridge.close()
             self._bridge = None
@@ -353,9 +359,10 @@ class Session:
         call = client.watch(since_version=0 if snapshot else self._resume_version,
                             instance_id="" if snapshot else self._instance_id, snapshot=snapshot)
         # A batch that fails for the connection's sake ends the watch too.
-        pipe = Pipeline(self._applier.handle, workers=_WORKERS, on_failure=lambda e: call.cancel(),
+        pipe = Pipeline(self._apply, workers=_WORKERS, on_failure=lambda e: call.cancel(),
                         merge=merge, weigh=lambda w: len(w.content) if w.content is not None else 0)
         self._rec = None
+        self._pipe = pipe
         try:
             return await self._consume(call, pipe, snapshot, once)
         except asyncio.CancelledError:
@@ -371,10 +378,25 @@ class Session:
                 self._resume_version = self._received
             if self._rec is not None:
                 self._need_snapshot = True
+            self._pipe = None
             await pipe.close()
             self._applier.client = None
             await client.close()
             self._commit()
+
+    async def _apply(self, batch: list[Work]) -> None:
+        """The pipeline's handler: the Applier's, with the retries told what was taken and how it ended."""
+        self._retries.taken(batch)
+        finished = False
+        try:
+            await self._applier.handle(batch)
+            finished = True
+        finally:
+            self._retries.settled(batch, finished)
+
+    async def _resubmit(self, work: Work) -> bool:
+        """A retry back in the current connection's queue; False when there is none or it has no room."""
+        return self._pipe is not None and await self._pipe.offer(work.path, work)
 
     async def _consume(self, call, pipe: Pipeline, snapshot: bool, once: bool) -> Reconcile | None:
         """Read one Watch stream to its end, feeding the pipeline; returns after one reconcile when `once`."""
