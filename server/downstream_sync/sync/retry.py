@@ -8,7 +8,7 @@ replaces it (the container's version changed: that work is what must land). Refu
 not change by themselves are not retried: writer.RefusedPath (a symlink or a file on the way),
 bytes that do not match their MD5. The first failure of an item is reported, the failures of its
 retries are not: a full disk is one error per file, not one every few seconds. Retries outlive a
-reconnect; no restart is needed. Must not import pygls, lsprotocol or terminal code.
+reconnect; no restart is needed. A retry keeps no file content: it downloads the file again. Must not import pygls, lsprotocol or terminal code.
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ class Retries:
         again = known is not None and known.work is w
         if known is not None:
             self._drop(w.path)
-        retry = _Retry(w if again else replace(w, reconcile=None), min(known.delay * 2, _MAX) if again else _FIRST)
+        # A retry downloads the file again rather than keep its bytes: a long outage holds no memory.
+        work = w if again else replace(w, reconcile=None, content=None)
+        retry = _Retry(work, min(known.delay * 2, _MAX) if again else _FIRST)
         self._by_path[w.path] = retry
         retry.task = asyncio.get_running_loop().create_task(self._later(retry))
         return None if again else f"{error}; it is tried again until it can be written"
