@@ -192,7 +192,6 @@ def make_transport(image: str, args):
             raise UserError(f"--connect-command: {argv[0]!r} not found (not an executable file, nor on PATH)")
         return CommandTransport(argv)
     from .cluster.kubernetes import KubernetesTransport
-
     from .sync.events import printable
 
     def on_wait(message: str) -> None:

@@ -4,8 +4,8 @@ Work is keyed by path: a new item for a path that is still waiting replaces the 
 wins, through `merge` so nothing the old one implied is lost) and keeps its place; a path being
 worked on is never handed to a second worker at the same time. A worker takes every ready item
 up to `batch` at once, so a burst becomes few batched downloads. `submit` waits while the queue
-holds `max_items` paths or `max_bytes` of inline content; `offer` never waits: it adds an item
-(a retry) only when its path is idle and there is room. Must not import pygls, lsprotocol or
+holds `max_items` paths or `max_bytes` of inline content; `offer` does not wait for room: it adds
+an item (a retry) only when its path is idle and there is room. Must not import pygls, lsprotocol or
 terminal code.
 """
 
