@@ -47,3 +47,18 @@ def test_start_shows_hostile_names_escaped_live(project, container, helper):
         proc.wait(30)
         out.thread.join(10)
     _check(out.text + proc.stderr.read())
+
+
+def test_a_conflict_on_a_hostile_name_is_shown_escaped(project, container, helper):
+    _hostile_names(container)
+    local = project / "local" / "out"
+    local.mkdir(parents=True)
+    for name in HOSTILE:
+        (local / name).write_text("my own\n")  # differs from the container's: each is a conflict
+    result = run("pull", "-f", str(project / "skaffold.yaml"), "--connect-command", helper.connect_command)
+    assert result.returncode == 1, result.stdout + result.stderr
+    text = result.stdout + result.stderr
+    _check(text)
+    note = [line for line in text.splitlines() if line.startswith("Conflicts to look at:")]
+    assert note and "local/out/a\\nFORGED LINE" in note[0], text
+    assert all((local / name).read_text() == "my own\n" for name in HOSTILE)
