@@ -94,6 +94,8 @@ class Tally:
     skipped: int = 0
     conflicts: int = 0
     errors: int = 0
+    failed_paths: set[str] = field(default_factory=set)  # files whose write failed, not written since
+    recovered: int = 0  # errors whose file was written on a later try
     last_state: str = ""
     last_detail: str = ""
     conflict_paths: list[str] = field(default_factory=list)
@@ -147,6 +149,9 @@ class TerminalPrinter:
     def __call__(self, event) -> None:
         tally = self.tally(event.session)
         if isinstance(event, FileSynced):
+            if event.path in tally.failed_paths:
+                tally.failed_paths.discard(event.path)
+                tally.recovered += 1
             tally.synced += 1
             tally.bytes += event.bytes
             tally.actions[event.action] = tally.actions.get(event.action, 0) + 1
@@ -171,6 +176,8 @@ class TerminalPrinter:
                        f"({printable(event.reason + kept)})")
         elif isinstance(event, SyncError):
             tally.errors += 1
+            if event.path:
+                tally.failed_paths.add(event.path)
             where = f"{event.path}: " if event.path else ""
             self.write(f"{self._prefix(event)}{self._action('error', 'error')} {printable(where + event.message)}")
         elif isinstance(event, StateChanged):
@@ -227,6 +234,8 @@ class TerminalPrinter:
             parts.append(f"{t.skipped} skipped (up to date or excluded)")
         parts.append(self.paint(f"{t.conflicts} conflict{'s' if t.conflicts != 1 else ''}", "conflict") if t.conflicts
                      else "0 conflicts")
-        parts.append(self.paint(f"{t.errors} error{'s' if t.errors != 1 else ''}", "error") if t.errors else "0 errors")
+        recovered = f" ({t.recovered} of them written on a later try)" if t.recovered else ""
+        parts.append(self.paint(f"{t.errors} error{'s' if t.errors != 1 else ''}", "error") + recovered if t.errors
+                     else "0 errors")
         took = f" in {human_duration(elapsed)}" if elapsed is not None else ""
         return ", ".join(parts) + took
