@@ -1,6 +1,7 @@
 """Container file names reach the terminal escaped: a name can neither set the window title, nor
 clear the screen, nor forge a line. The real console script, a real app-server, real app-connect."""
 
+import os
 import signal
 import subprocess
 
@@ -35,7 +36,7 @@ def test_pull_shows_hostile_names_escaped(project, container, helper):
 def test_start_shows_hostile_names_escaped_live(project, container, helper):
     proc = subprocess.Popen(
         [CLI, "start", "-v", "-f", str(project / "skaffold.yaml"), "--connect-command", helper.connect_command],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={"NO_COLOR": "1", **__import__("os").environ},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"},
     )
     out = Output(proc)
     try:
