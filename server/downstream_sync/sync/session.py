@@ -4,9 +4,9 @@ The session owns the connection loop (connect through the bridge, watch, reconne
 resume from the last version, reconcile from a snapshot when the helper asks for it or restarted),
 the work pipeline (coalescing per path, bounded) that feeds the Applier (apply.py), the retries of
 writes that failed on the local disk (retry.py; live sessions only), conflict resolution, and the
-events its subscribers see. While it runs (start or pull) it holds its lock
-(lock.py): a second session of the same name for the same project is refused. Must not import
-pygls, lsprotocol or terminal code; never prints.
+events its subscribers see. While it runs (start or pull) it holds its lock (lock.py): a second
+session of the same name for the same project is refused. Must not import pygls, lsprotocol or
+terminal code; never prints.
 """
 
 from __future__ import annotations
