@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shlex
 import shutil
@@ -31,7 +32,19 @@ class UserError(Exception):
 
 
 def _err(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    """One error line on stderr; text from a container in it is escaped (see sync/events.printable)."""
+    from .sync.events import printable
+
+    print(f"{PROG}: error: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def _log_to_stderr() -> None:
+    """The engine's warnings on stderr (its logger's own), escaped like every other line printed."""
+    from .terminal import PrintableFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter(f"{PROG}: %(levelname)s: %(message)s"))
+    logging.getLogger("downstream_sync").addHandler(handler)
 
 
 # --- arguments ------------------------------------------------------------------------------
@@ -188,15 +201,16 @@ def make_transport(image: str, args):
             raise UserError(f"--connect-command: {argv[0]!r} not found (not an executable file, nor on PATH)")
         return CommandTransport(argv)
     from .cluster.kubernetes import KubernetesTransport
+    from .sync.events import printable
 
     def on_wait(message: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')}  {image}: {message}", flush=True)
+        print(printable(f"{time.strftime('%H:%M:%S')}  {image}: {message}"), flush=True)
 
     def on_choice(choice, previous) -> None:
         others = f" (of {choice.candidates} candidates)" if choice.candidates > 1 else ""
         ready = "" if choice.ready else ", not ready yet"
         verb = "using" if previous is None else f"{previous.pod} is gone; following"
-        print(f"{time.strftime('%H:%M:%S')}  {image}: {verb} {choice.describe()}{others}{ready}", flush=True)
+        print(printable(f"{time.strftime('%H:%M:%S')}  {image}: {verb} {choice.describe()}{others}{ready}"), flush=True)
 
     return KubernetesTransport(image, args.namespace, args.kube_context, args.selector, args.container,
                                wait_timeout=args.pod_timeout, on_wait=on_wait, on_choice=on_choice)
@@ -242,7 +256,8 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
     stop = asyncio.Event()
     _stop_signals(loop, stop, out)
     printer = TerminalPrinter(out, show_names=len(plans) > 1, verbose=args.verbose)
-    sessions = [Session(p.image, p.rules, p.transport, p.root, policy=args.policy) for p in plans]
+    sessions = [Session(p.image, p.rules, p.transport, p.root, policy=args.policy, owner=f"{PROG} {args.command}")
+                for p in plans]
     record = Record(Path(project.root), Path(args.filename).resolve())
 
     def snapshot() -> list[dict]:
@@ -342,7 +357,8 @@ async def cmd_pull(args) -> int:
     code = EXIT_OK
     started = time.monotonic()
     for plan in plans:
-        session = Session(plan.image, plan.rules, plan.transport, plan.root, policy=args.policy)
+        session = Session(plan.image, plan.rules, plan.transport, plan.root, policy=args.policy,
+                          owner=f"{PROG} pull")
         session.subscribe(printer)
         result = await session.pull()
         ok = result.in_sync and not result.conflicts and not result.errors
@@ -461,10 +477,11 @@ def _describe_os_error(error: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"start": cmd_start, "pull": cmd_pull, "demo": cmd_demo}
-    if args.command != "lsp":  # there stdout is the protocol's
+    if args.command != "lsp":  # there stdout is the protocol's, and the server sets up its own log
         from .terminal import QuietPipe
 
         sys.stdout = QuietPipe(sys.stdout)
+        _log_to_stderr()
     try:
         if args.command in handlers:
             return asyncio.run(handlers[args.command](args))
@@ -489,9 +506,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from .cluster.transport import TransportError
         from .sync.ledger import LedgerError
+        from .sync.lock import SessionBusy
         from .sync.rules import RuleError
 
-        if isinstance(error, (TransportError, RuleError, LedgerError)):
+        if isinstance(error, (TransportError, RuleError, LedgerError, SessionBusy)):
             _err(str(error))
             return EXIT_FAIL
         _err(f"{type(error).__name__}: {error} (set DOWNSTREAM_SYNC_DEBUG=1 for the traceback)")

@@ -1,12 +1,15 @@
 """Session events as terminal lines: one line per event, a progress line during a reconcile,
 and a summary at the end. Used by the CLI only.
 
-Owns formatting and colors (none when the stream is not a TTY or NO_COLOR is set). Knows the
-engine's event types; must not be imported by the core (config/, sync/, cluster/, inject/).
+Owns formatting and colors (none when the stream is not a TTY or NO_COLOR is set). Every text
+an event carries (names and messages from a container) is shown through `printable`, so a file
+name cannot drive the terminal or forge a line. Knows the engine's event types; must not be
+imported by the core (config/, sync/, cluster/, inject/).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from .sync.events import (Conflict, DownloadProgress, FileSkipped, FileSynced, ReconcileProgress, StateChanged,
-                          SyncError)
+                          SyncError, printable)
 
 _COLORS = {
     "created": "32", "updated": "33", "deleted": "31", "renamed": "36",
@@ -31,6 +34,14 @@ def silence(stream: TextIO) -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines that cannot drive the terminal: the message escaped whole, a traceback line by line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord({**record.__dict__, "msg": printable(record.getMessage()), "args": None})
+        return "\n".join(printable(line) for line in super().format(record).split("\n"))
 
 
 class QuietPipe:
@@ -83,6 +94,8 @@ class Tally:
     skipped: int = 0
     conflicts: int = 0
     errors: int = 0
+    failed_paths: set[str] = field(default_factory=set)  # files whose write failed, not written since
+    recovered: int = 0  # errors whose file was written on a later try
     last_state: str = ""
     last_detail: str = ""
     conflict_paths: list[str] = field(default_factory=list)
@@ -125,7 +138,7 @@ class TerminalPrinter:
 
     def _prefix(self, event) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
-        name = f"[{event.session}] " if self.show_names else ""
+        name = f"[{printable(event.session)}] " if self.show_names else ""
         return f"{self.paint(stamp, 'dim')}  {name}"
 
     def _action(self, word: str, style: str) -> str:
@@ -136,10 +149,14 @@ class TerminalPrinter:
     def __call__(self, event) -> None:
         tally = self.tally(event.session)
         if isinstance(event, FileSynced):
+            if event.path in tally.failed_paths:
+                tally.failed_paths.discard(event.path)
+                tally.recovered += 1
             tally.synced += 1
             tally.bytes += event.bytes
             tally.actions[event.action] = tally.actions.get(event.action, 0) + 1
-            path = f"{event.old_path} -> {event.path}" if event.action == "renamed" and event.old_path else event.path
+            path = printable(f"{event.old_path} -> {event.path}" if event.action == "renamed" and event.old_path
+                             else event.path)
             if event.action == "deleted":
                 self.write(f"{self._prefix(event)}{self._action(event.action, event.action)} {path}")
             else:
@@ -149,16 +166,20 @@ class TerminalPrinter:
         elif isinstance(event, FileSkipped):
             tally.skipped += 1
             if self.verbose:
-                self.write(f"{self._prefix(event)}{self._action('skipped', 'skipped')} {event.path}  ({event.reason})")
+                self.write(f"{self._prefix(event)}{self._action('skipped', 'skipped')} {printable(event.path)}  "
+                           f"({printable(event.reason)})")
         elif isinstance(event, Conflict):
             tally.conflicts += 1
             tally.conflict_paths.append(event.path)
             kept = f"; remote copy kept at {event.remote_copy}" if event.remote_copy else ""
-            self.write(f"{self._prefix(event)}{self._action('conflict', 'conflict')} {event.path}  ({event.reason}{kept})")
+            self.write(f"{self._prefix(event)}{self._action('conflict', 'conflict')} {printable(event.path)}  "
+                       f"({printable(event.reason + kept)})")
         elif isinstance(event, SyncError):
             tally.errors += 1
+            if event.path:
+                tally.failed_paths.add(event.path)
             where = f"{event.path}: " if event.path else ""
-            self.write(f"{self._prefix(event)}{self._action('error', 'error')} {where}{event.message}")
+            self.write(f"{self._prefix(event)}{self._action('error', 'error')} {printable(where + event.message)}")
         elif isinstance(event, StateChanged):
             state = event.state.name.lower() if hasattr(event.state, "name") else str(event.state)
             if (state, event.detail) == (tally.last_state, tally.last_detail):
@@ -166,7 +187,7 @@ class TerminalPrinter:
             tally.last_state, tally.last_detail = state, event.detail
             if state == "reconciling":
                 self._progress_step.pop(event.session, None)  # a new reconcile reports its progress afresh
-            shown = event.detail if event.detail and event.detail != state else ""
+            shown = printable(event.detail) if event.detail and event.detail != state else ""
             if shown:
                 self.write(f"{self._prefix(event)}{self._action(state, 'state')} {self.paint(shown, 'dim')}")
             else:
@@ -174,7 +195,7 @@ class TerminalPrinter:
         elif isinstance(event, ReconcileProgress):
             self.progress(event)
         elif isinstance(event, DownloadProgress) and self.tty and not event.finished:
-            text = f"downloading {event.path}: {human_size(event.bytes_done)} of {human_size(event.bytes_total)}"
+            text = f"downloading {printable(event.path)}: {human_size(event.bytes_done)} of {human_size(event.bytes_total)}"
             self._put("\r\x1b[K" + self._prefix(event) + self.paint(text, "dim"))
             self._progress_shown = True  # the next line replaces it
 
@@ -196,7 +217,7 @@ class TerminalPrinter:
 
     def conflicts_note(self, name: str) -> str | None:
         """The files that were in conflict, to look at by hand."""
-        paths = sorted(set(self.tally(name).conflict_paths))
+        paths = sorted(set(map(printable, self.tally(name).conflict_paths)))
         if not paths:
             return None
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
@@ -213,6 +234,8 @@ class TerminalPrinter:
             parts.append(f"{t.skipped} skipped (up to date or excluded)")
         parts.append(self.paint(f"{t.conflicts} conflict{'s' if t.conflicts != 1 else ''}", "conflict") if t.conflicts
                      else "0 conflicts")
-        parts.append(self.paint(f"{t.errors} error{'s' if t.errors != 1 else ''}", "error") if t.errors else "0 errors")
+        recovered = f" ({t.recovered} of them written on a later try)" if t.recovered else ""
+        parts.append(self.paint(f"{t.errors} error{'s' if t.errors != 1 else ''}", "error") + recovered if t.errors
+                     else "0 errors")
         took = f" in {human_duration(elapsed)}" if elapsed is not None else ""
         return ", ".join(parts) + took

@@ -196,7 +196,8 @@ class Sessions:
                 transport = self._transport(artifact.image, connect, namespace, kube_context)
             except TransportError as exc:
                 raise CommandError(f"artifact {artifact.image}: {exc}") from exc
-            session = Session(name, rules, transport, artifact.root, policy=policy)
+            session = Session(name, rules, transport, artifact.root, policy=policy,
+                              owner="the language server of an editor")
             entry = _Running(name, session, config_path, artifact.image, transport.describe(), artifact.root)
             self.running[name] = entry
             entry.unsubscribe = session.subscribe(entry.events.put_nowait)

@@ -116,6 +116,8 @@ class Applier:
         self.ledger: Ledger | None = None
         self.client: HelperClient | None = None
         self.lane: Lane | None = None  # large files take the data lane when set (per connection)
+        # Set by a running session (retry.py): takes a failed write, returns the message to report or None.
+        self.write_failed: Callable[[Work, WriteError], str | None] | None = None
         self._hash_cache: dict[str, tuple[int, int, int, str]] = {}
         self._renamed_away: dict[str, int] = {}
 
@@ -125,6 +127,12 @@ class Applier:
             rec.errors += 1
         log.debug("session %s: %s", self.name, message)
         self._emit(SyncError(session=self.name, path=path, message=message))
+
+    def _write_failed(self, w: Work, relpath: str | None, error: WriteError) -> None:
+        """A write of `w` failed: reported, unless write_failed says it is a retry's, reported already."""
+        message = self.write_failed(w, error) if self.write_failed is not None else str(error)
+        if message is not None:
+            self._error(relpath, message, w.reconcile)
 
     def _skipped(self, t: Target | None, wire: str, reason: str, w: Work | None = None) -> None:
         if w is not None and w.reconcile is not None:
@@ -235,7 +243,7 @@ class Applier:
                 else:
                     self._done(w)
             except WriteError as e:
-                self._error(self._relpath_of(w.path), str(e), w.reconcile)
+                self._write_failed(w, self._relpath_of(w.path), e)
                 self._done(w)
             except Exception as e:
                 if connection_lost(e):
@@ -288,7 +296,7 @@ class Applier:
                     _, d, st, placed = res
                     self._record(w, t, d, st, placed, started)
             except WriteError as e:
-                self._error(t.relpath, str(e), w.reconcile)
+                self._write_failed(w, t.relpath, e)
             except Exception as e:
                 log.exception("session %s: failed on %s", self.name, w.path)
                 self._error(t.relpath, f"could not sync {w.path}: {e}", w.reconcile)
@@ -472,7 +480,7 @@ class Applier:
                     await done.writing
                 except WriteError as e:
                     w, t = by_path[done.path][:2]
-                    self._error(t.relpath, str(e), w.reconcile)
+                    self._write_failed(w, t.relpath, e)
                     done.af = None
                 except BaseException:  # cancelled (a reconnect, a stop): leave no temporary file
                     if done.af is not None:
@@ -483,7 +491,7 @@ class Applier:
                 try:
                     self._finish(w, t, d, st, done.af, done.md5, done.started)
                 except WriteError as e:
-                    self._error(t.relpath, str(e), w.reconcile)
+                    self._write_failed(w, t.relpath, e)
             self._done(w)
 
         try:
@@ -529,7 +537,7 @@ class Applier:
                     try:
                         af = self._open_for(t, d, h.mode or w.mode)
                     except WriteError as e:
-                        self._error(t.relpath, str(e), w.reconcile)
+                        self._write_failed(w, t.relpath, e)
                     current = _Incoming(h.path, af, h.size, (h.md5 or w.md5).lower(), time.monotonic())
                 if msg.chunk:
                     if current is None:
@@ -549,7 +557,7 @@ class Applier:
                                 current.af.write(msg.chunk)
                         except WriteError as e:
                             w, t = by_path[current.path][:2]
-                            self._error(t.relpath, str(e), w.reconcile)
+                            self._write_failed(w, t.relpath, e)
                             current.af = None
                             current.writing = None
                 if current is not None and current.received >= current.size:
@@ -592,7 +600,7 @@ class Applier:
                 raise
             self._finish(w, t, d, st, af, (h.md5 or w.md5).lower(), started)
         except WriteError as e:
-            self._error(t.relpath, str(e), w.reconcile)
+            self._write_failed(w, t.relpath, e)
         self._done(w)
 
     def _fetch_failed(self, err: pb.FileError, item) -> None:

@@ -1,19 +1,48 @@
 """Session events: what a session tells its subscribers (the CLI, the language server).
 
 Frozen dataclasses, each with the session name and a wall-clock time. Paths are local paths
-relative to the project root, in POSIX spelling; remote paths are wire paths.
-Must not import pygls, lsprotocol or terminal code.
+relative to the project root, in POSIX spelling; remote paths are wire paths. Their text comes
+from a container (file names, the helper's messages): a face shows it to a person only through
+`printable`. Must not import pygls, lsprotocol or terminal code.
 """
 
 from __future__ import annotations
 
 import enum
 import time as _time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
 __all__ = ["SessionState", "StateChanged", "ReconcileProgress", "DownloadProgress", "FileSynced", "FileSkipped",
-           "Conflict", "SyncError", "Event", "SessionStats", "PullResult"]
+           "Conflict", "SyncError", "Event", "SessionStats", "PullResult", "printable"]
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_JOINERS = ("\u200c", "\u200d")  # format characters that ordinary scripts and emoji need
+
+
+def _hidden(char: str) -> bool:
+    """A character that moves the cursor, drives the terminal, reorders text or is not text."""
+    category = unicodedata.category(char)
+    return category in ("Cc", "Cs", "Zl", "Zp") or (category == "Cf" and char not in _JOINERS)
+
+
+def printable(text: str) -> str:
+    """`text` as a person may safely read it: controls (C0, C1, DEL, ESC, newlines), bidi overrides
+    and other invisible format characters spelled as escapes (\\x1b, \\n, \\u202e); every other
+    character, of any script, kept as it is."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char in _NAMED:
+            out.append(_NAMED[char])
+        elif _hidden(char):
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 class SessionState(enum.Enum):

@@ -183,7 +183,7 @@ async def fetch_large(applier, item) -> bool:
         try:
             af = applier._open_for(t, d, h.mode or w.mode)
         except WriteError as e:
-            applier._error(t.relpath, str(e), w.reconcile)
+            applier._write_failed(w, t.relpath, e)
             applier._done(w)
             return True
         received = 0
@@ -203,7 +203,9 @@ async def fetch_large(applier, item) -> bool:
             return False
         except OSError as e:
             af.abort()
-            applier._error(t.relpath, str(_explain(e, af.display, af.folder)), w.reconcile)
+            error = _explain(e, af.display, af.folder)
+            error.__cause__ = e
+            applier._write_failed(w, t.relpath, error)
             applier._done(w)
             return True
         except BaseException:
@@ -222,7 +224,7 @@ async def fetch_large(applier, item) -> bool:
         try:
             applier._finish(w, t, d, st, af, h.md5, started)
         except WriteError as e:
-            applier._error(t.relpath, str(e), w.reconcile)
+            applier._write_failed(w, t.relpath, e)
         applier._done(w)
         return True
     applier._fetch_failed(pb.FileError(path=w.path, code=pb.FileError.CHANGED), item)

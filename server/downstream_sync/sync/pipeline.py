@@ -4,7 +4,8 @@ Work is keyed by path: a new item for a path that is still waiting replaces the 
 wins, through `merge` so nothing the old one implied is lost) and keeps its place; a path being
 worked on is never handed to a second worker at the same time. A worker takes every ready item
 up to `batch` at once, so a burst becomes few batched downloads. `submit` waits while the queue
-holds `max_items` paths or `max_bytes` of inline content. Must not import pygls, lsprotocol or
+holds `max_items` paths or `max_bytes` of inline content; `offer` does not wait for room: it adds
+an item (a retry) only when its path is idle and there is room. Must not import pygls, lsprotocol or
 terminal code.
 """
 
@@ -72,6 +73,20 @@ class Pipeline:
             self._ready.append(key)
             async with self._wake:
                 self._wake.notify()
+
+    async def offer(self, key: Hashable, item: Any) -> bool:
+        """Add `item` when nothing for `key` is waiting or being worked on and there is room;
+        False otherwise, and then nothing was added (the caller tries again later)."""
+        async with self._wake:
+            if (self._closed or key in self._pending or key in self._in_flight
+                    or len(self._pending) >= self._max_items or self._bytes >= self._max_bytes):
+                return False
+            self._pending[key] = item
+            self._bytes += self._weigh(item)
+            self._idle.clear()
+            self._ready.append(key)
+            self._wake.notify()
+        return True
 
     async def _take(self) -> list[tuple[Hashable, Any]]:
         async with self._wake:

@@ -2,9 +2,11 @@
 
 The session owns the connection loop (connect through the bridge, watch, reconnect with backoff,
 resume from the last version, reconcile from a snapshot when the helper asks for it or restarted),
-the work pipeline (coalescing per path, bounded) that feeds the Applier (apply.py), conflict
-resolution, and the events its subscribers see. Must not import pygls, lsprotocol or terminal
-code; never prints.
+the work pipeline (coalescing per path, bounded) that feeds the Applier (apply.py), the retries of
+writes that failed on the local disk (retry.py; live sessions only), conflict resolution, and the
+events its subscribers see. While it runs (start or pull) it holds its lock (lock.py): a second
+session of the same name for the same project is refused. Must not import pygls, lsprotocol or
+terminal code; never prints.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from .decide import Policy
 from .events import (Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
                      SyncError)
 from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
+from .lock import SessionBusy, SessionLock
 from .pipeline import Pipeline
 from .reconcile import Reconcile
+from .retry import Retries
 from .rules import RuleSet
 from .writer import CONFLICT_SUFFIX, WriteError, clean_stale_temps, lstat, md5_file, move_file
 
-__all__ = ["Session", "Policy", "SessionState", "SessionStats", "PullResult"]
+__all__ = ["Session", "SessionBusy", "Policy", "SessionState", "SessionStats", "PullResult"]
 
 log = logging.getLogger("downstream_sync")
 
@@ -45,7 +49,8 @@ _HELPER_HINT = ("make sure the helper runs in the container: deploy the artifact
 
 class Session:
     def __init__(self, name: str, rules: RuleSet, transport: Transport, project_root: Path,
-                 policy: Policy = "safe", state_dir: Path | None = None):
+                 policy: Policy = "safe", state_dir: Path | None = None, owner: str = "downstream-sync"):
+        """`owner` names the face running the session, for the refusal of a second one."""
         if policy not in ("safe", "remote-wins"):
             raise ValueError(f"policy must be 'safe' or 'remote-wins', got {policy!r}")
         self.name = name
@@ -55,6 +60,7 @@ class Session:
         self.policy: Policy = policy
         self.state_dir = Path(state_dir) if state_dir is not None else self.project_root / STATE_DIR_NAME
         self.stats = SessionStats()
+        self._lock = SessionLock(self.state_dir, name, owner)
         self._state = SessionState.STARTING
         self._subscribers: list[Callable[[Event], None]] = []
         self._ledger: Ledger | None = None
@@ -70,6 +76,8 @@ class Session:
         self._commit_handle: asyncio.TimerHandle | None = None
         self._last_error_message = ""
         self._applier = Applier(name, rules, policy, self.stats, self._emit, self._schedule_commit)
+        self._retries = Retries(self._resubmit)
+        self._pipe: Pipeline | None = None  # the current connection's work queue
         self._hello = False
         self._rec: Reconcile | None = None
 
@@ -90,10 +98,13 @@ class Session:
         return unsubscribe
 
     async def start(self) -> None:
-        """Start syncing; returns at once, the connection is made (and retried) in the background."""
+        """Start syncing; returns at once, the connection is made (and retried) in the background.
+        Raises SessionBusy when another session of this name runs for this project."""
         if self._started:
             return
         self._started = True
+        self._hold_lock()
+        self._applier.write_failed = self._retries.failed  # a pull reports failed writes, it does not wait on them
         self._set_state(SessionState.STARTING, f"syncing {', '.join(self.rules.targets)} through {self.transport.describe()}")
         if not await self._open():
             return
@@ -121,10 +132,11 @@ class Session:
 
     async def pull(self) -> PullResult:
         """One reconcile and no live watching, on a session that was not started.
-        Raises TransportError when the helper cannot be reached."""
+        Raises TransportError when the helper cannot be reached, SessionBusy as start() does."""
         if self._started:
             raise RuntimeError("pull() is for a session that was not started")
         self._started = True
+        self._hold_lock()
         self._set_state(SessionState.STARTING, f"pulling {', '.join(self.rules.targets)} through {self.transport.describe()}")
         if not await self._open():
             raise LedgerError(self._last_error_message)
@@ -220,11 +232,24 @@ class Session:
         log.debug("session %s: %s", self.name, message)
         self._emit(SyncError(session=self.name, path=path, message=message))
 
+    def _hold_lock(self) -> None:
+        """Take this session's lock, or raise (SessionBusy, LedgerError) having started nothing."""
+        try:
+            self._lock.acquire()
+        except (SessionBusy, OSError) as e:
+            self._state = SessionState.FAILED
+            self._finished.set()
+            if isinstance(e, SessionBusy):
+                raise
+            raise LedgerError(f"cannot lock session {self.name} in {self.state_dir}: {e.strerror or e}; "
+                              f"check that the folder is writable") from e
+
     async def _open(self) -> bool:
         try:
             self._ledger = Ledger(self.state_dir, self.name)
             self._applier.ledger = self._ledger
         except LedgerError as e:
+            self._lock.release()
             self._last_error_message = str(e)
             self._error(None, str(e))
             self._set_state(SessionState.FAILED, str(e))
@@ -238,6 +263,7 @@ class Session:
         return True
 
     async def _close(self) -> None:
+        self._retries.clear()
         if self._bridge is not None:
             await self._bridge.close()
             self._bridge = None
@@ -251,6 +277,7 @@ class Session:
                 log.warning("session %s: could not close the ledger: %s", self.name, e)
             self._ledger = None
             self._applier.ledger = None
+        self._lock.release()
 
     def _schedule_commit(self) -> None:
         if self._commit_handle is None and self._ledger is not None and self._ledger.dirty:
@@ -332,9 +359,10 @@ class Session:
         call = client.watch(since_version=0 if snapshot else self._resume_version,
                             instance_id="" if snapshot else self._instance_id, snapshot=snapshot)
         # A batch that fails for the connection's sake ends the watch too.
-        pipe = Pipeline(self._applier.handle, workers=_WORKERS, on_failure=lambda e: call.cancel(),
+        pipe = Pipeline(self._apply, workers=_WORKERS, on_failure=lambda e: call.cancel(),
                         merge=merge, weigh=lambda w: len(w.content) if w.content is not None else 0)
         self._rec = None
+        self._pipe = pipe
         try:
             return await self._consume(call, pipe, snapshot, once)
         except asyncio.CancelledError:
@@ -350,10 +378,25 @@ class Session:
                 self._resume_version = self._received
             if self._rec is not None:
                 self._need_snapshot = True
+            self._pipe = None
             await pipe.close()
             self._applier.client = None
             await client.close()
             self._commit()
+
+    async def _apply(self, batch: list[Work]) -> None:
+        """The pipeline's handler: the Applier's, with the retries told what was taken and how it ended."""
+        self._retries.taken(batch)
+        finished = False
+        try:
+            await self._applier.handle(batch)
+            finished = True
+        finally:
+            self._retries.settled(batch, finished)
+
+    async def _resubmit(self, work: Work) -> bool:
+        """A retry back in the current connection's queue; False when there is none or it has no room."""
+        return self._pipe is not None and await self._pipe.offer(work.path, work)
 
     async def _consume(self, call, pipe: Pipeline, snapshot: bool, once: bool) -> Reconcile | None:
         """Read one Watch stream to its end, feeding the pipeline; returns after one reconcile when `once`."""
