@@ -168,7 +168,10 @@ def _inject_container(container: dict, rules: ContainerRules, config: Callable[[
     app_tmpdir = None
     if fetched and "TMPDIR" in fetched[0].env:
         app_tmpdir = {"value": fetched[0].env["TMPDIR"]}
-    args = helper_args(rules, workdir, argv)
+    try:
+        args = helper_args(rules, workdir, argv)
+    except RewriteError as error:
+        raise RewriteError(str(error), name) from None
     _set_env(container, app_tmpdir)
     container["command"] = [APP_SERVER]
     container["args"] = args
