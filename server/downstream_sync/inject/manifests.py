@@ -43,6 +43,7 @@ class Document:
     number: int  # 1-based, as a user counts them
     head: str
     body: str
+    line: int = 0  # the 0-based line of the stream where `text` starts
 
     @property
     def text(self) -> str:
@@ -64,7 +65,11 @@ def split_stream(text: str) -> list[Document]:
             pieces.append((head, text[line_end:end]))
         else:  # `--- {inline: content}`: the marker line belongs to the body
             pieces.append(("", text[at:end]))
-    return [Document(n, head, body) for n, (head, body) in enumerate(pieces, 1)]
+    docs, line = [], 0
+    for n, (head, body) in enumerate(pieces, 1):
+        docs.append(Document(n, head, body, line))
+        line += (head + body).count("\n")
+    return docs
 
 
 def load_document(doc: Document, source: str):
@@ -73,7 +78,7 @@ def load_document(doc: Document, source: str):
         values = list(yaml.safe_load_all(doc.text))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1} of the document" if mark is not None else ""
+        where = f", line {doc.line + mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ManifestError(f"{source}: document {doc.number}{where}: not YAML: {problem}") from None
     values = [v for v in values if v is not None]
