@@ -177,6 +177,8 @@ def registry(tmp_path):
     if shutil.which("docker-registry") is None:
         pytest.fail("these tests need Debian's docker-registry (apt-get install docker-registry); "
                     "scripts/test.sh installs it")
-    r = Registry(tmp_path / "registry-root" if (tmp_path / "registry-root").mkdir() is None else None)
+    root = tmp_path / "registry-root"
+    root.mkdir()
+    r = Registry(root)
     yield r
     r.stop()
