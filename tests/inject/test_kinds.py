@@ -171,3 +171,13 @@ def test_two_artifacts_in_two_containers_of_one_pod(tmp_path):
     assert len(out["initContainers"]) == 1 and len(out["volumes"]) == 1
     again = inject_manifests(result.text, InjectRequest(rules, ConfigSource(use_docker=False, use_registry=False)))
     assert again.text == result.text
+
+
+def test_a_rewritten_document_keeps_its_opening_comments(seed_project):
+    body = yaml.safe_dump(workload("Pod", pod_spec()))
+    text = "# Source: chart/templates/pod.yaml\n# second line\n" + body + "---\n# Source: b.yaml\n" + body
+    result = inject(seed_project, text)
+    first, second = result.text.split("---\n")
+    assert first.startswith("# Source: chart/templates/pod.yaml\n# second line\napiVersion: v1\n")
+    assert second.startswith("# Source: b.yaml\napiVersion: v1\n")
+    assert len(result.injected) == 2

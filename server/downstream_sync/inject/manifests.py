@@ -2,7 +2,7 @@
 (`List` and KRM `ResourceList` items), and where each kind keeps its pod spec.
 
 A document that is not changed keeps its text byte for byte; a changed one is written again by
-PyYAML, which keeps key order but not comments. Must not import pygls, lsprotocol or the terminal.
+PyYAML, which keeps key order but not comments (those that open the document are kept). Must not import pygls, lsprotocol or the terminal.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import yaml
 
 __all__ = ["ManifestError", "Document", "split_stream", "load_document", "dump_document", "POD_SPEC_PATHS",
-           "pod_spec_path", "find_pod_templates", "describe"]
+           "pod_spec_path", "find_pod_templates", "describe", "leading_comments"]
 
 _MARKER = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
 
@@ -85,6 +85,16 @@ def load_document(doc: Document, source: str):
     if len(values) > 1:
         raise ManifestError(f"{source}: document {doc.number}: holds {len(values)} documents")
     return values[0] if values else None
+
+
+def leading_comments(body: str) -> str:
+    """The comment and blank lines that open a document: kept when the rest is written again."""
+    kept = []
+    for line in body.splitlines(keepends=True):
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+        kept.append(line)
+    return "".join(kept)
 
 
 def dump_document(value) -> str:

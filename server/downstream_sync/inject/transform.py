@@ -18,7 +18,7 @@ from typing import Callable
 from .imageconfig import ConfigSource, ImageConfig, ImageConfigError
 from .images import match_strength
 from .manifests import (LIST_KINDS, Document, ManifestError, describe, dump_document, find_pod_templates,
-                        get_path, load_document, pod_spec_path, split_stream)
+                        get_path, leading_comments, load_document, pod_spec_path, split_stream)
 from .names import DEFAULT_HELPER_IMAGE, rules_fingerprint
 from .rewrite import ContainerRules, RewriteError, rewrite_pod
 
@@ -159,7 +159,8 @@ class _Run:
             changed = self.object(doc, None, work)
         if not changed:
             return doc.text
-        return (doc.head or ("---\n" if doc.number > 1 else "")) + dump_document(work)
+        comments = leading_comments(doc.body)
+        return (doc.head or ("---\n" if doc.number > 1 else "")) + comments + dump_document(work)
 
 
 def inject_manifests(text: str, request: InjectRequest) -> InjectResult:
