@@ -77,15 +77,16 @@ def free_port() -> int:
 class Registry:
     """A running docker-registry on 127.0.0.1; `push_image` puts an image in it."""
 
-    def __init__(self, root: Path, htpasswd: Path | None = None):
+    def __init__(self, root: Path, htpasswd: Path | None = None, auth_section: str = ""):
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         config = root / "registry.yml"
-        auth = f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {htpasswd}\n" if htpasswd else ""
+        auth = f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {htpasswd}\n" if htpasswd else auth_section
         config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
                           f"http:\n  addr: {self.host}\n{auth}")
         self.log = root / "registry.log"
         self.auth: tuple[str, str] | None = None
+        self.bearer: str | None = None  # a token the test made, for its own pushes
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out, stderr=out)
         deadline = time.monotonic() + 30
@@ -113,7 +114,9 @@ class Registry:
 
         conn = http.client.HTTPConnection(self.host, timeout=20)
         sent = dict(headers or {})
-        if self.auth:
+        if self.bearer:
+            sent["Authorization"] = f"Bearer {self.bearer}"
+        elif self.auth:
             sent["Authorization"] = "Basic " + base64.b64encode(":".join(self.auth).encode()).decode()
         try:
             conn.request(method, path, body=body or None, headers=sent)
@@ -182,3 +185,90 @@ def registry(tmp_path):
     r = Registry(root)
     yield r
     r.stop()
+
+
+def _b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenIssuer:
+    """A bearer-token service for docker-registry's `auth: token`: an RSA key and self-signed
+    certificate made by openssl, and JWTs (RS256, with the certificate in `x5c`) signed by openssl.
+    `serve()` answers GET /token?service=&scope= on loopback: credentials `user:password` give the
+    scope's actions, anonymous callers a token without access (as public registries do)."""
+
+    SERVICE, ISSUER = "test-registry", "test-issuer"
+
+    def __init__(self, root: Path, user: str, password: str):
+        import base64
+
+        self.root, self.user, self.password = root, user, password
+        self.key, self.cert = root / "token.key", root / "token.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(self.key),
+                        "-out", str(self.cert), "-days", "2", "-subj", "/CN=test-token-issuer"],
+                       check=True, capture_output=True)
+        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.requests: list[str] = []
+        self.server = None
+
+    def token(self, subject: str, access: list[dict]) -> str:
+        import uuid
+
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        claims = {"iss": self.ISSUER, "sub": subject, "aud": self.SERVICE, "exp": now + 600, "nbf": now - 60,
+                  "iat": now - 60, "jti": uuid.uuid4().hex, "access": access}
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)], input=signing_input.encode(),
+                                   check=True, capture_output=True).stdout
+        return f"{signing_input}.{_b64url(signature)}"
+
+    def registry_auth(self, realm: str) -> str:
+        return (f"auth:\n  token:\n    realm: {realm}\n    service: {self.SERVICE}\n    issuer: {self.ISSUER}\n"
+                f"    rootcertbundle: {self.cert}\n")
+
+    def serve(self) -> str:
+        """Start answering on loopback; returns the realm URL."""
+        import base64
+        import http.server
+        import threading
+        import urllib.parse
+
+        issuer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                issuer.requests.append(self.path)
+                given = self.headers.get("Authorization", "")
+                expected = "Basic " + base64.b64encode(f"{issuer.user}:{issuer.password}".encode()).decode()
+                if given and given != expected:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                access = []
+                if given and query.get("scope"):
+                    _, name, actions = query["scope"][0].split(":")
+                    access = [{"type": "repository", "name": name, "actions": actions.split(",")}]
+                body = json.dumps({"token": issuer.token(issuer.user if given else "", access)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/token"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

@@ -4,6 +4,7 @@ multi-platform index, basic credentials from the Docker config, errors; and from
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 
@@ -111,3 +112,51 @@ def test_config_files_of_every_shape(tmp_path):
     assert source.get("gcr.io/p/web:v3").cmd == ["any"]
     with pytest.raises(ImageConfigError, match="cannot read the config of image other:1"):
         source.get("other:1")
+
+
+@pytest.fixture
+def token_registry(tmp_path):
+    """docker-registry with `auth: token`, and the token service it sends clients to."""
+    from injecttools import TokenIssuer
+
+    root = tmp_path / "token"
+    root.mkdir()
+    issuer = TokenIssuer(root, "dev", "s3cret")
+    realm = issuer.serve()
+    r = Registry(root, auth_section=issuer.registry_auth(realm))
+    r.bearer = issuer.token("pusher", [{"type": "repository", "name": "private/app", "actions": ["pull", "push"]}])
+    yield r, issuer
+    r.stop()
+    issuer.stop()
+
+
+def test_bearer_token_anonymous_then_with_credentials(token_registry, tmp_path, monkeypatch):
+    registry, issuer = token_registry
+    registry.push_image("private/app", "v1", SEED_IMAGE_CONFIG, oci=True)
+    ref = f"{registry.host}/private/app:v1"
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    with pytest.raises(RegistryError, match="needs credentials"):
+        fetch_image_config(ref)  # an anonymous token grants nothing here
+    assert issuer.requests and "scope=repository%3Aprivate%2Fapp%3Apull" in issuer.requests[-1]
+    assert "service=test-registry" in issuer.requests[-1]
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(json.dumps({"auths": {registry.host: {
+        "username": "dev", "password": "s3cret"}}}))
+    config = fetch_image_config(ref)
+    assert (config.entrypoint, config.working_dir) == (["docker-entrypoint.sh"], "/home/node/app")
+
+
+def test_credentials_from_a_credential_helper(private_registry, tmp_path, monkeypatch):
+    private_registry.push_image("private/app", "v2", SEED_IMAGE_CONFIG)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-testhelper"
+    helper.write_text("#!/bin/sh\nread server\n"
+                      f"[ \"$1\" = get ] && [ \"$server\" = {private_registry.host} ] && "
+                      "echo '{\"Username\":\"dev\",\"Secret\":\"s3cret\"}'\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(json.dumps({"credHelpers": {private_registry.host: "testhelper"}}))
+    assert fetch_image_config(f"{private_registry.host}/private/app:v2").working_dir == "/home/node/app"

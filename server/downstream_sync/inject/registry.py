@@ -190,8 +190,11 @@ class _Client:
                 continue
             if status == 200:
                 return answer, body
+            if status == 401 and attempt == 1 and self.credentials():
+                raise RegistryError(f"{self.ref.registry} refused the credentials of the Docker config for "
+                                    f"{self.ref.repository}")
             raise RegistryError(self._explain(status, body, path))
-        raise RegistryError(f"{self.ref.registry} refused the credentials for {self.ref.repository}")
+        raise AssertionError("unreachable")
 
     def _explain(self, status: int, body: bytes, path: str) -> str:
         detail = ""
