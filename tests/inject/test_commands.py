@@ -115,3 +115,23 @@ def test_injecting_with_changed_rules_rewrites_the_rules_and_keeps_the_original_
                          "--", "/entry.sh", "serve", "--port=$$(PORT)"]
     assert c["env"] == first["env"]
     assert out["metadata"]["annotations"]["downstream-sync.dev/fingerprint"] == f"c={rules[0].fingerprint}"
+
+
+def test_an_unknown_app_tmpdir_is_a_warning_and_the_image_env_is_read_when_it_can_be(tmp_path):
+    (tmp_path / "skaffold.yaml").write_text(SKAFFOLD % "")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "app:1", "command": ["/x"], "workingDir": "/w"}]}}
+    rules = rules_from_project(tmp_path / "skaffold.yaml")
+    result = inject_manifests(yaml.safe_dump(pod), InjectRequest(rules, ConfigSource(use_docker=False,
+                                                                                     use_registry=False)))
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("<stdin>: document 1: Pod p: container c: the app's own TMPDIR is unknown")
+    assert yaml.safe_load(result.text)["spec"]["containers"][0]["env"][0] == {
+        "name": "DOWNSTREAM_SYNC_APP_TMPDIR", "value": ""}
+    (tmp_path / "app.json").write_text(json.dumps({"Env": ["TMPDIR=/image/tmp"]}))
+    source = ConfigSource({"app": tmp_path / "app.json"}, use_docker=False, use_registry=False)
+    result = inject_manifests(yaml.safe_dump(pod), InjectRequest(rules, source))
+    assert result.warnings == []
+    c = yaml.safe_load(result.text)["spec"]["containers"][0]
+    assert c["args"] == ["--workdir", "/w", *RULES[:2], "--", "/x"]
+    assert c["env"][0] == {"name": "DOWNSTREAM_SYNC_APP_TMPDIR", "value": "/image/tmp"}

@@ -98,7 +98,7 @@ class ConfigSource:
         self.use_docker = use_docker
         self.use_registry = use_registry
         self.registry_timeout = registry_timeout
-        self._cache: dict[str, ImageConfig] = {}
+        self._cache: dict[str, ImageConfig | ImageConfigError] = {}
 
     def file_for(self, image: str) -> Path | None:
         """The file given for `image`: one named with its exact reference, else with its repository
@@ -111,9 +111,16 @@ class ConfigSource:
         return None
 
     def get(self, image: str) -> ImageConfig:
+        """The config of `image`, looked up once (a failure too); raises ImageConfigError."""
         if image not in self._cache:
-            self._cache[image] = self._find(image)
-        return self._cache[image]
+            try:
+                self._cache[image] = self._find(image)
+            except ImageConfigError as error:
+                self._cache[image] = error
+        found = self._cache[image]
+        if isinstance(found, ImageConfigError):
+            raise found
+        return found
 
     def _find(self, image: str) -> ImageConfig:
         path = self.file_for(image)

@@ -4,7 +4,8 @@ For each container given rules: the `emptyDir` volume and the init container tha
 helper into it, the mount at /sync-helper, `command: [/sync-helper/app-server]`, `args` with
 `--workdir`, `--targets`, `--excludes` and the original command after `--` (Kubernetes' rules:
 `command` replaces ENTRYPOINT, `args` replace CMD, the image config fills in the rest), `TMPDIR` on
-the volume for the helper with the app's own handed back to it, and the pod's annotations. A
+the volume for the helper with the app's own handed back to it (the container's env, else the
+image's ENV; a warning when neither can be known), and the pod's annotations. A
 container injected before gets its original command back from its args, so injecting twice
 changes nothing. Values are plain dicts and lists from YAML; nothing here reads a file or the
 network (the image config comes through a callable). Must not import pygls, lsprotocol or the terminal.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .imageconfig import ImageConfig
+from .imageconfig import ImageConfig, ImageConfigError
 from .names import (APP_SERVER, APP_TMPDIR, FINGERPRINT_ANNOTATION, INIT_CONTAINER_NAME, INJECTED_ANNOTATION,
                     INSTALL_COMMAND, MOUNT_PATH, VOLUME_NAME, format_fingerprints, injected_containers,
                     parse_fingerprints)
@@ -135,7 +136,13 @@ def _set_env(container: dict, app_tmpdir: dict | None) -> None:
         env += [{"name": APP_TMPDIR, **(app_tmpdir or {"value": ""})}, ours]
 
 
-def _inject_container(container: dict, rules: ContainerRules, config: Callable[[], ImageConfig]) -> None:
+def _env_names(container: dict) -> set:
+    env = container.get("env")
+    return {e.get("name") for e in env if isinstance(e, dict)} if isinstance(env, list) else set()
+
+
+def _inject_container(container: dict, rules: ContainerRules, config: Callable[[], ImageConfig],
+                      warn: Callable[[str], None]) -> None:
     name = container.get("name")
     command = _words(container, "command") or []
     mounts = container.get("volumeMounts") or []
@@ -166,8 +173,15 @@ def _inject_container(container: dict, rules: ContainerRules, config: Callable[[
     elif workdir is None and (fetched or any(not t.startswith("/") for t in rules.targets)):
         workdir = image_config().working_dir or "/"
     app_tmpdir = None
-    if fetched and "TMPDIR" in fetched[0].env:
-        app_tmpdir = {"value": fetched[0].env["TMPDIR"]}
+    if not _env_names(container) & {"TMPDIR", APP_TMPDIR}:  # the image's ENV decides the app's TMPDIR
+        if not fetched:
+            try:
+                image_config()
+            except ImageConfigError as error:
+                warn(f"the app's own TMPDIR is unknown, so it runs without one ({error}); to keep it, "
+                     f"set TMPDIR in the container's env or pass --image-config")
+        if fetched and "TMPDIR" in fetched[0].env:
+            app_tmpdir = {"value": fetched[0].env["TMPDIR"]}
     try:
         args = helper_args(rules, workdir, argv)
     except RewriteError as error:
@@ -206,7 +220,8 @@ def _ensure_pod_parts(spec: dict, helper_image: str) -> None:
 
 
 def rewrite_pod(template: dict, spec: dict, chosen: dict[int, ContainerRules],
-                config_for: Callable[[str], ImageConfig], helper_image: str) -> list[str]:
+                config_for: Callable[[str], ImageConfig], helper_image: str,
+                warn: Callable[[str, str], None] = lambda container, message: None) -> list[str]:
     """Inject the containers of `spec` at the indexes in `chosen` (in place; the caller passes a copy)
     and annotate `template` (the object whose `metadata` is the pod's). Returns their names."""
     containers = spec["containers"]
@@ -214,7 +229,9 @@ def rewrite_pod(template: dict, spec: dict, chosen: dict[int, ContainerRules],
     for index, rules in chosen.items():
         container = containers[index]
         image = container["image"]
-        _inject_container(container, rules, lambda image=image: config_for(image))
+        label = container.get("name") or f"#{index + 1}"
+        _inject_container(container, rules, lambda image=image: config_for(image),
+                          lambda message, label=label: warn(label, message))
         names.append(container.get("name") or f"#{index + 1}")
     _ensure_pod_parts(spec, helper_image)
     metadata = template.get("metadata")

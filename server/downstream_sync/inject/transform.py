@@ -126,7 +126,8 @@ class _Run:
             return False
         template = obj if len(path) == 1 else get_path(obj, path[:-1])
         try:
-            names = rewrite_pod(template, spec, chosen, self.config_for, self.request.helper_image)
+            names = rewrite_pod(template, spec, chosen, self.config_for, self.request.helper_image,
+                                lambda name, message: self.result.warnings.append(f"{where}: container {name}: {message}"))
         except RewriteError as error:
             label = f": container {error.container}" if error.container else ""
             raise InjectError(f"{where}{label}: {error}") from None
