@@ -149,7 +149,7 @@ def _inject_container(container: dict, rules: ContainerRules, config: Callable[[
     if not isinstance(mounts, list):
         raise RewriteError("volumeMounts must be a list", name)
     for m in mounts:
-        if isinstance(m, dict) and m.get("mountPath", "").rstrip("/") == MOUNT_PATH and m.get("name") != VOLUME_NAME:
+        if isinstance(m, dict) and str(m.get("mountPath") or "").rstrip("/") == MOUNT_PATH and m.get("name") != VOLUME_NAME:
             raise RewriteError(f"already mounts volume {m.get('name')!r} at {MOUNT_PATH}, where the helper goes",
                                name)
     fetched: list[ImageConfig] = []
