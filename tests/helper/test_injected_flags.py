@@ -5,8 +5,6 @@ import sys
 
 from helper_procs import hello_and_snapshot, wait_until, watch
 
-from sync_helper.wire import filedownload_pb2 as pb
-
 
 def test_relative_targets_live_in_the_workdir_and_the_app_keeps_its_folder(run_helper, bridge, tmp_path):
     app_dir = tmp_path / "image-workdir"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..cluster.pods import image_matches, image_repository
 
-__all__ = ["ImageRef", "parse_ref", "artifact_matches", "image_repository"]
+__all__ = ["ImageRef", "parse_ref", "artifact_matches", "match_strength", "image_repository"]
 
 DOCKER_HUB = "docker.io"
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
