@@ -57,8 +57,8 @@ def test_the_injected_container_runs_under_the_real_helper(tmp_path):
         cwd, tmpdir, argv = eval(marker.read_text())  # noqa: S307  (our own repr)
         assert (cwd, tmpdir, argv) == (str(workdir), "/image/tmp", ["serve", "$(NOT_EXPANDED)"])
         with grpc.insecure_channel(f"unix:{sock}") as channel:
-            call = pb_grpc.FileServiceStub(channel).Watch(pb.FileWatchRequest(protocol=1, since_version=1,
-                                                                              instance_id="earlier"))
+            request = pb.FileWatchRequest(protocol=1, since_version=1, instance_id="earlier")
+            call = pb_grpc.FileServiceStub(channel).Watch(request, wait_for_ready=True, timeout=20)
             events = []
             for event in call:
                 events.append(event)
