@@ -409,19 +409,23 @@ def cmd_lsp(args) -> int:
 
 
 def cmd_inject(args) -> int:
-    from .inject import (DEFAULT_HELPER_IMAGE, ConfigSource, InjectError, InjectRequest, inject_manifests,
-                         parse_image_config_flag, rules_from_project)
+    from .inject import (DEFAULT_HELPER_IMAGE, ConfigSource, ImageConfigError, InjectError, InjectRequest,
+                         inject_manifests, parse_image_config_flag, rules_from_project)
 
     try:
-        files = dict(parse_image_config_flag(value) for value in args.image_config)
+        configs = ConfigSource(dict(parse_image_config_flag(value) for value in args.image_config))
     except ValueError as error:
         raise UserError(f"--image-config {error}", EXIT_CONFIG) from None
+    try:
+        configs.check_files()
+    except ImageConfigError as error:
+        raise UserError(str(error), EXIT_CONFIG) from None
     try:
         text = sys.stdin.buffer.read().decode("utf-8")
     except UnicodeDecodeError as error:
         raise UserError(f"<stdin>: the manifests are not UTF-8 (byte {error.start + 1})") from None
     try:
-        request = InjectRequest(rules_from_project(args.filename, _profiles(args.profile)), ConfigSource(files),
+        request = InjectRequest(rules_from_project(args.filename, _profiles(args.profile)), configs,
                                 args.helper_image or DEFAULT_HELPER_IMAGE)
         result = inject_manifests(text, request)
     except InjectError as error:

@@ -82,8 +82,10 @@ def test_bad_flags_and_files(seed_project):
     assert "IMAGE=FILE" in err
     done = run_cli(["inject", "-f", "missing.yaml"], GOOD, seed_project)
     assert done.returncode == 1 and done.stdout == "" and "missing.yaml: no such file" in done.stderr
-    done = run_cli(["inject", "-f", "skaffold.yaml", "--image-config", "node-example=absent.json"], GOOD, seed_project)
-    assert done.returncode == 1 and done.stdout == "" and "absent.json" in done.stderr
+    for flag, problem in (("node-example=absent.json", "absent.json: No such file"),
+                          ("node-example=skaffold.yaml", "skaffold.yaml: not JSON")):
+        done = run_cli(["inject", "-f", "skaffold.yaml", "--image-config", flag], GOOD, seed_project)
+        assert done.returncode == 2 and done.stdout == "" and problem in done.stderr
 
 
 def test_documents_that_are_not_objects_pass_through(seed_project):

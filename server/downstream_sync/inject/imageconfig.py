@@ -100,6 +100,11 @@ class ConfigSource:
         self.registry_timeout = registry_timeout
         self._cache: dict[str, ImageConfig | ImageConfigError] = {}
 
+    def check_files(self) -> None:
+        """Read every file given, so that a bad one is an error before any manifest is read."""
+        for path in self.files.values():
+            load_config_file(path)
+
     def file_for(self, image: str) -> Path | None:
         """The file given for `image`: one named with its exact reference, else with its repository
         (a name without tag or digest stands for every tag)."""
