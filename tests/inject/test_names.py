@@ -32,3 +32,21 @@ def test_annotation_values_round_trip():
     assert parse_fingerprints("junk, =x,web=") == {}
     assert injected_containers({INJECTED_ANNOTATION: "web, worker"}) == ["web", "worker"]
     assert injected_containers(None) == []
+
+
+def test_injection_status_of_a_pod_this_tool_wrote(seed_project):
+    import yaml
+
+    from downstream_sync.inject import ConfigSource, InjectRequest, inject_manifests, rules_from_project
+    from downstream_sync.inject.names import injection_status
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "app", "image": "node-example:1"}, {"name": "side", "image": "busybox"}]}}
+    rules = rules_from_project(seed_project / "skaffold.yaml")
+    source = ConfigSource({"node-example": seed_project / "node-example.json"}, use_docker=False, use_registry=False)
+    annotations = yaml.safe_load(inject_manifests(yaml.safe_dump(pod), InjectRequest(rules, source)).text)[
+        "metadata"]["annotations"]
+    assert injection_status(annotations, "app", rules[0].fingerprint) == "same"
+    assert injection_status(annotations, "app", rules_fingerprint(["src"], [])) == "other"
+    assert injection_status(annotations, "side", rules[0].fingerprint) == "none"
+    assert injection_status(None, "app", rules[0].fingerprint) == "none"

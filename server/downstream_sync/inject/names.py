@@ -13,7 +13,8 @@ import json
 
 __all__ = ["INJECTED_ANNOTATION", "FINGERPRINT_ANNOTATION", "HELPER_VERSION", "DEFAULT_HELPER_IMAGE",
            "VOLUME_NAME", "MOUNT_PATH", "INIT_CONTAINER_NAME", "APP_SERVER", "APP_TMPDIR",
-           "rules_fingerprint", "format_fingerprints", "parse_fingerprints", "injected_containers"]
+           "rules_fingerprint", "format_fingerprints", "parse_fingerprints", "injected_containers",
+           "injection_status"]
 
 INJECTED_ANNOTATION = "downstream-sync.dev/injected"
 FINGERPRINT_ANNOTATION = "downstream-sync.dev/fingerprint"
@@ -30,7 +31,8 @@ APP_TMPDIR = "DOWNSTREAM_SYNC_APP_TMPDIR"  # the app's own TMPDIR, given back to
 
 
 def rules_fingerprint(targets: list[str], excludes: list[str]) -> str:
-    """A short digest of one container's rules (normalized remoteSrc values and excludes), order-free."""
+    """A short digest of one container's rules, order-free: the remoteSrc values as
+    sync.rules.normalize_remote spells them, and the excludes as written."""
     canonical = json.dumps({"targets": sorted(set(targets)), "excludes": sorted(set(excludes))},
                            separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -54,3 +56,13 @@ def injected_containers(annotations: dict | None) -> list[str]:
     """The containers a pod's annotations say were injected (empty: not injected)."""
     value = (annotations or {}).get(INJECTED_ANNOTATION) or ""
     return [n for n in (s.strip() for s in str(value).split(",")) if n]
+
+
+def injection_status(annotations: dict | None, container: str, fingerprint: str) -> str:
+    """What a running pod says of one container: "none" (not injected: attach the helper), "same"
+    (injected from these rules: connect), "other" (injected from other rules: connect, and warn
+    that the pod should be deployed again)."""
+    if container not in injected_containers(annotations):
+        return "none"
+    found = parse_fingerprints((annotations or {}).get(FINGERPRINT_ANNOTATION)).get(container)
+    return "same" if found == fingerprint else "other"
