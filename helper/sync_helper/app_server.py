@@ -56,7 +56,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         argv, command = argv[:at], argv[at + 1:]
     p = argparse.ArgumentParser(
         prog="app-server",
-        usage="app-server [--targets A,B] [--excludes X,Y] [--socket PATH] [--stdio] [-- COMMAND [ARG...]]",
+        usage="app-server [--targets A,B] [--excludes X,Y] [--exclude X]... [--workdir DIR] [--socket PATH] [--stdio] "
+              "[-- COMMAND [ARG...]]",
         description="Runs COMMAND as its child (same stdio, environment and working folder), watches the "
                     "target folders and serves their file changes and contents over gRPC on a unix socket. "
                     "Exits with COMMAND's status (128+N when it died of signal N; 127 when it cannot start). "
@@ -66,6 +67,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="folders to watch, comma-separated; relative ones are relative to the working folder")
     p.add_argument("--excludes", default="", metavar="X,Y",
                    help="doublestar globs relative to each target, comma-separated (node_modules/*, **/*.log)")
+    p.add_argument("--exclude", action="append", default=[], metavar="X",
+                   help="one more exclude glob, taken whole (for a pattern with a comma, such as '*.{js,ts}'); "
+                        "repeatable")
+    p.add_argument("--workdir", default="", metavar="DIR",
+                   help="the folder relative targets are relative to (default: the current folder); "
+                        "the app still runs in the current folder")
     p.add_argument("--command", default="", metavar="A,B,C",
                    help="the command as one comma-separated list (the older form; prefer '-- COMMAND ARG...')")
     p.add_argument("--socket", default=default_socket(), metavar="PATH",
@@ -84,7 +91,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.stdio and args.argv:
         p.error("--stdio serves over stdin/stdout, which the command would share; use the socket with a command")
     args.target_list = _split(args.targets)
-    args.exclude_list = _split(args.excludes)
+    args.exclude_list = _split(args.excludes) + [x for x in args.exclude if x]
+    args.working_dir = os.path.abspath(args.workdir or ".")
     try:
         args.excludes_obj = Excludes(tuple(args.exclude_list))
     except GlobError as e:
@@ -113,7 +121,7 @@ class SyncSide:
         from .wire import filedownload_pb2 as pb
         from .wire import filedownload_pb2_grpc as pb_grpc
 
-        cwd = os.getcwd()
+        cwd = self.args.working_dir
         targets = Targets(self.args.target_list, self.args.excludes_obj, cwd)
         for name, reason in targets.skipped:
             log.warning("app-server: target %s is watched already: %s", name, reason)
@@ -199,12 +207,28 @@ def _prepare_socket(path: str) -> None:
     raise OSError(f"another app-server is serving on {path}; choose another --socket")
 
 
+APP_TMPDIR = "DOWNSTREAM_SYNC_APP_TMPDIR"
+
+
+def child_environment(environ) -> dict[str, str]:
+    """The app's environment: this one, except that when APP_TMPDIR is set (an injected pod points
+    TMPDIR at the helper's volume), the app gets that value as TMPDIR back (none when it is empty)."""
+    env = dict(environ)
+    if APP_TMPDIR in env:
+        own = env.pop(APP_TMPDIR)
+        if own:
+            env["TMPDIR"] = own
+        else:
+            env.pop("TMPDIR", None)
+    return env
+
+
 async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     child = None
     if args.argv:
         become_subreaper()
-        child = Child(args.argv)
+        child = Child(args.argv, env=child_environment(os.environ))
         try:
             child.start()
         except CommandError as e:

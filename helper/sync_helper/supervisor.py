@@ -45,8 +45,9 @@ def become_subreaper() -> None:
 class Child:
     """The user's command, started with `start` and awaited with `wait`."""
 
-    def __init__(self, argv: list[str]):
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None):
         self.argv = argv
+        self.env = env  # None: this process's environment
         self.pid: int | None = None
         self._done: asyncio.Future[int] | None = None
 
@@ -54,7 +55,7 @@ class Child:
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         try:
-            proc = subprocess.Popen(self.argv)
+            proc = subprocess.Popen(self.argv, env=self.env)
         except FileNotFoundError:
             reason = "No such file or directory" if "/" in self.argv[0] else "command not found"
             raise CommandError(f"{self.argv[0]}: {reason}") from None

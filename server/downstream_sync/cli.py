@@ -1,4 +1,4 @@
-"""The `downstream-sync` command: start, pull, validate, status, lsp and demo.
+"""The `downstream-sync` command: start, pull, validate, status, lsp, inject and demo.
 
 A thin face: parses arguments, loads the project (config/), builds rules (sync/) and transports
 (cluster/), runs sessions and prints what they do (terminal.py). Heavy modules are imported
@@ -116,6 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", metavar="PATH",
                    help="with --tcp: a file only you can read holding the secret clients must show "
                         "(default: $DOWNSTREAM_SYNC_LSP_TOKEN)")
+    p = sub.add_parser("inject", help="a filter: inject the helper into the manifests on stdin",
+                       description="Read Kubernetes manifests on stdin and write them to stdout with the helper "
+                                   "injected into every container that runs an artifact with a download stanza: "
+                                   "skaffold render | downstream-sync inject -f skaffold.yaml | kubectl apply -f -")
+    p.add_argument("-f", "--filename", default="skaffold.yaml", metavar="FILE",
+                   help="the skaffold.yaml with the download stanzas (default: ./skaffold.yaml)")
+    p.add_argument("-p", "--profile", action="append", default=[], metavar="P",
+                   help="activate a Skaffold profile (repeatable, or comma-separated)")
+    p.add_argument("--image-config", action="append", default=[], metavar="IMAGE=FILE",
+                   help="the config of IMAGE (JSON, as `docker inspect` prints it) when neither a Docker daemon "
+                        "nor the registry can give it; IMAGE without a tag stands for every tag (repeatable)")
+    p.add_argument("--helper-image", metavar="REF", help="the helper image for the init container")
     p = sub.add_parser("demo", help="a live sync from an embedded local container (no cluster needed)")
     p.add_argument("--seconds", type=_seconds, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")
     p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
@@ -424,6 +436,38 @@ def cmd_lsp(args) -> int:
         raise UserError(str(error)) from None
 
 
+# --- inject ----------------------------------------------------------------------------------
+
+
+def cmd_inject(args) -> int:
+    from .inject import (DEFAULT_HELPER_IMAGE, ConfigSource, ImageConfigError, InjectError, InjectRequest,
+                         inject_manifests, parse_image_config_flag, rules_from_project)
+
+    try:
+        configs = ConfigSource(dict(parse_image_config_flag(value) for value in args.image_config))
+    except ValueError as error:
+        raise UserError(f"--image-config {error}", EXIT_CONFIG) from None
+    try:
+        configs.check_files()
+    except ImageConfigError as error:
+        raise UserError(str(error), EXIT_CONFIG) from None
+    try:
+        text = sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"<stdin>: the manifests are not UTF-8 (byte {error.start + 1})") from None
+    try:
+        request = InjectRequest(rules_from_project(args.filename, _profiles(args.profile)), configs,
+                                args.helper_image or DEFAULT_HELPER_IMAGE)
+        result = inject_manifests(text, request)
+    except InjectError as error:
+        raise UserError(str(error)) from None
+    for warning in result.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    sys.stdout.buffer.write(result.text.encode("utf-8"))  # a reader that goes away is a failure here
+    sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
 # --- demo ------------------------------------------------------------------------------------
 
 
@@ -485,7 +529,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in handlers:
             return asyncio.run(handlers[args.command](args))
-        return {"validate": cmd_validate, "status": cmd_status, "lsp": cmd_lsp}[args.command](args)
+        return {"validate": cmd_validate, "status": cmd_status, "lsp": cmd_lsp,
+                "inject": cmd_inject}[args.command](args)
     except UserError as error:
         _err(str(error))
         return error.code

@@ -50,6 +50,11 @@ class Helper:
     def connect_command(self) -> str:
         return f"{BIN / 'app-connect'} --socket {self.socket}"
 
+    @property
+    def connect_argv(self) -> list[str]:
+        """The same command as an argv, as the language server takes it."""
+        return [str(BIN / "app-connect"), "--socket", str(self.socket)]
+
 
 def run(*args, cwd=None, env=None, timeout=60):
     """Run the real console script to the end."""

@@ -86,7 +86,7 @@ class Lsp:
     def start_session(self, project, helper) -> dict:
         return self.request("workspace/executeCommand", {
             "command": "downstreamSync.server.startSession",
-            "arguments": [{"configPath": str(project / "skaffold.yaml"), "connectCommand": helper.connect_command}]})
+            "arguments": [{"configPath": str(project / "skaffold.yaml"), "connectCommand": helper.connect_argv}]})
 
     def close(self) -> None:
         try:
