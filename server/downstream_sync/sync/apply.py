@@ -28,8 +28,9 @@ from .lane import Lane, fetch_large
 from .ledger import Entry, Ledger
 from .reconcile import Reconcile
 from .rules import RESERVED, RuleSet
-from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, LocalChanged, WriteError,
-                     lstat, match_exec_bits, md5_file, move_file, remove_file)
+from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, Expected, LocalChanged, WriteError,
+                     backup_name, conflict_name, lstat, match_exec_bits, md5_file, move_file, now_ns, remove_file,
+                     stat_proves)
 
 __all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
 
@@ -71,8 +72,8 @@ class _Incoming:
 @dataclass
 class Target:
     wire: str
-    dir: Path      # the folder the safe walk starts from (the rule's localDst)
-    rel: str       # below dir, POSIX
+    dir: Path      # the folder the safe walk starts from: the project root
+    rel: str       # below dir, POSIX (the same as relpath)
     local: str     # the absolute local path
     relpath: str   # relative to the project root, POSIX
 
@@ -96,6 +97,17 @@ def _ours(name: str) -> bool:
             or (name.startswith(".") and TEMP_MARK in name))
 
 
+def _expected(st: os.stat_result | None, md5: str | None, checked: int) -> Expected | None:
+    """What the local file was when it was looked at (None: absent)."""
+    return None if st is None else Expected(st, md5, checked)
+
+
+def _beside(relpath: str, name: str) -> str:
+    """The project-relative path of `name` in the folder of relpath."""
+    folder = relpath.rpartition("/")[0]
+    return f"{folder}/{name}" if folder else name
+
+
 def _unsafe(wire: str) -> bool:
     body = wire[1:] if wire.startswith("/") else wire
     return (not wire or "\x00" in wire or "\\" in wire
@@ -116,7 +128,7 @@ class Applier:
         self.ledger: Ledger | None = None
         self.client: HelperClient | None = None
         self.lane: Lane | None = None  # large files take the data lane when set (per connection)
-        self._hash_cache: dict[str, tuple[int, int, int, str]] = {}
+        self._hash_cache: dict[str, tuple[int, int, int, int, str]] = {}  # size, mtime, ino, checked_ns, md5
         self._renamed_away: dict[str, int] = {}
 
     def _error(self, path: str | None, message: str, rec: Reconcile | None = None) -> None:
@@ -163,32 +175,38 @@ class Applier:
             if not quiet:
                 self._skipped(None, wire, "named like a file of downstream sync itself (an echo of an upload)", w)
             return None
-        if rel:
-            relpath = f"{rule.local_rel}/{rel}" if rule.local_rel else rel
-            return Target(wire, rule.local_dir, rel, f"{rule.local_dir}/{rel}", relpath)
-        return Target(wire, rule.local_dir.parent, rule.local_dir.name, str(rule.local_dir), rule.local_rel)
+        relpath = f"{rule.local_rel}/{rel}" if rule.local_rel and rel else rule.local_rel or rel
+        refused = self.rules.refusal(relpath)
+        if refused:
+            if not quiet:
+                self._error(relpath, refused, w.reconcile if w else None)
+            return None
+        root = self.rules.project_root
+        if relpath:  # walked from the project root down, never following a symlink
+            return Target(wire, root, relpath, f"{root}/{relpath}", relpath)
+        return Target(wire, root.parent, root.name, str(root), relpath)
 
-    async def _local_md5(self, t: Target, st: os.stat_result | None) -> str | None:
-        """The local file's MD5 (None when absent): from the ledger or the cache when its stat matches,
-        else hashed (large files in a worker thread)."""
+    async def _local_md5(self, t: Target, st: os.stat_result | None, checked: int) -> str | None:
+        """The local file's MD5 (None when absent): from the ledger or the cache when its stat proves
+        it, else hashed (large files in a worker thread). `checked`: the clock before st was taken."""
         entry = self.ledger.get(t.relpath)
         if st is not None and st.st_size >= _HASH_IN_THREAD and self._known_md5(t, st, entry) is None:
             digest = await asyncio.get_running_loop().run_in_executor(None, md5_file, t.local)
-            return self._remember(t, st, digest)
-        return self._local_md5_now(t, st, entry)
+            return self._remember(t, st, checked, digest)
+        return self._local_md5_now(t, st, entry, checked)
 
     def _known_md5(self, t: Target, st: os.stat_result, entry: Entry | None) -> str | None:
         if entry is not None and entry.matches_stat(st):
             return entry.md5
         cached = self._hash_cache.get(t.relpath)
-        if cached is not None and cached[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
-            return cached[3]
+        if cached is not None and stat_proves(st, *cached[:4]):
+            return cached[4]
         return None
 
-    def _remember(self, t: Target, st: os.stat_result, digest: str) -> str:
+    def _remember(self, t: Target, st: os.stat_result, checked: int, digest: str) -> str:
         if len(self._hash_cache) > 10000:
             self._hash_cache.clear()
-        self._hash_cache[t.relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, digest)
+        self._hash_cache[t.relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, checked, digest)
         return digest
 
     def _regular_or_absent(self, t: Target, st: os.stat_result | None, w: Work) -> bool:
@@ -277,10 +295,8 @@ class Applier:
                 elif res[0] == "refused":
                     self._regular_or_absent(t, res[1], w)
                 elif res[0] == "skip":
-                    _, d, st = res
-                    entry = self.ledger.get(t.relpath)
-                    if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
-                        self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino))
+                    _, d, st, checked = res
+                    self._note_in_sync(w, t, st, checked)
                     self._skipped(t, w.path, d.reason, w)
                 elif res[0] == "error":
                     raise res[1]
@@ -304,16 +320,18 @@ class Applier:
                 if w.version and self._renamed_away.get(w.path, 0) > w.version:
                     out.append(("renamed",))
                     continue
+                checked = now_ns()
                 st = lstat(t.local)
                 if st is not None and not stat_mod.S_ISREG(st.st_mode):
                     out.append(("refused", st))
                     continue
                 entry = self.ledger.get(t.relpath)
-                d = decide_change(w.md5, self._local_md5_now(t, st, entry), entry.md5 if entry else None, self.policy)
+                local_md5 = self._local_md5_now(t, st, entry, checked)
+                d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
                 if d.action is Action.SKIP:
                     if st is not None and match_exec_bits(t.dir, t.rel, w.mode):
-                        st = lstat(t.local)
-                    out.append(("skip", d, st))
+                        checked, st = now_ns(), lstat(t.local)
+                    out.append(("skip", d, st, checked))
                     continue
                 af = self._open_for(t, d, w.mode)
                 try:
@@ -321,17 +339,23 @@ class Applier:
                 except BaseException:
                     af.abort()
                     raise
-                out.append(("placed", d, st, self._place(t, d, st, af, w.md5)))
+                out.append(("placed", d, st, self._place(t, d, _expected(st, local_md5, checked), af, w.md5)))
             except Exception as e:
                 out.append(("error", e))
         return out
 
-    def _local_md5_now(self, t: "Target", st: os.stat_result | None, entry: Entry | None) -> str | None:
+    def _local_md5_now(self, t: "Target", st: os.stat_result | None, entry: Entry | None, checked: int) -> str | None:
         """As _local_md5, hashing here (this may run in a worker thread)."""
         if st is None:
             return None
         known = self._known_md5(t, st, entry)
-        return known if known is not None else self._remember(t, st, md5_file(t.local))
+        return known if known is not None else self._remember(t, st, checked, md5_file(t.local))
+
+    def _note_in_sync(self, w: Work, t: Target, st: os.stat_result, checked: int) -> None:
+        """Record that the local file, as of `checked`, already holds the container's version."""
+        entry = self.ledger.get(t.relpath)
+        if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
+            self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino, checked))
 
     def _relpath_of(self, wire: str) -> str | None:
         t = self.target(wire, quiet=True)
@@ -349,25 +373,26 @@ class Applier:
         if w.version and self._renamed_away.get(w.path, 0) > w.version:
             self._skipped(t, w.path, "renamed in the container since", w)
             return None
+        checked = now_ns()
         st = lstat(t.local)
         if not self._regular_or_absent(t, st, w):
             return None
-        local_md5 = await self._local_md5(t, st)
+        local_md5 = await self._local_md5(t, st, checked)
         entry = self.ledger.get(t.relpath)
+        expect = _expected(st, local_md5, checked)
         if not w.md5 and w.content is None:
             # No MD5 from the helper (a seed helper): download and decide on the header's MD5.
             d = decide_change("", local_md5, entry.md5 if entry else None, self.policy)
-            return (w, t, d, st)
+            return (w, t, d, expect)
         d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
         if d.action is Action.SKIP:
             try:
                 if match_exec_bits(t.dir, t.rel, w.mode):
-                    st = lstat(t.local)
+                    checked, st = now_ns(), lstat(t.local)
             except (OSError, WriteError) as e:
                 self._error(t.relpath, f"could not set the exec bit of {t.relpath}: {getattr(e, 'strerror', None) or e}",
                             w.reconcile)
-            if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
-                self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino))
+            self._note_in_sync(w, t, st, checked)
             self._skipped(t, w.path, d.reason, w)
             return None
         if w.content is not None:
@@ -378,13 +403,13 @@ class Applier:
             except BaseException:
                 af.abort()
                 raise
-            self._finish(w, t, d, st, af, w.md5, started)
+            self._finish(w, t, d, expect, af, w.md5, started)
             return None
-        return (w, t, d, st)
+        return (w, t, d, expect)
 
     def _open_for(self, t: Target, d: Decision, mode: int) -> AtomicFile:
         if d.action is Action.CONFLICT:
-            return AtomicFile(t.dir, t.rel, mode, name=t.name + CONFLICT_SUFFIX)
+            return AtomicFile(t.dir, t.rel, mode, name=conflict_name(t.name))
         return AtomicFile(t.dir, t.rel, mode)
 
     def _conflict(self, w: Work, t: Target, copy: str | None, reason: str) -> None:
@@ -403,54 +428,48 @@ class Applier:
         self._emit(FileSynced(session=self.name, path=t.relpath, remote_path=w.path, action=action,  # type: ignore[arg-type]
                               bytes=size, duration=time.monotonic() - started, old_path=old))
 
-    def _finish(self, w: Work, t: Target, d: Decision, st: os.stat_result | None, af: AtomicFile,
+    def _finish(self, w: Work, t: Target, d: Decision, expect: Expected | None, af: AtomicFile,
                 md5: str, started: float) -> None:
         """Verify and put a fully received file in place, per the decision."""
-        self._record(w, t, d, st, self._place(t, d, st, af, md5), started)
+        self._record(w, t, d, expect, self._place(t, d, expect, af, md5), started)
 
-    @staticmethod
-    def _place(t: Target, d: Decision, st: os.stat_result | None, af: AtomicFile, md5: str) -> tuple:
+    def _place(self, t: Target, d: Decision, expect: Expected | None, af: AtomicFile, md5: str) -> tuple:
         """The disk half of _finish (no ledger, no events; safe in a worker thread):
         ("copy",) a conflict copy was written beside the file, ("changed",) the file changed locally
-        meanwhile so the copy went beside it, or ("written", new stat, backup name or None)."""
+        meanwhile so the copy went beside it, or ("written", new stat, backup name or None, md5, checked)."""
         if d.action is Action.CONFLICT:
             af.commit(md5, True)
             return ("copy",)
-        expect = st
-        backup = None
-        if d.action is Action.WRITE_WITH_BACKUP and st is not None:
-            af.verify(md5 or None)  # before the local file moves aside: a bad copy leaves it in place
-            try:
-                move_file(t.dir, t.rel, t.dir, t.rel, st, dst_name=t.name + BACKUP_SUFFIX)
-            except BaseException:
-                af.abort()
-                raise
-            backup = t.name + BACKUP_SUFFIX
-            expect = None
+        backup = backup_name(t.name) if self.policy == "remote-wins" else None
+        if d.action is Action.WRITE_WITH_BACKUP:
+            expect = None  # nothing there is this tool's: whatever the new file displaces is kept
+        checked = now_ns()
         try:
-            new_st = af.commit(md5 or None, expect)
+            new_st, kept = af.commit(md5 or None, expect, backup)
         except LocalChanged:
-            af.commit_as(t.name + CONFLICT_SUFFIX)
+            af.commit_as(conflict_name(t.name))
             return ("changed",)
-        return ("written", new_st, backup, af.md5)
+        return ("written", new_st, backup if kept else None, af.md5, checked)
 
-    def _record(self, w: Work, t: Target, d: Decision, st: os.stat_result | None, placed: tuple,
+    def _record(self, w: Work, t: Target, d: Decision, before: Expected | None, placed: tuple,
                 started: float) -> None:
         """The ledger and events half of _finish."""
+        copy = conflict_name(t.name)
         if placed[0] == "copy":
-            self._conflict(w, t, t.relpath + CONFLICT_SUFFIX,
-                           f"{d.reason}; the container's version is kept beside it as {t.name}{CONFLICT_SUFFIX}")
+            self._conflict(w, t, _beside(t.relpath, copy),
+                           f"{d.reason}; the container's version is kept beside it as {copy}")
             return
         if placed[0] == "changed":
-            self._conflict(w, t, t.relpath + CONFLICT_SUFFIX,
+            self._conflict(w, t, _beside(t.relpath, copy),
                            f"changed locally while it was being synced; the container's version is kept "
-                           f"beside it as {t.name}{CONFLICT_SUFFIX}")
+                           f"beside it as {copy}")
             return
-        _, new_st, backup, md5 = placed
-        self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino))
-        self._synced(w, t, "created" if st is None else "updated", new_st.st_size, started)
+        _, new_st, backup, md5, checked = placed
+        self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino, checked))
+        self._synced(w, t, "created" if before is None else "updated", new_st.st_size, started)
         if backup is not None:
-            self._conflict(w, t, None, f"{d.reason}; took the container's version (policy remote-wins), "
+            why = d.reason if d.action is Action.WRITE_WITH_BACKUP else "changed locally while it was being synced"
+            self._conflict(w, t, None, f"{why}; took the container's version (policy remote-wins), "
                                        f"the local one is kept as {backup}")
 
     async def _fetch(self, items: list[tuple[Work, Target, Decision, os.stat_result | None]], attempt: int = 1) -> None:
@@ -606,6 +625,7 @@ class Applier:
         self._done(w)
 
     async def _apply_delete(self, w: Work, t: Target) -> None:
+        checked = now_ns()
         st = lstat(t.local)
         entry = self.ledger.get(t.relpath)
         if st is None:
@@ -616,27 +636,32 @@ class Applier:
         if not stat_mod.S_ISREG(st.st_mode):
             self._skipped(t, w.path, "not a regular file locally; kept", w)
             return
-        local_md5 = await self._local_md5(t, st)
+        local_md5 = await self._local_md5(t, st, checked)
         d = decide_delete(local_md5, entry.md5 if entry else None, self.policy)
         started = time.monotonic()
+        backup = backup_name(t.name)
         if d.action is Action.SKIP:
             self._skipped(t, w.path, d.reason, w)
         elif d.action is Action.DELETE:
             try:
-                remove_file(t.dir, t.rel, st)
+                kept = remove_file(t.dir, t.rel, _expected(st, local_md5, checked),
+                                   backup if self.policy == "remote-wins" else None)
             except LocalChanged:
                 self._conflict(w, t, None, "deleted in the container but changed locally meanwhile; kept the local file")
                 return
             self.ledger.remove(t.relpath)
             self._synced(w, t, "deleted", 0, started)
+            if kept:
+                self._conflict(w, t, None, f"changed locally while it was being deleted; deleted it (policy "
+                                           f"remote-wins), the local one is kept as {backup}")
         elif d.action is Action.KEEP:
             self._conflict(w, t, None, d.reason)
         elif d.action is Action.DELETE_WITH_BACKUP:
-            move_file(t.dir, t.rel, t.dir, t.rel, st, dst_name=t.name + BACKUP_SUFFIX)
+            remove_file(t.dir, t.rel, None, backup)
             self.ledger.remove(t.relpath)
             self._synced(w, t, "deleted", 0, started)
             self._conflict(w, t, None, f"{d.reason}; deleted it (policy remote-wins), the local one is kept "
-                                       f"as {t.name}{BACKUP_SUFFIX}")
+                                       f"as {backup}")
 
     async def _apply_rename(self, w: Work):
         new_t = self.target(w.path, quiet=True)
@@ -648,21 +673,25 @@ class Applier:
                 await self._apply_delete(old_w, old_t)
             return None
         if old_t is not None:
+            checked = now_ns()
             old_st = lstat(old_t.local)
             old_entry = self.ledger.get(old_t.relpath)
             new_st = lstat(new_t.local)
             if (old_st is not None and stat_mod.S_ISREG(old_st.st_mode) and old_entry is not None
                     and new_st is None):
-                old_md5 = await self._local_md5(old_t, old_st)
+                old_md5 = await self._local_md5(old_t, old_st, checked)
                 if old_md5 == old_entry.md5 and (not w.md5 or w.md5 == old_md5):
                     started = time.monotonic()
                     try:
-                        st = move_file(old_t.dir, old_t.rel, new_t.dir, new_t.rel, old_st)
+                        checked = now_ns()
+                        st = move_file(old_t.dir, old_t.rel, new_t.dir, new_t.rel,
+                                       Expected(old_st, old_md5, checked), replace=False)
                     except LocalChanged:
                         pass
                     else:
                         self.ledger.remove(old_t.relpath)
-                        self.ledger.put(Entry(new_t.relpath, w.path, old_md5, st.st_size, st.st_mtime_ns, st.st_ino))
+                        self.ledger.put(Entry(new_t.relpath, w.path, old_md5, st.st_size, st.st_mtime_ns, st.st_ino,
+                                              checked))
                         self._synced(w, new_t, "renamed", st.st_size, started, old=old_t.relpath)
                         return None
         need = await self._apply_change(w, new_t)

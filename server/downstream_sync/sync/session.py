@@ -29,7 +29,7 @@ from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
 from .pipeline import Pipeline
 from .reconcile import Reconcile
 from .rules import RuleSet
-from .writer import CONFLICT_SUFFIX, WriteError, clean_stale_temps, lstat, md5_file, move_file
+from .writer import CONFLICT_SUFFIX, Expected, WriteError, clean_stale_temps, lstat, md5_file, move_file, now_ns
 
 __all__ = ["Session", "Policy", "SessionState", "SessionStats", "PullResult"]
 
@@ -181,10 +181,11 @@ class Session:
             if t is None or t.local != str(local) or copy_st is None:
                 raise ValueError(f"no conflict to resolve for {relpath}: there is no {copy.name} beside it")
             if choice == "take-remote":
+                checked = now_ns()
                 digest = md5_file(copy)
                 started = time.monotonic()
-                st = move_file(t.dir, t.rel + CONFLICT_SUFFIX, t.dir, t.rel, copy_st)
-                ledger.put(Entry(relpath, t.wire, digest, st.st_size, st.st_mtime_ns, st.st_ino))
+                st = move_file(t.dir, t.rel + CONFLICT_SUFFIX, t.dir, t.rel, Expected(copy_st, digest, checked))
+                ledger.put(Entry(relpath, t.wire, digest, st.st_size, st.st_mtime_ns, st.st_ino, checked))
                 self._emit(FileSynced(session=self.name, path=relpath, remote_path=t.wire, action="updated",
                                       bytes=st.st_size, duration=time.monotonic() - started))
             else:
