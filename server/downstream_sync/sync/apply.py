@@ -19,7 +19,7 @@ import stat as stat_mod
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .client import HelperClient, connection_lost, pb
 from .decide import Action, Decision, Policy, decide_change, decide_delete
@@ -37,6 +37,7 @@ __all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
 log = logging.getLogger("downstream_sync")
 
 _FETCH_BATCH_FILES = 256
+_MAX_COPIES = 100
 _FETCH_BATCH_BYTES = 64 << 20
 _HASH_IN_THREAD = 1 << 20
 
@@ -56,6 +57,13 @@ class Work:
     old_path: str = ""
     version: int = 0
     reconcile: Reconcile | None = None
+
+
+class _Stat(NamedTuple):
+    """The part of a stat that a record of a written file keeps."""
+    st_size: int
+    st_mtime_ns: int
+    st_ino: int
 
 
 @dataclass
@@ -418,6 +426,7 @@ class Applier:
             w.reconcile.conflicts += 1
         if copy is not None:
             self.ledger.set_meta(f"conflict:{t.relpath}", w.path)
+            self.ledger.set_meta(f"conflict-copy:{t.relpath}", copy)
         self._emit(Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason))
 
     def _synced(self, w: Work, t: Target, action: str, size: int, started: float, old: str | None = None) -> None:
@@ -438,8 +447,7 @@ class Applier:
         ("copy",) a conflict copy was written beside the file, ("changed",) the file changed locally
         meanwhile so the copy went beside it, or ("written", new stat, backup name or None, md5, checked)."""
         if d.action is Action.CONFLICT:
-            af.commit(md5, True)
-            return ("copy",)
+            return ("copy", *self._keep_copy(t, af, md5))
         backup = backup_name(t.name) if self.policy == "remote-wins" else None
         if d.action is Action.WRITE_WITH_BACKUP:
             expect = None  # nothing there is this tool's: whatever the new file displaces is kept
@@ -447,22 +455,42 @@ class Applier:
         try:
             new_st, kept = af.commit(md5 or None, expect, backup)
         except LocalChanged:
-            af.commit_as(conflict_name(t.name))
-            return ("changed",)
+            return ("changed", *self._keep_copy(t, af, md5))
         return ("written", new_st, backup if kept else None, af.md5, checked)
+
+    def _keep_copy(self, t: Target, af: AtomicFile, md5: str) -> tuple[str, os.stat_result, int, str]:
+        """Put the container's version beside the file as its conflict copy: the first of
+        NAME.downstream-conflict, NAME~2.downstream-conflict, ... that is absent or still holds
+        what this tool wrote there (a copy the user touched is theirs). Returns name, stat, checked, MD5."""
+        for n in range(1, _MAX_COPIES + 1):
+            name = conflict_name(t.name, n)
+            checked = now_ns()
+            try:
+                st, _ = af.commit(md5 or None, self._copy_as_written(_beside(t.relpath, name)), name=name)
+                return name, st, checked, af.md5
+            except LocalChanged:
+                continue
+        af.abort()
+        raise WriteError(f"cannot keep the container's version of {t.local}: {_MAX_COPIES} conflict copies "
+                         f"beside it hold edits; merge or remove them ({conflict_name(t.name)} and the like)")
+
+    def _copy_as_written(self, relpath: str) -> Expected | None:
+        """What this tool last wrote as the conflict copy `relpath` (None: nothing, so it must be absent)."""
+        record = self.ledger.meta(f"copy:{relpath}")
+        if not record:
+            return None
+        md5, size, mtime_ns, ino, checked = record.split()
+        return Expected(_Stat(int(size), int(mtime_ns), int(ino)), md5, int(checked))
 
     def _record(self, w: Work, t: Target, d: Decision, before: Expected | None, placed: tuple,
                 started: float) -> None:
         """The ledger and events half of _finish."""
-        copy = conflict_name(t.name)
-        if placed[0] == "copy":
-            self._conflict(w, t, _beside(t.relpath, copy),
-                           f"{d.reason}; the container's version is kept beside it as {copy}")
-            return
-        if placed[0] == "changed":
-            self._conflict(w, t, _beside(t.relpath, copy),
-                           f"changed locally while it was being synced; the container's version is kept "
-                           f"beside it as {copy}")
+        if placed[0] in ("copy", "changed"):
+            _, copy, st, checked, md5 = placed
+            copy_rel = _beside(t.relpath, copy)
+            self.ledger.set_meta(f"copy:{copy_rel}", f"{md5} {st.st_size} {st.st_mtime_ns} {st.st_ino} {checked}")
+            why = d.reason if placed[0] == "copy" else "changed locally while it was being synced"
+            self._conflict(w, t, copy_rel, f"{why}; the container's version is kept beside it as {copy}")
             return
         _, new_st, backup, md5, checked = placed
         self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino, checked))

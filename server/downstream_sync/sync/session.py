@@ -29,7 +29,7 @@ from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
 from .pipeline import Pipeline
 from .reconcile import Reconcile
 from .rules import RuleSet
-from .writer import CONFLICT_SUFFIX, Expected, WriteError, clean_stale_temps, lstat, md5_file, move_file, now_ns
+from .writer import Expected, WriteError, clean_stale_temps, conflict_name, lstat, md5_file, move_file, now_ns
 
 __all__ = ["Session", "Policy", "SessionState", "SessionStats", "PullResult"]
 
@@ -176,15 +176,17 @@ class Session:
             if not wire and entry is not None:
                 wire = entry.remote_path
             t = self._applier.target(wire, quiet=True) if wire else None
-            copy = local.with_name(local.name + CONFLICT_SUFFIX)
+            copy_rel = (ledger.meta(f"conflict-copy:{relpath}")
+                        or f"{relpath.rpartition('/')[0]}/{conflict_name(local.name)}".lstrip("/"))
+            copy = self.project_root / copy_rel
+            checked = now_ns()
             copy_st = lstat(copy)
             if t is None or t.local != str(local) or copy_st is None:
                 raise ValueError(f"no conflict to resolve for {relpath}: there is no {copy.name} beside it")
             if choice == "take-remote":
-                checked = now_ns()
                 digest = md5_file(copy)
                 started = time.monotonic()
-                st = move_file(t.dir, t.rel + CONFLICT_SUFFIX, t.dir, t.rel, Expected(copy_st, digest, checked))
+                st = move_file(t.dir, copy_rel, t.dir, t.rel, Expected(copy_st, digest, checked))
                 ledger.put(Entry(relpath, t.wire, digest, st.st_size, st.st_mtime_ns, st.st_ino, checked))
                 self._emit(FileSynced(session=self.name, path=relpath, remote_path=t.wire, action="updated",
                                       bytes=st.st_size, duration=time.monotonic() - started))
@@ -194,6 +196,8 @@ class Session:
                 # silent overwrite.
                 os.unlink(copy)
             ledger.set_meta(f"conflict:{relpath}", "")
+            ledger.set_meta(f"conflict-copy:{relpath}", "")
+            ledger.set_meta(f"copy:{copy_rel}", "")
             ledger.commit()
         except (WriteError, OSError) as e:
             raise ValueError(f"could not resolve the conflict on {relpath}: {e}") from e

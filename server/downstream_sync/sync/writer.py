@@ -122,7 +122,7 @@ def stat_proves(st: os.stat_result, size: int, mtime_ns: int, ino: int, checked_
 class Expected:
     """What a local file must still be for this tool to replace, move or remove it: its stat when
     it was looked at (`checked_ns`, taken before the look) and its MD5, hashed when the stat is no proof."""
-    st: os.stat_result
+    st: os.stat_result  # or anything with st_size, st_mtime_ns and st_ino
     md5: str | None
     checked_ns: int
 
@@ -358,14 +358,16 @@ class AtomicFile:
             raise
 
     def commit(self, expected_md5: str | None, expect: "Expected | None | bool" = True,
-               backup: str | None = None) -> tuple[os.stat_result, bool]:
-        """Verify, set the mode and put the file in place; returns its stat and whether a local
-        version was kept as `backup`.
+               backup: str | None = None, name: str | None = None) -> tuple[os.stat_result, bool]:
+        """Verify, set the mode and put the file in place (as `name` when given, in the same
+        folder); returns its stat and whether a local version was kept as `backup`.
 
         `expect`: True to replace whatever regular file is there; None when the destination must
         be absent; an Expected the file there must still be. A file found that is not what was
         expected is the user's: kept as `backup` when given, else left in place (LocalChanged;
-        the caller may still commit_as() another name)."""
+        the caller may still commit another name)."""
+        if name is not None:
+            self.name, self.display = name, f"{self.folder}/{name}"
         try:
             self._check_md5(expected_md5)
             if _umask & 0o600:
