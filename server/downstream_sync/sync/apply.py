@@ -29,8 +29,8 @@ from .ledger import Entry, Ledger
 from .reconcile import Reconcile
 from .rules import RESERVED, RuleSet
 from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, Expected, LocalChanged, WriteError,
-                     backup_name, conflict_name, lstat, match_exec_bits, md5_file, move_file, now_ns, remove_file,
-                     stat_proves)
+                     backup_name, conflict_name, lstat, match_exec_bits, md5_file, move_file, now_ns,
+                     remove_empty_dir, remove_file, stat_proves)
 
 __all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
 
@@ -84,6 +84,7 @@ class Target:
     rel: str       # below dir, POSIX (the same as relpath)
     local: str     # the absolute local path
     relpath: str   # relative to the project root, POSIX
+    base: str = "" # the rule's localDst, relative to the project root
 
     @property
     def name(self) -> str:
@@ -116,6 +117,26 @@ def _beside(relpath: str, name: str) -> str:
     return f"{folder}/{name}" if folder else name
 
 
+def _inside(root: Path, rel: str) -> tuple[list[tuple[str, os.stat_result]], list[str], list[str]]:
+    """Below the folder root/rel (not following symlinks): its regular files with their stats, its
+    folders (rel included) and everything else, all as paths relative to root."""
+    files, folders, others = [], [], []
+    stack = [rel]
+    while stack:
+        folder = stack.pop()
+        folders.append(folder)
+        with os.scandir(root / folder) as it:
+            for entry in it:
+                path = f"{folder}/{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(path)
+                elif entry.is_file(follow_symlinks=False) and not _ours(entry.name):
+                    files.append((path, entry.stat(follow_symlinks=False)))
+                else:
+                    others.append(path)
+    return files, folders, others
+
+
 def _unsafe(wire: str) -> bool:
     body = wire[1:] if wire.startswith("/") else wire
     return (not wire or "\x00" in wire or "\\" in wire
@@ -138,6 +159,7 @@ class Applier:
         self.lane: Lane | None = None  # large files take the data lane when set (per connection)
         self._hash_cache: dict[str, tuple[int, int, int, int, str]] = {}  # size, mtime, ino, checked_ns, md5
         self._renamed_away: dict[str, int] = {}
+        self._made_dirs: list[str] = []  # folders made by writes (maybe in worker threads), to record
 
     def _error(self, path: str | None, message: str, rec: Reconcile | None = None) -> None:
         self.stats.errors += 1
@@ -191,7 +213,7 @@ class Applier:
             return None
         root = self.rules.project_root
         if relpath:  # walked from the project root down, never following a symlink
-            return Target(wire, root, relpath, f"{root}/{relpath}", relpath)
+            return Target(wire, root, relpath, f"{root}/{relpath}", relpath, rule.local_rel)
         return Target(wire, root.parent, root.name, str(root), relpath)
 
     async def _local_md5(self, t: Target, st: os.stat_result | None, checked: int) -> str | None:
@@ -271,6 +293,7 @@ class Applier:
                 self._done(w)
         if inline:
             await self._write_inline(inline)
+        self._note_made_dirs()
         if self.lane is not None and self.lane.usable:
             fetch = [item for item in fetch if not await fetch_large(self, item)]
         for start in range(0, len(fetch), _FETCH_BATCH_FILES):
@@ -285,6 +308,7 @@ class Applier:
                     chunk, size = [], 0
             if chunk:
                 await self._fetch(chunk)
+        self._note_made_dirs()
         self._schedule_commit()
 
     async def _write_inline(self, group: list[tuple[Work, "Target"]]) -> None:
@@ -300,6 +324,8 @@ class Applier:
             try:
                 if res[0] == "renamed":
                     self._skipped(t, w.path, "renamed in the container since", w)
+                elif res[0] == "retype":
+                    await self._apply_change(w, t)
                 elif res[0] == "refused":
                     self._regular_or_absent(t, res[1], w)
                 elif res[0] == "skip":
@@ -330,6 +356,9 @@ class Applier:
                     continue
                 checked = now_ns()
                 st = lstat(t.local)
+                if self._in_the_way(t, st):
+                    out.append(("retype",))  # on the loop: it may change the ledger
+                    continue
                 if st is not None and not stat_mod.S_ISREG(st.st_mode):
                     out.append(("refused", st))
                     continue
@@ -383,6 +412,10 @@ class Applier:
             return None
         checked = now_ns()
         st = lstat(t.local)
+        if self._in_the_way(t, st):
+            if not await self._make_way(w, t, st):
+                return None
+            checked, st = now_ns(), lstat(t.local)
         if not self._regular_or_absent(t, st, w):
             return None
         local_md5 = await self._local_md5(t, st, checked)
@@ -416,9 +449,96 @@ class Applier:
         return (w, t, d, expect)
 
     def _open_for(self, t: Target, d: Decision, mode: int) -> AtomicFile:
-        if d.action is Action.CONFLICT:
-            return AtomicFile(t.dir, t.rel, mode, name=conflict_name(t.name))
-        return AtomicFile(t.dir, t.rel, mode)
+        name = conflict_name(t.name) if d.action is Action.CONFLICT else None
+        return AtomicFile(t.dir, t.rel, mode, name=name, on_mkdir=self._made_dirs.append)
+
+    def _note_made_dirs(self) -> None:
+        """Record the folders this tool made, so that they go when the container empties them."""
+        while self._made_dirs:
+            self.ledger.set_meta(f"dir:{self._made_dirs.pop()}", "made")
+
+    # --- type changes: a folder replaced by a file of the same name, or the reverse -------------
+
+    def _in_the_way(self, t: Target, st: os.stat_result | None) -> bool:
+        """Whether t is a local folder, or a folder above it (below localDst) a local file."""
+        if st is not None:
+            return stat_mod.S_ISDIR(st.st_mode) and bool(t.base != t.relpath)
+        parent = t.local.rpartition("/")[0]
+        above = lstat(Path(parent))
+        return not (above is not None and stat_mod.S_ISDIR(above.st_mode)) and self._file_above(t) is not None
+
+    def _file_above(self, t: Target) -> str | None:
+        """The first folder on t's way below localDst that is a regular file locally (a symlink
+        there is no type change: the safe walk refuses it)."""
+        parts = t.relpath.split("/")
+        start = t.base.count("/") + 1 if t.base else 0
+        for depth in range(start + 1, len(parts)):
+            rel = "/".join(parts[:depth])
+            st = lstat(t.dir / rel)
+            if st is None or not stat_mod.S_ISDIR(st.st_mode):
+                return rel if st is not None and stat_mod.S_ISREG(st.st_mode) else None
+        return None
+
+    def _ours_unchanged(self, relpath: str, st: os.stat_result) -> bool:
+        entry = self.ledger.get(relpath)
+        if entry is None or not stat_mod.S_ISREG(st.st_mode):
+            return False
+        return entry.matches_stat(st) or md5_file(self.rules.project_root / relpath) == entry.md5
+
+    def _remove_ours(self, relpath: str, st: os.stat_result, checked: int) -> None:
+        remove_file(self.rules.project_root, relpath, Expected(st, self.ledger.get(relpath).md5, checked))
+        self.ledger.remove(relpath)
+
+    async def _make_way(self, w: Work, t: Target, st: os.stat_result | None) -> bool:
+        """The container changed a type: remove what is in the way locally when it is only this
+        tool's own unchanged files and folders; else report a conflict and touch nothing.
+        True when the way is clear."""
+        root = self.rules.project_root
+        checked = now_ns()
+        try:
+            if st is None:
+                above = self._file_above(t)
+                above_st = lstat(root / above) if above else None
+                if above_st is None:
+                    return True
+                if not self._ours_unchanged(above, above_st):
+                    self._conflict(w, t, None, f"the container has a folder {above} where a local file is that "
+                                               f"downstream sync did not write or that changed; kept it, nothing "
+                                               f"written: move it away to sync {t.relpath}")
+                    return False
+                self._remove_ours(above, above_st, checked)
+                return True
+            files, folders, others = _inside(root, t.rel)
+            theirs = others + [rel for rel, fst in files if not self._ours_unchanged(rel, fst)]
+            if theirs:
+                self._conflict(w, t, None, f"the container has a file {t.relpath} where a local folder is that "
+                                           f"holds files downstream sync did not write or that changed (e.g. "
+                                           f"{theirs[0]}); kept it, nothing written: move it away to sync this file")
+                return False
+            for rel, fst in files:
+                self._remove_ours(rel, fst, checked)
+            for rel in sorted(folders, key=lambda f: f.count("/"), reverse=True):
+                if not remove_empty_dir(root, rel):
+                    self._conflict(w, t, None, f"{rel} got new files while it was being replaced by the "
+                                               f"container's file {t.relpath}; kept it, nothing written")
+                    return False
+                self.ledger.set_meta(f"dir:{rel}", "")
+            return True
+        except LocalChanged:
+            self._conflict(w, t, None, f"changed locally while a type change in the container was applied to "
+                                       f"{t.relpath}; kept it, nothing written")
+            return False
+
+    def _prune(self, t: Target) -> None:
+        """After a delete: remove the folders above t that this tool made and that are now empty."""
+        rel = t.relpath
+        while "/" in rel:
+            rel = rel.rpartition("/")[0]
+            if rel == t.base or not rel.startswith(f"{t.base}/" if t.base else "") or not self.ledger.meta(f"dir:{rel}"):
+                return
+            if not remove_empty_dir(self.rules.project_root, rel):
+                return
+            self.ledger.set_meta(f"dir:{rel}", "")
 
     def _conflict(self, w: Work, t: Target, copy: str | None, reason: str) -> None:
         self.stats.conflicts += 1
@@ -678,6 +798,7 @@ class Applier:
                 self._conflict(w, t, None, "deleted in the container but changed locally meanwhile; kept the local file")
                 return
             self.ledger.remove(t.relpath)
+            self._prune(t)
             self._synced(w, t, "deleted", 0, started)
             if kept:
                 self._conflict(w, t, None, f"changed locally while it was being deleted; deleted it (policy "

@@ -32,11 +32,12 @@ import stat as stat_mod
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 __all__ = ["WriteError", "RefusedPath", "DiskFull", "AtomicFile", "remove_file", "move_file",
            "lstat", "md5_file", "clean_stale_temps", "TEMP_MARK", "CONFLICT_SUFFIX", "BACKUP_SUFFIX",
            "stat_proves", "Expected", "fit_name", "conflict_name", "backup_name",
-           "now_ns", "RACY_NS"]
+           "now_ns", "RACY_NS", "remove_empty_dir"]
 
 TEMP_MARK = ".dstmp-"
 CONFLICT_SUFFIX = ".downstream-conflict"
@@ -198,8 +199,10 @@ def _exchange(dir_fd: int, a: str, b: str) -> bool:
         raise
 
 
-def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str) -> int | None:
-    """A descriptor of local_dir/parts..., never following a symlink below local_dir."""
+def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str,
+              on_mkdir: Callable[[str], None] | None = None) -> int | None:
+    """A descriptor of local_dir/parts..., never following a symlink below local_dir;
+    `on_mkdir` is told each folder made (relative to local_dir, POSIX)."""
     try:
         try:
             fd = os.open(local_dir, _DIR_FLAGS)
@@ -221,6 +224,8 @@ def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str) -> int
                     return None
                 try:
                     os.mkdir(name, 0o777, dir_fd=fd)
+                    if on_mkdir is not None:
+                        on_mkdir("/".join(parts[:depth]))
                 except FileExistsError:
                     pass
                 nfd = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
@@ -302,7 +307,8 @@ class AtomicFile:
     `name` is the final file name (default: the last part of `rel`), so a conflict copy can be
     written beside the file with the same machinery."""
 
-    def __init__(self, local_dir: Path, rel: str, mode: int = 0, name: str | None = None):
+    def __init__(self, local_dir: Path, rel: str, mode: int = 0, name: str | None = None,
+                 on_mkdir: Callable[[str], None] | None = None):
         self.local_dir = local_dir
         self.rel = rel
         folders, base = _split(rel)
@@ -311,7 +317,7 @@ class AtomicFile:
         self.folder = f"{base_dir}/{'/'.join(folders)}" if folders else base_dir
         self.display = f"{self.folder}/{self.name}"
         self.mode = _file_mode(mode)
-        self._dir_fd = _open_dir(local_dir, folders, True, self.display)
+        self._dir_fd = _open_dir(local_dir, folders, True, self.display, on_mkdir)
         self._tmp = _temp_name(self.name)
         self._md5 = hashlib.md5()
         self.size = 0
@@ -569,6 +575,27 @@ def move_file(src_dir: Path, src_rel: str, dst_dir: Path, dst_rel: str, expect: 
             os.close(dfd)
     finally:
         os.close(sfd)
+
+
+def remove_empty_dir(local_dir: Path, rel: str) -> bool:
+    """Remove the folder local_dir/rel (walked safely) if it is empty; True when it was removed."""
+    folders, name = _split(rel)
+    fd = _open_dir(local_dir, folders, False, str(local_dir / rel))
+    if fd is None:
+        return False
+    try:
+        if not stat_mod.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+            return False
+        os.rmdir(name, dir_fd=fd)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise _explain(e, str(local_dir / rel), str(local_dir)) from e
+    finally:
+        os.close(fd)
 
 
 def clean_stale_temps(folder: Path) -> int:
