@@ -597,7 +597,7 @@ class Applier:
     def _copy_as_written(self, relpath: str) -> Expected | None:
         """What this tool last wrote as the conflict copy `relpath` (None: nothing, so it must be absent)."""
         record = self.ledger.meta(f"copy:{relpath}")
-        if not record:
+        if not record or lstat(self.rules.project_root / relpath) is None:
             return None
         md5, size, mtime_ns, ino, checked = record.split()
         return Expected(_Stat(int(size), int(mtime_ns), int(ino)), md5, int(checked))

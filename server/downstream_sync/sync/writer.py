@@ -363,15 +363,14 @@ class AtomicFile:
             self.abort()
             raise
 
-    def commit(self, expected_md5: str | None, expect: "Expected | None | bool" = True,
+    def commit(self, expected_md5: str | None, expect: "Expected | None",
                backup: str | None = None, name: str | None = None) -> tuple[os.stat_result, bool]:
         """Verify, set the mode and put the file in place (as `name` when given, in the same
         folder); returns its stat and whether a local version was kept as `backup`.
 
-        `expect`: True to replace whatever regular file is there; None when the destination must
-        be absent; an Expected the file there must still be. A file found that is not what was
-        expected is the user's: kept as `backup` when given, else left in place (LocalChanged;
-        the caller may still commit another name)."""
+        `expect`: None when the destination must be absent, else the Expected it must still be.
+        A file found that is not what was expected is the user's: kept as `backup` when given,
+        else left in place (LocalChanged; the temporary file stays, to commit under another name)."""
         if name is not None:
             self.name, self.display = name, f"{self.folder}/{name}"
         try:
@@ -379,12 +378,7 @@ class AtomicFile:
             if _umask & 0o600:
                 os.fchmod(self._fd, self.mode)
             st = os.fstat(self._fd)
-            if expect is True:
-                self._refuse_odd(self.name)
-                os.replace(self._tmp, self.name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-                kept = False
-            else:
-                kept = self._swap_in(expect, backup)
+            kept = self._swap_in(expect, backup)
         except LocalChanged:
             raise
         except WriteError:
@@ -396,13 +390,13 @@ class AtomicFile:
         self._close()
         return st, kept
 
-    def _refuse_odd(self, name: str) -> None:
+    def _refuse_odd(self) -> None:
         try:
-            current = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
+            current = os.stat(self.name, dir_fd=self._dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return
         if not stat_mod.S_ISREG(current.st_mode):
-            raise RefusedPath(f"refused to write {self.folder}/{name}: it exists and is not a regular file")
+            raise RefusedPath(f"refused to write {self.display}: it exists and is not a regular file")
 
     def _swap_in(self, expect: "Expected | None", backup: str | None) -> bool:
         """Put the temporary file in place atomically, then judge what it displaced (see commit)."""
@@ -413,8 +407,15 @@ class AtomicFile:
             except FileExistsError:
                 if backup is None:
                     raise LocalChanged(self.display) from None
-        self._refuse_odd(self.name)
-        if not _exchange(self._dir_fd, self._tmp, self.name):
+        self._refuse_odd()
+        try:
+            exchanged = _exchange(self._dir_fd, self._tmp, self.name)
+        except FileNotFoundError:  # the user removed it meanwhile: a change too
+            if backup is None:
+                raise LocalChanged(self.display) from None
+            _rename_noreplace(self._dir_fd, self._tmp, self.name)
+            return False
+        if not exchanged:
             # No exchange on this file system: check, then rename (a small window remains).
             if expect is None or not expect.holds(self._dir_fd, self.name):
                 if backup is None:
@@ -446,27 +447,6 @@ class AtomicFile:
         if back.st_ino != ours:
             _exchange(self._dir_fd, self._tmp, self.name)
             os.replace(self._tmp, backup_name(self.name), src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-
-    def commit_as(self, name: str) -> os.stat_result:
-        """Rename the verified temporary file to another name in the same folder (a conflict copy)."""
-        try:
-            os.fchmod(self._fd, self.mode)
-            st = os.fstat(self._fd)
-            try:
-                current = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
-                if not stat_mod.S_ISREG(current.st_mode):
-                    raise RefusedPath(f"refused to write {name} in {self.folder}: it exists and is not a regular file")
-            except FileNotFoundError:
-                pass
-            os.replace(self._tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-        except WriteError:
-            self.abort()
-            raise
-        except OSError as e:
-            self.abort()
-            raise _explain(e, f"{self.folder}/{name}", self.folder) from e
-        self._close()
-        return st
 
     @property
     def md5(self) -> str:
