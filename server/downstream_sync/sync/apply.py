@@ -1,8 +1,12 @@
 """Applying work to the local disk: one change, delete or rename at a time, by the rules.
 
-For each item: map the wire path (refusing unsafe ones), look at the local file (its MD5 cached
-by stat in the ledger), decide (decide.py), then write atomically, keep a conflict copy, back up,
-delete or move, record the result in the ledger and tell the subscribers. Changes that came with
+For each item: map the wire path (refusing unsafe ones and the project's config), look at the
+local file (its MD5 cached by stat in the ledger, when the stat proves it), decide (decide.py),
+then write atomically, keep a conflict copy, back up, delete or move, record the result in the
+ledger and tell the subscribers. A type change in the container (a folder replaced by a file of
+the same name, or the reverse) removes what is in the way locally only when it is all this tool's
+own unchanged files and the folders it made (recorded in the ledger's meta as `dir:PATH`), and
+those folders go when a delete empties them; anything of the user's makes it a conflict instead. Changes that came with
 their content are written a group at a time in a worker thread (file creation is mostly kernel
 work, and groups of other pipeline workers overlap); their ledger entries and events are made on
 the loop. Files whose content was not inline are fetched in batches with DownloadFiles (small ones
@@ -37,9 +41,9 @@ __all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
 log = logging.getLogger("downstream_sync")
 
 _FETCH_BATCH_FILES = 256
-_MAX_COPIES = 100
 _FETCH_BATCH_BYTES = 64 << 20
 _HASH_IN_THREAD = 1 << 20
+_MAX_COPIES = 100  # conflict copies of one file that the user edited, before writes of it stop
 
 
 class LostStream(Exception):

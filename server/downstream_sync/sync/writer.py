@@ -579,7 +579,10 @@ def remove_empty_dir(local_dir: Path, rel: str) -> bool:
 
 
 def clean_stale_temps(folder: Path) -> int:
-    """Remove this tool's leftover temporary files below folder (not following symlinks)."""
+    """Remove this tool's leftover temporary files below folder (not following symlinks, nor
+    working at all when the folder's own path goes through one)."""
+    if os.path.realpath(folder) != os.path.abspath(folder):
+        return 0
     removed = 0
     stack = [str(folder)]
     while stack:
