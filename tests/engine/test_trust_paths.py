@@ -126,3 +126,16 @@ async def test_long_multibyte_names_are_written_with_their_copies_and_temporarie
 def _md5(data: bytes) -> str:
     import hashlib
     return hashlib.md5(data).hexdigest()
+
+
+async def test_a_session_started_on_a_symlinked_local_dst_touches_nothing_outside(
+        helper, container, project, make_session, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / ".notes.txt.dstmp-0badf00d").write_text("named like a temporary file, but not ours")
+    os.symlink(outside, project / "out")
+    (container / "src" / "a.txt").write_text("a")
+    session, rec = await make_session(helper)
+    await watching(session)
+    await eventually(lambda: rec.of(SyncError, path="out/a.txt"), "the refusal")
+    assert sorted(p.name for p in outside.iterdir()) == [".notes.txt.dstmp-0badf00d"]
