@@ -1,4 +1,4 @@
-"""Edits that land while the engine replaces the file: a user saves (as an editor does, by rename,
+"""Edits that land while the engine replaces or deletes the file: a user saves (as an editor does, by rename,
 or in place) a moment after the container changed the same file, at delays swept across the
 engine's check-then-replace window. Every version the user wrote must still be somewhere (the
 file, its conflict copy or its backup). Real app-server, real gRPC, a racing process of its own."""
@@ -12,6 +12,7 @@ from downstream_sync.sync.events import Conflict, FileSkipped, FileSynced, Sessi
 from engine_support import Racer, eventually, holding
 
 EDITS = 1000
+DELETES = 500
 FILES = 50
 
 
@@ -55,3 +56,30 @@ async def test_no_simultaneous_edit_is_lost(helper, container, project, make_ses
 
 def _answers(rec, relpath: str) -> int:
     return sum(len(rec.of(kind, path=relpath)) for kind in (FileSynced, Conflict, FileSkipped, SyncError))
+
+
+@pytest.mark.parametrize("policy", ["safe", "remote-wins"])
+async def test_no_edit_racing_a_delete_is_lost(helper, container, project, make_session, racer, policy):
+    session, rec = await make_session(helper, policy=policy)
+    await eventually(lambda: session.state is SessionState.WATCHING, "the session to watch")
+    out = project / "out"
+    lost = []
+    for i in range(DELETES):
+        name = f"d{i:04d}.txt"
+        remote = container / "src" / name
+        relpath = f"out/{name}"
+        remote.write_bytes(f"first {i}".encode())
+        await eventually(lambda: (out / name).exists() and rec.of(FileSynced, path=relpath), f"{name} synced")
+        seen = _answers(rec, relpath)
+        mine = f"mine {i} {'z' * (i % 5)}".encode()
+        mode = "rename" if i % 2 == 0 else "inplace"
+        delay_us = (i * 53) % 2500
+        await racer.ask("race-delete", remote, out / name, delay_us, mode, mine.hex())
+        await eventually(lambda: _answers(rec, relpath) > seen, f"the engine to take the delete of {name}")
+        if not holding(out, mine):
+            lost.append((name, mode, delay_us))
+        if i % FILES == FILES - 1:
+            for p in list(out.iterdir()):
+                p.unlink()
+    print(f"\n{policy}: {len(lost)} of {DELETES} edits racing a delete gone without a copy: {lost[:10]}")
+    assert not lost
