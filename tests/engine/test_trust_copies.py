@@ -42,3 +42,27 @@ async def test_a_conflict_copy_the_user_edited_is_never_overwritten(helper, cont
     assert local.read_text() == "v5" and not second.exists()
     assert copy.read_text() == "v3 merged by hand with mine"
     assert not rec.errors and not rec2.errors
+
+
+async def test_keep_local_never_drops_a_copy_the_user_edited(helper, container, project, make_session):
+    import pytest
+
+    session, rec = await make_session(helper)
+    await eventually(lambda: session.state is SessionState.WATCHING, "the session to watch")
+    remote = container / "src" / "app.conf"
+    local = project / "out" / "app.conf"
+    copy = project / "out" / "app.conf.downstream-conflict"
+    remote.write_text("v1")
+    await eventually(lambda: local.exists(), "v1")
+    local.write_text("mine")
+    remote.write_text("v2")
+    await eventually(lambda: copy.exists() and copy.read_text() == "v2", "the conflict copy")
+    copy.write_text("v2 merged by hand")
+    with pytest.raises(ValueError, match="edited since"):
+        await session.resolve_conflict("out/app.conf", "keep-local")
+    assert copy.read_text() == "v2 merged by hand"
+    remote.write_text("v3")
+    second = project / "out" / "app.conf~2.downstream-conflict"
+    await eventually(lambda: second.exists() and second.read_text() == "v3", "a second copy")
+    await session.resolve_conflict("out/app.conf", "keep-local")
+    assert not second.exists() and copy.exists() and local.read_text() == "mine"

@@ -141,6 +141,16 @@ def _inside(root: Path, rel: str) -> tuple[list[tuple[str, os.stat_result]], lis
     return files, folders, others
 
 
+def written_copy(ledger: Ledger, root: Path, relpath: str) -> Expected | None:
+    """What this tool last wrote as the conflict copy `relpath`, or None when there is no record
+    or no such file (then a new copy must find the name free)."""
+    record = ledger.meta(f"copy:{relpath}")
+    if not record or lstat(root / relpath) is None:
+        return None
+    md5, size, mtime_ns, ino, checked = record.split()
+    return Expected(_Stat(int(size), int(mtime_ns), int(ino)), md5, int(checked))
+
+
 def _unsafe(wire: str) -> bool:
     body = wire[1:] if wire.startswith("/") else wire
     return (not wire or "\x00" in wire or "\\" in wire
@@ -590,21 +600,14 @@ class Applier:
             name = conflict_name(t.name, n)
             checked = now_ns()
             try:
-                st, _ = af.commit(md5 or None, self._copy_as_written(_beside(t.relpath, name)), name=name)
+                as_written = written_copy(self.ledger, self.rules.project_root, _beside(t.relpath, name))
+                st, _ = af.commit(md5 or None, as_written, name=name)
                 return name, st, checked, af.md5
             except LocalChanged:
                 continue
         af.abort()
         raise WriteError(f"cannot keep the container's version of {t.local}: {_MAX_COPIES} conflict copies "
                          f"beside it hold edits; merge or remove them ({conflict_name(t.name)} and the like)")
-
-    def _copy_as_written(self, relpath: str) -> Expected | None:
-        """What this tool last wrote as the conflict copy `relpath` (None: nothing, so it must be absent)."""
-        record = self.ledger.meta(f"copy:{relpath}")
-        if not record or lstat(self.rules.project_root / relpath) is None:
-            return None
-        md5, size, mtime_ns, ino, checked = record.split()
-        return Expected(_Stat(int(size), int(mtime_ns), int(ino)), md5, int(checked))
 
     def _record(self, w: Work, t: Target, d: Decision, before: Expected | None, placed: tuple,
                 started: float) -> None:

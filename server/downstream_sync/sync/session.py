@@ -19,7 +19,7 @@ from typing import Callable, Literal
 
 from ..cluster.bridge import Bridge
 from ..cluster.transport import Transport, TransportError
-from .apply import Applier, LostStream, Work, merge
+from .apply import Applier, LostStream, Work, merge, written_copy
 from .client import HelperClient, connection_lost, pb
 from .lane import Lane
 from .decide import Policy
@@ -29,7 +29,8 @@ from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
 from .pipeline import Pipeline
 from .reconcile import Reconcile
 from .rules import RuleSet
-from .writer import Expected, WriteError, clean_stale_temps, conflict_name, lstat, md5_file, move_file, now_ns
+from .writer import (Expected, LocalChanged, WriteError, clean_stale_temps, conflict_name, lstat, md5_file,
+                     move_file, now_ns, remove_file)
 
 __all__ = ["Session", "Policy", "SessionState", "SessionStats", "PullResult"]
 
@@ -157,8 +158,8 @@ class Session:
 
     async def resolve_conflict(self, path: str, choice: Literal["keep-local", "take-remote"]) -> None:
         """Settle a conflict on `path` (relative to the project root, or absolute).
-        keep-local drops the remote copy; take-remote puts the remote copy in place of the local file.
-        Raises ValueError when there is no such conflict."""
+        keep-local drops the remote copy (never one the user edited since); take-remote puts the
+        latest copy in place of the local file. Raises ValueError when there is no such conflict."""
         if choice not in ("keep-local", "take-remote"):
             raise ValueError(f"choice must be 'keep-local' or 'take-remote', got {choice!r}")
         local = Path(path)
@@ -193,8 +194,16 @@ class Session:
             else:
                 # The ledger keeps what this tool last wrote: the kept local version still differs
                 # from it, so the container's next change or delete is a conflict again, never a
-                # silent overwrite.
-                os.unlink(copy)
+                # silent overwrite. A copy edited since it was written (a merge) is kept.
+                as_written = written_copy(ledger, self.project_root, copy_rel)
+                if as_written is None:
+                    os.unlink(copy)
+                else:
+                    try:
+                        remove_file(self.project_root, copy_rel, as_written)
+                    except LocalChanged:
+                        raise ValueError(f"{copy_rel} was edited since the container's version was written "
+                                         f"there; it is kept: remove it yourself if the merge is done") from None
             ledger.set_meta(f"conflict:{relpath}", "")
             ledger.set_meta(f"conflict-copy:{relpath}", "")
             ledger.set_meta(f"copy:{copy_rel}", "")

@@ -122,7 +122,8 @@ def stat_proves(st: os.stat_result, size: int, mtime_ns: int, ino: int, checked_
 @dataclass(frozen=True)
 class Expected:
     """What a local file must still be for this tool to replace, move or remove it: its stat when
-    it was looked at (`checked_ns`, taken before the look) and its MD5, hashed when the stat is no proof."""
+    it was looked at (`checked_ns`, taken before the look) and its MD5, compared when the stat is
+    no proof (the same bytes under a new stat are still what was expected)."""
     st: os.stat_result  # or anything with st_size, st_mtime_ns and st_ino
     md5: str | None
     checked_ns: int
@@ -138,9 +139,7 @@ class Expected:
         e = self.st
         if stat_proves(st, e.st_size, e.st_mtime_ns, e.st_ino, self.checked_ns):
             return True
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != (e.st_size, e.st_mtime_ns, e.st_ino) or not self.md5:
-            return False
-        return _md5_at(dir_fd, name) == self.md5
+        return bool(self.md5) and st.st_size == e.st_size and _md5_at(dir_fd, name) == self.md5
 
 
 def _md5_at(dir_fd: int, name: str) -> str | None:
