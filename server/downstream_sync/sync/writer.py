@@ -178,13 +178,27 @@ def _rename_noreplace(dir_fd: int, src: str, dst: str, dst_fd: int | None = None
     dst_fd = dir_fd if dst_fd is None else dst_fd
     try:
         _renameat2(dir_fd, src, dst_fd, dst, _RENAME_NOREPLACE)
+        return
     except OSError as e:
         if e.errno == errno.EEXIST:
             raise FileExistsError(errno.EEXIST, "file exists", dst) from None
         if e.errno not in (errno.EINVAL, errno.ENOSYS):
             raise
+    try:
         os.link(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
-        os.unlink(src, dir_fd=dir_fd)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # Neither flags nor hard links here: check, then rename (a small window remains).
+        try:
+            os.stat(dst, dir_fd=dst_fd, follow_symlinks=False)
+            raise FileExistsError(errno.EEXIST, "file exists", dst) from None
+        except FileNotFoundError:
+            os.rename(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dst_fd)
+        return
+    os.unlink(src, dir_fd=dir_fd)
 
 
 def _exchange(dir_fd: int, a: str, b: str) -> bool:
