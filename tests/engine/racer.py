@@ -5,6 +5,8 @@ Reads one command per line on stdin, answers "ok" on stdout when done:
 - `race CONTAINER LOCAL DELAY_US MODE REMOTE_HEX USER_HEX`: write the container's file, wait
   DELAY_US microseconds (spinning), then save the local file as MODE says.
 - `race-delete CONTAINER LOCAL DELAY_US MODE USER_HEX`: the same, deleting the container's file.
+- `race-rename CONTAINER NEW_NAME LOCAL DELAY_US MODE USER_HEX`: the same, renaming the
+  container's file to NEW_NAME (in its folder).
 - `follow LOCAL MODE EXPECT_HEX USER_HEX`: spin until the local file holds EXPECT (the engine
   wrote it), then save the local file at once (within the same timestamp tick).
 
@@ -53,6 +55,13 @@ def main() -> None:
         elif word[0] == "race-delete":
             _, container, local, delay_us, mode, user = word
             os.unlink(container)
+            until = time.perf_counter() + int(delay_us) / 1e6
+            while time.perf_counter() < until:
+                pass
+            save(local, bytes.fromhex(user), mode)
+        elif word[0] == "race-rename":
+            _, container, new_name, local, delay_us, mode, user = word
+            os.rename(container, os.path.join(os.path.dirname(container), new_name))
             until = time.perf_counter() + int(delay_us) / 1e6
             while time.perf_counter() < until:
                 pass
