@@ -7,8 +7,8 @@ remoteSrc wins. Paths from the wire are not trusted: anything odd maps to None. 
 configuration (skaffold.yaml and every file it requires, as the loader read them) and the reserved
 folders are never written, whatever the rules and the policy say (`refusal`).
 
-Owns path mapping only; must not touch the disk beyond resolving the project root, and must not
-import pygls, lsprotocol or terminal code.
+Owns path mapping only; must not touch the disk beyond resolving the project root and the config
+files, and must not import pygls, lsprotocol or terminal code.
 """
 
 from __future__ import annotations
