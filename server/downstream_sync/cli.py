@@ -192,7 +192,7 @@ def make_plans(project, args) -> list[Plan]:
         # localDst is relative to the folder of the artifact's own skaffold.yaml (its root), as in the editor.
         try:
             rules = RuleSet.from_download([(m.remote_src, m.local_dst) for m in a.download.mappings],
-                                          list(a.download.excludes or []), Path(a.root))
+                                          list(a.download.excludes or []), Path(a.root), project.files)
         except RuleError as error:
             raise UserError(f"{args.filename}: artifact {a.image}: {error}", EXIT_CONFIG) from None
         plans.append(Plan(a.image, rules, make_transport(a.image, args), Path(a.root)))

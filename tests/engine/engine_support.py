@@ -137,3 +137,56 @@ async def fake_helper(servicer, sock: pathlib.Path):
         yield sock
     finally:
         await server.stop(None)
+
+
+class Racer:
+    """A user editing files in a process of its own (racer.py), to race the engine."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).with_name("racer.py"))],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def _ask(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        if self.proc.stdout.readline().strip() != "ok":
+            raise AssertionError(f"the racer failed on {line.split()[0]}")
+
+    async def ask(self, *words) -> None:
+        """Run one racer command (see racer.py) without blocking the engine's loop."""
+        await asyncio.to_thread(self._ask, " ".join(str(w) for w in words))
+
+    def stop(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+@contextlib.contextmanager
+def mounted(kind: str, where: pathlib.Path):
+    """A fresh `kind` file system (ramfs, tmpfs) mounted at `where`, unmounted after. Needs root;
+    skipped with the reason otherwise, but never in CI (CI=true), which runs as root."""
+    import pytest
+
+    where.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"mounting {kind} needs root, and CI runs as root")
+        pytest.skip(f"mounting {kind} needs root")
+    subprocess.run(["mount", "-t", kind, "-o", "mode=0755", kind, str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def holding(folder: pathlib.Path, data: bytes) -> list[str]:
+    """The names of the files in folder whose content is data."""
+    out = []
+    for p in folder.iterdir():
+        try:
+            if p.is_file() and p.read_bytes() == data:
+                out.append(p.name)
+        except FileNotFoundError:
+            continue
+    return out

@@ -189,6 +189,7 @@ class Sessions:
                     [(m.remote_src, m.local_dst) for m in artifact.download.mappings],
                     list(artifact.download.excludes or []),
                     artifact.root,
+                    project.files,
                 )
             except RuleError as exc:
                 raise CommandError(f"{config_path}: artifact {artifact.image}: {exc}") from exc

@@ -20,7 +20,11 @@ What the engine leaves on disk, beside the synced files:
 - `<project>/.downstream-sync/` holds the ledger and a `.gitignore` of `*`.
 - `.<name>.dstmp-<hex>`: a file being written; removed when a session starts after a crash.
 - `<name>.downstream-conflict`: the container's version of a file that changed on both sides
-  (policy `safe`); `resolve_conflict` takes it or drops it.
+  (policy `safe`); `resolve_conflict` takes it or drops it. A copy the user edited (a merge by
+  hand) is theirs: the next remote version goes to `<name>~2.downstream-conflict`, then `~3`...,
+  the first one absent or still as this tool wrote it.
+- Names too long for the file system (255 bytes) are cut on a character boundary and tagged with
+  `~` and 8 hex digits of a hash of the full name, before the suffix.
 - `<name>.downstream-local`: under policy `remote-wins`, the local version that a remote change or
   delete replaced; one per file, the latest one.
 

@@ -1,8 +1,12 @@
 """Applying work to the local disk: one change, delete or rename at a time, by the rules.
 
-For each item: map the wire path (refusing unsafe ones), look at the local file (its MD5 cached
-by stat in the ledger), decide (decide.py), then write atomically, keep a conflict copy, back up,
-delete or move, record the result in the ledger and tell the subscribers. Changes that came with
+For each item: map the wire path (refusing unsafe ones and the project's config), look at the
+local file (its MD5 cached by stat in the ledger, when the stat proves it), decide (decide.py),
+then write atomically, keep a conflict copy, back up, delete or move, record the result in the
+ledger and tell the subscribers. A type change in the container (a folder replaced by a file of
+the same name, or the reverse) removes what is in the way locally only when it is all this tool's
+own unchanged files and the folders it made (recorded in the ledger's meta as `dir:PATH`), and
+those folders go when a delete empties them; anything of the user's makes it a conflict instead. Changes that came with
 their content are written a group at a time in a worker thread (file creation is mostly kernel
 work, and groups of other pipeline workers overlap); their ledger entries and events are made on
 the loop. Files whose content was not inline are fetched in batches with DownloadFiles (small ones
@@ -19,7 +23,7 @@ import stat as stat_mod
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .client import HelperClient, connection_lost, pb
 from .decide import Action, Decision, Policy, decide_change, decide_delete
@@ -28,8 +32,9 @@ from .lane import Lane, fetch_large
 from .ledger import Entry, Ledger
 from .reconcile import Reconcile
 from .rules import RESERVED, RuleSet
-from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, LocalChanged, WriteError,
-                     lstat, match_exec_bits, md5_file, move_file, remove_file)
+from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, Expected, LocalChanged, WriteError,
+                     backup_name, conflict_name, lstat, match_exec_bits, md5_file, move_file, now_ns,
+                     remove_empty_dir, remove_file, stat_proves)
 
 __all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
 
@@ -38,6 +43,7 @@ log = logging.getLogger("downstream_sync")
 _FETCH_BATCH_FILES = 256
 _FETCH_BATCH_BYTES = 64 << 20
 _HASH_IN_THREAD = 1 << 20
+_MAX_COPIES = 100  # conflict copies of one file that the user edited, before writes of it stop
 
 
 class LostStream(Exception):
@@ -57,6 +63,13 @@ class Work:
     reconcile: Reconcile | None = None
 
 
+class _Stat(NamedTuple):
+    """The part of a stat that a record of a written file keeps."""
+    st_size: int
+    st_mtime_ns: int
+    st_ino: int
+
+
 @dataclass
 class _Incoming:
     path: str
@@ -71,10 +84,11 @@ class _Incoming:
 @dataclass
 class Target:
     wire: str
-    dir: Path      # the folder the safe walk starts from (the rule's localDst)
-    rel: str       # below dir, POSIX
+    dir: Path      # the folder the safe walk starts from: the project root
+    rel: str       # below dir, POSIX (the same as relpath)
     local: str     # the absolute local path
     relpath: str   # relative to the project root, POSIX
+    base: str = "" # the rule's localDst, relative to the project root
 
     @property
     def name(self) -> str:
@@ -94,6 +108,47 @@ def _ours(name: str) -> bool:
     """A conflict copy, a backup or a temporary file of this tool: never synced from a container."""
     return (name.endswith((CONFLICT_SUFFIX, BACKUP_SUFFIX))
             or (name.startswith(".") and TEMP_MARK in name))
+
+
+def _expected(st: os.stat_result | None, md5: str | None, checked: int) -> Expected | None:
+    """What the local file was when it was looked at (None: absent)."""
+    return None if st is None else Expected(st, md5, checked)
+
+
+def _beside(relpath: str, name: str) -> str:
+    """The project-relative path of `name` in the folder of relpath."""
+    folder = relpath.rpartition("/")[0]
+    return f"{folder}/{name}" if folder else name
+
+
+def _inside(root: Path, rel: str) -> tuple[list[tuple[str, os.stat_result]], list[str], list[str]]:
+    """Below the folder root/rel (not following symlinks): its regular files with their stats, its
+    folders (rel included) and everything else, all as paths relative to root."""
+    files, folders, others = [], [], []
+    stack = [rel]
+    while stack:
+        folder = stack.pop()
+        folders.append(folder)
+        with os.scandir(root / folder) as it:
+            for entry in it:
+                path = f"{folder}/{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(path)
+                elif entry.is_file(follow_symlinks=False) and not _ours(entry.name):
+                    files.append((path, entry.stat(follow_symlinks=False)))
+                else:
+                    others.append(path)
+    return files, folders, others
+
+
+def written_copy(ledger: Ledger, root: Path, relpath: str) -> Expected | None:
+    """What this tool last wrote as the conflict copy `relpath`, or None when there is no record
+    or no such file (then a new copy must find the name free)."""
+    record = ledger.meta(f"copy:{relpath}")
+    if not record or lstat(root / relpath) is None:
+        return None
+    md5, size, mtime_ns, ino, checked = record.split()
+    return Expected(_Stat(int(size), int(mtime_ns), int(ino)), md5, int(checked))
 
 
 def _unsafe(wire: str) -> bool:
@@ -118,8 +173,9 @@ class Applier:
         self.lane: Lane | None = None  # large files take the data lane when set (per connection)
         # Set by a running session (retry.py): takes a failed write, returns the message to report or None.
         self.write_failed: Callable[[Work, WriteError], str | None] | None = None
-        self._hash_cache: dict[str, tuple[int, int, int, str]] = {}
+        self._hash_cache: dict[str, tuple[int, int, int, int, str]] = {}  # size, mtime, ino, checked_ns, md5
         self._renamed_away: dict[str, int] = {}
+        self._made_dirs: list[str] = []  # folders made by writes (maybe in worker threads), to record
 
     def _error(self, path: str | None, message: str, rec: Reconcile | None = None) -> None:
         self.stats.errors += 1
@@ -171,32 +227,38 @@ class Applier:
             if not quiet:
                 self._skipped(None, wire, "named like a file of downstream sync itself (an echo of an upload)", w)
             return None
-        if rel:
-            relpath = f"{rule.local_rel}/{rel}" if rule.local_rel else rel
-            return Target(wire, rule.local_dir, rel, f"{rule.local_dir}/{rel}", relpath)
-        return Target(wire, rule.local_dir.parent, rule.local_dir.name, str(rule.local_dir), rule.local_rel)
+        relpath = f"{rule.local_rel}/{rel}" if rule.local_rel and rel else rule.local_rel or rel
+        refused = self.rules.refusal(relpath)
+        if refused:
+            if not quiet:
+                self._error(relpath, refused, w.reconcile if w else None)
+            return None
+        root = self.rules.project_root
+        if relpath:  # walked from the project root down, never following a symlink
+            return Target(wire, root, relpath, f"{root}/{relpath}", relpath, rule.local_rel)
+        return Target(wire, root.parent, root.name, str(root), relpath)
 
-    async def _local_md5(self, t: Target, st: os.stat_result | None) -> str | None:
-        """The local file's MD5 (None when absent): from the ledger or the cache when its stat matches,
-        else hashed (large files in a worker thread)."""
+    async def _local_md5(self, t: Target, st: os.stat_result | None, checked: int) -> str | None:
+        """The local file's MD5 (None when absent): from the ledger or the cache when its stat proves
+        it, else hashed (large files in a worker thread). `checked`: the clock before st was taken."""
         entry = self.ledger.get(t.relpath)
         if st is not None and st.st_size >= _HASH_IN_THREAD and self._known_md5(t, st, entry) is None:
             digest = await asyncio.get_running_loop().run_in_executor(None, md5_file, t.local)
-            return self._remember(t, st, digest)
-        return self._local_md5_now(t, st, entry)
+            return self._remember(t, st, checked, digest)
+        return self._local_md5_now(t, st, entry, checked)
 
     def _known_md5(self, t: Target, st: os.stat_result, entry: Entry | None) -> str | None:
         if entry is not None and entry.matches_stat(st):
             return entry.md5
         cached = self._hash_cache.get(t.relpath)
-        if cached is not None and cached[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
-            return cached[3]
+        if cached is not None and stat_proves(st, *cached[:4]):
+            return cached[4]
         return None
 
-    def _remember(self, t: Target, st: os.stat_result, digest: str) -> str:
+    def _remember(self, t: Target, st: os.stat_result, checked: int, digest: str) -> str:
         if len(self._hash_cache) > 10000:
             self._hash_cache.clear()
-        self._hash_cache[t.relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, digest)
+        self._hash_cache[t.relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, checked, digest)
         return digest
 
     def _regular_or_absent(self, t: Target, st: os.stat_result | None, w: Work) -> bool:
@@ -253,6 +315,7 @@ class Applier:
                 self._done(w)
         if inline:
             await self._write_inline(inline)
+        self._note_made_dirs()
         if self.lane is not None and self.lane.usable:
             fetch = [item for item in fetch if not await fetch_large(self, item)]
         for start in range(0, len(fetch), _FETCH_BATCH_FILES):
@@ -267,6 +330,7 @@ class Applier:
                     chunk, size = [], 0
             if chunk:
                 await self._fetch(chunk)
+        self._note_made_dirs()
         self._schedule_commit()
 
     async def _write_inline(self, group: list[tuple[Work, "Target"]]) -> None:
@@ -282,13 +346,13 @@ class Applier:
             try:
                 if res[0] == "renamed":
                     self._skipped(t, w.path, "renamed in the container since", w)
+                elif res[0] == "retype":
+                    await self._apply_change(w, t)
                 elif res[0] == "refused":
                     self._regular_or_absent(t, res[1], w)
                 elif res[0] == "skip":
-                    _, d, st = res
-                    entry = self.ledger.get(t.relpath)
-                    if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
-                        self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino))
+                    _, d, st, checked = res
+                    self._note_in_sync(w, t, st, checked)
                     self._skipped(t, w.path, d.reason, w)
                 elif res[0] == "error":
                     raise res[1]
@@ -312,16 +376,21 @@ class Applier:
                 if w.version and self._renamed_away.get(w.path, 0) > w.version:
                     out.append(("renamed",))
                     continue
+                checked = now_ns()
                 st = lstat(t.local)
+                if self._in_the_way(t, st):
+                    out.append(("retype",))  # on the loop: it may change the ledger
+                    continue
                 if st is not None and not stat_mod.S_ISREG(st.st_mode):
                     out.append(("refused", st))
                     continue
                 entry = self.ledger.get(t.relpath)
-                d = decide_change(w.md5, self._local_md5_now(t, st, entry), entry.md5 if entry else None, self.policy)
+                local_md5 = self._local_md5_now(t, st, entry, checked)
+                d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
                 if d.action is Action.SKIP:
                     if st is not None and match_exec_bits(t.dir, t.rel, w.mode):
-                        st = lstat(t.local)
-                    out.append(("skip", d, st))
+                        checked, st = now_ns(), lstat(t.local)
+                    out.append(("skip", d, st, checked))
                     continue
                 af = self._open_for(t, d, w.mode)
                 try:
@@ -329,17 +398,23 @@ class Applier:
                 except BaseException:
                     af.abort()
                     raise
-                out.append(("placed", d, st, self._place(t, d, st, af, w.md5)))
+                out.append(("placed", d, st, self._place(t, d, _expected(st, local_md5, checked), af, w.md5)))
             except Exception as e:
                 out.append(("error", e))
         return out
 
-    def _local_md5_now(self, t: "Target", st: os.stat_result | None, entry: Entry | None) -> str | None:
+    def _local_md5_now(self, t: "Target", st: os.stat_result | None, entry: Entry | None, checked: int) -> str | None:
         """As _local_md5, hashing here (this may run in a worker thread)."""
         if st is None:
             return None
         known = self._known_md5(t, st, entry)
-        return known if known is not None else self._remember(t, st, md5_file(t.local))
+        return known if known is not None else self._remember(t, st, checked, md5_file(t.local))
+
+    def _note_in_sync(self, w: Work, t: Target, st: os.stat_result, checked: int) -> None:
+        """Record that the local file, as of `checked`, already holds the container's version."""
+        entry = self.ledger.get(t.relpath)
+        if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
+            self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino, checked))
 
     def _relpath_of(self, wire: str) -> str | None:
         t = self.target(wire, quiet=True)
@@ -357,25 +432,30 @@ class Applier:
         if w.version and self._renamed_away.get(w.path, 0) > w.version:
             self._skipped(t, w.path, "renamed in the container since", w)
             return None
+        checked = now_ns()
         st = lstat(t.local)
+        if self._in_the_way(t, st):
+            if not await self._make_way(w, t, st):
+                return None
+            checked, st = now_ns(), lstat(t.local)
         if not self._regular_or_absent(t, st, w):
             return None
-        local_md5 = await self._local_md5(t, st)
+        local_md5 = await self._local_md5(t, st, checked)
         entry = self.ledger.get(t.relpath)
+        expect = _expected(st, local_md5, checked)
         if not w.md5 and w.content is None:
             # No MD5 from the helper (a seed helper): download and decide on the header's MD5.
             d = decide_change("", local_md5, entry.md5 if entry else None, self.policy)
-            return (w, t, d, st)
+            return (w, t, d, expect)
         d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
         if d.action is Action.SKIP:
             try:
                 if match_exec_bits(t.dir, t.rel, w.mode):
-                    st = lstat(t.local)
+                    checked, st = now_ns(), lstat(t.local)
             except (OSError, WriteError) as e:
                 self._error(t.relpath, f"could not set the exec bit of {t.relpath}: {getattr(e, 'strerror', None) or e}",
                             w.reconcile)
-            if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
-                self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino))
+            self._note_in_sync(w, t, st, checked)
             self._skipped(t, w.path, d.reason, w)
             return None
         if w.content is not None:
@@ -386,14 +466,101 @@ class Applier:
             except BaseException:
                 af.abort()
                 raise
-            self._finish(w, t, d, st, af, w.md5, started)
+            self._finish(w, t, d, expect, af, w.md5, started)
             return None
-        return (w, t, d, st)
+        return (w, t, d, expect)
 
     def _open_for(self, t: Target, d: Decision, mode: int) -> AtomicFile:
-        if d.action is Action.CONFLICT:
-            return AtomicFile(t.dir, t.rel, mode, name=t.name + CONFLICT_SUFFIX)
-        return AtomicFile(t.dir, t.rel, mode)
+        name = conflict_name(t.name) if d.action is Action.CONFLICT else None
+        return AtomicFile(t.dir, t.rel, mode, name=name, on_mkdir=self._made_dirs.append)
+
+    def _note_made_dirs(self) -> None:
+        """Record the folders this tool made, so that they go when the container empties them."""
+        while self._made_dirs:
+            self.ledger.set_meta(f"dir:{self._made_dirs.pop()}", "made")
+
+    # --- type changes: a folder replaced by a file of the same name, or the reverse -------------
+
+    def _in_the_way(self, t: Target, st: os.stat_result | None) -> bool:
+        """Whether t is a local folder, or a folder above it (below localDst) a local file."""
+        if st is not None:
+            return stat_mod.S_ISDIR(st.st_mode) and bool(t.base != t.relpath)
+        parent = t.local.rpartition("/")[0]
+        above = lstat(Path(parent))
+        return not (above is not None and stat_mod.S_ISDIR(above.st_mode)) and self._file_above(t) is not None
+
+    def _file_above(self, t: Target) -> str | None:
+        """The first folder on t's way below localDst that is a regular file locally (a symlink
+        there is no type change: the safe walk refuses it)."""
+        parts = t.relpath.split("/")
+        start = t.base.count("/") + 1 if t.base else 0
+        for depth in range(start + 1, len(parts)):
+            rel = "/".join(parts[:depth])
+            st = lstat(t.dir / rel)
+            if st is None or not stat_mod.S_ISDIR(st.st_mode):
+                return rel if st is not None and stat_mod.S_ISREG(st.st_mode) else None
+        return None
+
+    def _ours_unchanged(self, relpath: str, st: os.stat_result) -> bool:
+        entry = self.ledger.get(relpath)
+        if entry is None or not stat_mod.S_ISREG(st.st_mode):
+            return False
+        return entry.matches_stat(st) or md5_file(self.rules.project_root / relpath) == entry.md5
+
+    def _remove_ours(self, relpath: str, st: os.stat_result, checked: int) -> None:
+        remove_file(self.rules.project_root, relpath, Expected(st, self.ledger.get(relpath).md5, checked))
+        self.ledger.remove(relpath)
+
+    async def _make_way(self, w: Work, t: Target, st: os.stat_result | None) -> bool:
+        """The container changed a type: remove what is in the way locally when it is only this
+        tool's own unchanged files and folders; else report a conflict and touch nothing.
+        True when the way is clear."""
+        root = self.rules.project_root
+        checked = now_ns()
+        try:
+            if st is None:
+                above = self._file_above(t)
+                above_st = lstat(root / above) if above else None
+                if above_st is None:
+                    return True
+                if not self._ours_unchanged(above, above_st):
+                    self._conflict(w, t, None, f"the container has a folder {above} where a local file is that "
+                                               f"downstream sync did not write or that changed; kept it, nothing "
+                                               f"written: move it away to sync {t.relpath}")
+                    return False
+                self._remove_ours(above, above_st, checked)
+                return True
+            files, folders, others = _inside(root, t.rel)
+            theirs = others + [rel for rel, fst in files if not self._ours_unchanged(rel, fst)]
+            if theirs:
+                self._conflict(w, t, None, f"the container has a file {t.relpath} where a local folder is that "
+                                           f"holds files downstream sync did not write or that changed (e.g. "
+                                           f"{theirs[0]}); kept it, nothing written: move it away to sync this file")
+                return False
+            for rel, fst in files:
+                self._remove_ours(rel, fst, checked)
+            for rel in sorted(folders, key=lambda f: f.count("/"), reverse=True):
+                if not remove_empty_dir(root, rel):
+                    self._conflict(w, t, None, f"{rel} got new files while it was being replaced by the "
+                                               f"container's file {t.relpath}; kept it, nothing written")
+                    return False
+                self.ledger.set_meta(f"dir:{rel}", "")
+            return True
+        except LocalChanged:
+            self._conflict(w, t, None, f"changed locally while a type change in the container was applied to "
+                                       f"{t.relpath}; kept it, nothing written")
+            return False
+
+    def _prune(self, t: Target) -> None:
+        """After a delete: remove the folders above t that this tool made and that are now empty."""
+        rel = t.relpath
+        while "/" in rel:
+            rel = rel.rpartition("/")[0]
+            if rel == t.base or not rel.startswith(f"{t.base}/" if t.base else "") or not self.ledger.meta(f"dir:{rel}"):
+                return
+            if not remove_empty_dir(self.rules.project_root, rel):
+                return
+            self.ledger.set_meta(f"dir:{rel}", "")
 
     def _conflict(self, w: Work, t: Target, copy: str | None, reason: str) -> None:
         self.stats.conflicts += 1
@@ -401,6 +568,7 @@ class Applier:
             w.reconcile.conflicts += 1
         if copy is not None:
             self.ledger.set_meta(f"conflict:{t.relpath}", w.path)
+            self.ledger.set_meta(f"conflict-copy:{t.relpath}", copy)
         self._emit(Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason))
 
     def _synced(self, w: Work, t: Target, action: str, size: int, started: float, old: str | None = None) -> None:
@@ -411,54 +579,60 @@ class Applier:
         self._emit(FileSynced(session=self.name, path=t.relpath, remote_path=w.path, action=action,  # type: ignore[arg-type]
                               bytes=size, duration=time.monotonic() - started, old_path=old))
 
-    def _finish(self, w: Work, t: Target, d: Decision, st: os.stat_result | None, af: AtomicFile,
+    def _finish(self, w: Work, t: Target, d: Decision, expect: Expected | None, af: AtomicFile,
                 md5: str, started: float) -> None:
         """Verify and put a fully received file in place, per the decision."""
-        self._record(w, t, d, st, self._place(t, d, st, af, md5), started)
+        self._record(w, t, d, expect, self._place(t, d, expect, af, md5), started)
 
-    @staticmethod
-    def _place(t: Target, d: Decision, st: os.stat_result | None, af: AtomicFile, md5: str) -> tuple:
+    def _place(self, t: Target, d: Decision, expect: Expected | None, af: AtomicFile, md5: str) -> tuple:
         """The disk half of _finish (no ledger, no events; safe in a worker thread):
         ("copy",) a conflict copy was written beside the file, ("changed",) the file changed locally
-        meanwhile so the copy went beside it, or ("written", new stat, backup name or None)."""
+        meanwhile so the copy went beside it, or ("written", new stat, backup name or None, md5, checked)."""
         if d.action is Action.CONFLICT:
-            af.commit(md5, True)
-            return ("copy",)
-        expect = st
-        backup = None
-        if d.action is Action.WRITE_WITH_BACKUP and st is not None:
-            af.verify(md5 or None)  # before the local file moves aside: a bad copy leaves it in place
-            try:
-                move_file(t.dir, t.rel, t.dir, t.rel, st, dst_name=t.name + BACKUP_SUFFIX)
-            except BaseException:
-                af.abort()
-                raise
-            backup = t.name + BACKUP_SUFFIX
-            expect = None
+            return ("copy", *self._keep_copy(t, af, md5))
+        backup = backup_name(t.name) if self.policy == "remote-wins" else None
+        if d.action is Action.WRITE_WITH_BACKUP:
+            expect = None  # nothing there is this tool's: whatever the new file displaces is kept
+        checked = now_ns()
         try:
-            new_st = af.commit(md5 or None, expect)
+            new_st, kept = af.commit(md5 or None, expect, backup)
         except LocalChanged:
-            af.commit_as(t.name + CONFLICT_SUFFIX)
-            return ("changed",)
-        return ("written", new_st, backup, af.md5)
+            return ("changed", *self._keep_copy(t, af, md5))
+        return ("written", new_st, backup if kept else None, af.md5, checked)
 
-    def _record(self, w: Work, t: Target, d: Decision, st: os.stat_result | None, placed: tuple,
+    def _keep_copy(self, t: Target, af: AtomicFile, md5: str) -> tuple[str, os.stat_result, int, str]:
+        """Put the container's version beside the file as its conflict copy: the first of
+        NAME.downstream-conflict, NAME~2.downstream-conflict, ... that is absent or still holds
+        what this tool wrote there (a copy the user touched is theirs). Returns name, stat, checked, MD5."""
+        for n in range(1, _MAX_COPIES + 1):
+            name = conflict_name(t.name, n)
+            checked = now_ns()
+            try:
+                as_written = written_copy(self.ledger, self.rules.project_root, _beside(t.relpath, name))
+                st, _ = af.commit(md5 or None, as_written, name=name)
+                return name, st, checked, af.md5
+            except LocalChanged:
+                continue
+        af.abort()
+        raise WriteError(f"cannot keep the container's version of {t.local}: {_MAX_COPIES} conflict copies "
+                         f"beside it hold edits; merge or remove them ({conflict_name(t.name)} and the like)")
+
+    def _record(self, w: Work, t: Target, d: Decision, before: Expected | None, placed: tuple,
                 started: float) -> None:
         """The ledger and events half of _finish."""
-        if placed[0] == "copy":
-            self._conflict(w, t, t.relpath + CONFLICT_SUFFIX,
-                           f"{d.reason}; the container's version is kept beside it as {t.name}{CONFLICT_SUFFIX}")
+        if placed[0] in ("copy", "changed"):
+            _, copy, st, checked, md5 = placed
+            copy_rel = _beside(t.relpath, copy)
+            self.ledger.set_meta(f"copy:{copy_rel}", f"{md5} {st.st_size} {st.st_mtime_ns} {st.st_ino} {checked}")
+            why = d.reason if placed[0] == "copy" else "changed locally while it was being synced"
+            self._conflict(w, t, copy_rel, f"{why}; the container's version is kept beside it as {copy}")
             return
-        if placed[0] == "changed":
-            self._conflict(w, t, t.relpath + CONFLICT_SUFFIX,
-                           f"changed locally while it was being synced; the container's version is kept "
-                           f"beside it as {t.name}{CONFLICT_SUFFIX}")
-            return
-        _, new_st, backup, md5 = placed
-        self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino))
-        self._synced(w, t, "created" if st is None else "updated", new_st.st_size, started)
+        _, new_st, backup, md5, checked = placed
+        self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino, checked))
+        self._synced(w, t, "created" if before is None else "updated", new_st.st_size, started)
         if backup is not None:
-            self._conflict(w, t, None, f"{d.reason}; took the container's version (policy remote-wins), "
+            why = d.reason if d.action is Action.WRITE_WITH_BACKUP else "changed locally while it was being synced"
+            self._conflict(w, t, None, f"{why}; took the container's version (policy remote-wins), "
                                        f"the local one is kept as {backup}")
 
     async def _fetch(self, items: list[tuple[Work, Target, Decision, os.stat_result | None]], attempt: int = 1) -> None:
@@ -614,6 +788,7 @@ class Applier:
         self._done(w)
 
     async def _apply_delete(self, w: Work, t: Target) -> None:
+        checked = now_ns()
         st = lstat(t.local)
         entry = self.ledger.get(t.relpath)
         if st is None:
@@ -624,27 +799,33 @@ class Applier:
         if not stat_mod.S_ISREG(st.st_mode):
             self._skipped(t, w.path, "not a regular file locally; kept", w)
             return
-        local_md5 = await self._local_md5(t, st)
+        local_md5 = await self._local_md5(t, st, checked)
         d = decide_delete(local_md5, entry.md5 if entry else None, self.policy)
         started = time.monotonic()
+        backup = backup_name(t.name)
         if d.action is Action.SKIP:
             self._skipped(t, w.path, d.reason, w)
         elif d.action is Action.DELETE:
             try:
-                remove_file(t.dir, t.rel, st)
+                kept = remove_file(t.dir, t.rel, _expected(st, local_md5, checked),
+                                   backup if self.policy == "remote-wins" else None)
             except LocalChanged:
                 self._conflict(w, t, None, "deleted in the container but changed locally meanwhile; kept the local file")
                 return
             self.ledger.remove(t.relpath)
+            self._prune(t)
             self._synced(w, t, "deleted", 0, started)
+            if kept:
+                self._conflict(w, t, None, f"changed locally while it was being deleted; deleted it (policy "
+                                           f"remote-wins), the local one is kept as {backup}")
         elif d.action is Action.KEEP:
             self._conflict(w, t, None, d.reason)
         elif d.action is Action.DELETE_WITH_BACKUP:
-            move_file(t.dir, t.rel, t.dir, t.rel, st, dst_name=t.name + BACKUP_SUFFIX)
+            remove_file(t.dir, t.rel, None, backup)
             self.ledger.remove(t.relpath)
             self._synced(w, t, "deleted", 0, started)
             self._conflict(w, t, None, f"{d.reason}; deleted it (policy remote-wins), the local one is kept "
-                                       f"as {t.name}{BACKUP_SUFFIX}")
+                                       f"as {backup}")
 
     async def _apply_rename(self, w: Work):
         new_t = self.target(w.path, quiet=True)
@@ -656,21 +837,25 @@ class Applier:
                 await self._apply_delete(old_w, old_t)
             return None
         if old_t is not None:
+            checked = now_ns()
             old_st = lstat(old_t.local)
             old_entry = self.ledger.get(old_t.relpath)
             new_st = lstat(new_t.local)
             if (old_st is not None and stat_mod.S_ISREG(old_st.st_mode) and old_entry is not None
                     and new_st is None):
-                old_md5 = await self._local_md5(old_t, old_st)
+                old_md5 = await self._local_md5(old_t, old_st, checked)
                 if old_md5 == old_entry.md5 and (not w.md5 or w.md5 == old_md5):
                     started = time.monotonic()
                     try:
-                        st = move_file(old_t.dir, old_t.rel, new_t.dir, new_t.rel, old_st)
+                        checked = now_ns()
+                        st = move_file(old_t.dir, old_t.rel, new_t.dir, new_t.rel,
+                                       Expected(old_st, old_md5, checked), replace=False)
                     except LocalChanged:
                         pass
                     else:
                         self.ledger.remove(old_t.relpath)
-                        self.ledger.put(Entry(new_t.relpath, w.path, old_md5, st.st_size, st.st_mtime_ns, st.st_ino))
+                        self.ledger.put(Entry(new_t.relpath, w.path, old_md5, st.st_size, st.st_mtime_ns, st.st_ino,
+                                              checked))
                         self._synced(w, new_t, "renamed", st.st_size, started, old=old_t.relpath)
                         return None
         need = await self._apply_change(w, new_t)

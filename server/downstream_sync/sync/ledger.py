@@ -2,8 +2,10 @@
 
 One sqlite database (WAL) in `<project>/.downstream-sync/ledger.db`, beside a `.gitignore` of `*`
 so git ignores the folder. Per session name: local path (POSIX, relative to the project root) ->
-remote path, MD5, size, mtime_ns, inode, time written. The (size, mtime_ns, inode) triple doubles
-as a hash cache: a file whose stat still matches is not hashed again. Also per session: the
+remote path, MD5, size, mtime_ns, inode, and when that stat was taken (`checked_ns`, in the
+`written_at` column). The (size, mtime_ns, inode) triple doubles as a hash cache: a file whose stat
+still matches is not hashed again, unless the stat was taken within a timestamp tick of its mtime
+(writer.stat_proves: a same-size rewrite in that tick would look the same). Also per session: the
 helper instance id and the last version processed, to resume a watch.
 
 Reads come from an in-memory copy; writes are kept (the latest per path) and go to sqlite in one
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .writer import stat_proves
 
 __all__ = ["Ledger", "Entry", "LedgerError", "STATE_DIR_NAME"]
 
@@ -38,9 +41,11 @@ class Entry:
     size: int
     mtime_ns: int
     ino: int
+    checked_ns: int = 0  # when the stat was taken (before it was): see writer.stat_proves
 
     def matches_stat(self, st: os.stat_result) -> bool:
-        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns and st.st_ino == self.ino
+        """Whether st proves the file still holds `md5`."""
+        return stat_proves(st, self.size, self.mtime_ns, self.ino, self.checked_ns)
 
 
 class Ledger:
@@ -64,15 +69,15 @@ class Ledger:
                 session TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (session, key))""")
             self._db.commit()
             rows = self._db.execute(
-                "SELECT path, remote_path, md5, size, mtime_ns, ino FROM files WHERE session=?", (session,))
-            self._entries: dict[str, Entry] = {r[0]: Entry(*r) for r in rows}
+                "SELECT path, remote_path, md5, size, mtime_ns, ino, written_at FROM files WHERE session=?", (session,))
+            self._entries: dict[str, Entry] = {r[0]: Entry(*r[:6], int(r[6] * 1e9)) for r in rows}
             self._meta: dict[str, str] = dict(self._db.execute(
                 "SELECT key, value FROM meta WHERE session=?", (session,)))
         except (OSError, sqlite3.Error) as e:
             raise LedgerError(f"cannot open the sync ledger in {self.state_dir}: {e}; "
                               f"check that the folder is writable") from e
         self._dirty = False
-        self._unsaved: dict[str, tuple[Entry, float] | None] = {}  # path -> latest put, or None: removed
+        self._unsaved: dict[str, Entry | None] = {}  # path -> latest put, or None: removed
 
     def get(self, path: str) -> Entry | None:
         return self._entries.get(path)
@@ -82,7 +87,7 @@ class Ledger:
 
     def put(self, entry: Entry) -> None:
         self._entries[entry.path] = entry
-        self._unsaved[entry.path] = (entry, time.time())
+        self._unsaved[entry.path] = entry
         self._dirty = True
 
     def remove(self, path: str) -> None:
@@ -109,8 +114,8 @@ class Ledger:
             unsaved, self._unsaved = self._unsaved, {}
             try:
                 self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", [
-                    (self.session, e.path, e.remote_path, e.md5, e.size, e.mtime_ns, e.ino, at)
-                    for e, at in (v for v in unsaved.values() if v is not None)])
+                    (self.session, e.path, e.remote_path, e.md5, e.size, e.mtime_ns, e.ino, e.checked_ns / 1e9)
+                    for e in unsaved.values() if e is not None])
                 self._db.executemany("DELETE FROM files WHERE session=? AND path=?",
                                      [(self.session, p) for p, v in unsaved.items() if v is None])
                 self._db.commit()

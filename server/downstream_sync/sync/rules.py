@@ -3,10 +3,12 @@
 Built from one artifact's `download` stanza: `manual` (remoteSrc, localDst) pairs and `excludes`.
 A remoteSrc is relative to the container's working directory or absolute; a localDst is relative
 to the project root (the folder holding skaffold.yaml) and must stay inside it. The most specific
-remoteSrc wins. Paths from the wire are not trusted: anything odd maps to None.
+remoteSrc wins. Paths from the wire are not trusted: anything odd maps to None. The project's own
+configuration (skaffold.yaml and every file it requires, as the loader read them) and the reserved
+folders are never written, whatever the rules and the policy say (`refusal`).
 
-Owns path mapping only; must not touch the disk beyond resolving the project root, and must not
-import pygls, lsprotocol or terminal code.
+Owns path mapping only; must not touch the disk beyond resolving the project root and the config
+files, and must not import pygls, lsprotocol or terminal code.
 """
 
 from __future__ import annotations
@@ -60,11 +62,26 @@ def _check_rel_wire(rel: str) -> bool:
     return all(seg not in ("", ".", "..") and seg.casefold() not in RESERVED for seg in rel.split("/"))
 
 
+def _protected(root: Path, config_files) -> frozenset[str]:
+    """The config files inside the project, as casefolded project-relative POSIX paths (as given
+    and resolved, so a symlinked config is covered both ways)."""
+    out = set()
+    for file in config_files:
+        for path in (Path(posixpath.normpath(str(root / file))), (root / file).resolve()):
+            try:
+                out.add(path.relative_to(root).as_posix().casefold())
+            except ValueError:
+                continue
+    return frozenset(out)
+
+
 class RuleSet:
     """The rules of one artifact. Use `from_download` to build one."""
 
-    def __init__(self, rules: list[Rule], excludes: list[str], project_root: Path):
+    def __init__(self, rules: list[Rule], excludes: list[str], project_root: Path,
+                 protected: frozenset[str] = frozenset()):
         self.project_root = project_root
+        self._protected = protected  # casefolded project-relative POSIX paths
         # Most specific first, so the first prefix match wins.
         self._rules = sorted(rules, key=lambda r: r.remote.count("/") + len(r.remote) / 1e6, reverse=True)
         self._order = list(rules)
@@ -72,8 +89,10 @@ class RuleSet:
         self._excludes = Excludes(tuple(excludes))
 
     @classmethod
-    def from_download(cls, mappings: list[tuple[str, str]], excludes: list[str], project_root: Path) -> "RuleSet":
-        """Rules from (remoteSrc, localDst) pairs and exclude globs; raises RuleError on bad input."""
+    def from_download(cls, mappings: list[tuple[str, str]], excludes: list[str], project_root: Path,
+                      config_files: list[Path] = ()) -> "RuleSet":
+        """Rules from (remoteSrc, localDst) pairs and exclude globs; raises RuleError on bad input.
+        `config_files`: the project's configuration (skaffold.yaml and what it requires), never written."""
         root = Path(project_root).resolve()
         if not mappings:
             raise RuleError("download.manual is empty: add at least one {remoteSrc, localDst} pair")
@@ -110,7 +129,7 @@ class RuleSet:
                 Excludes((pattern,))
             except GlobError as e:
                 raise RuleError(f"download.excludes: {e}") from None
-        return cls(rules, excludes, root)
+        return cls(rules, excludes, root, _protected(root, config_files))
 
     @property
     def targets(self) -> list[str]:
@@ -124,6 +143,14 @@ class RuleSet:
     @property
     def rules(self) -> list[Rule]:
         return list(self._order)
+
+    def refusal(self, relpath: str) -> str | None:
+        """Why the local path `relpath` (POSIX, below the project root) is never written, or None."""
+        if relpath.casefold() in self._protected:
+            return (f"refused to write {self.project_root / relpath}: it is part of the project's "
+                    f"configuration (skaffold.yaml or a file it requires), which a container never "
+                    f"changes under any policy; exclude it in the container or move localDst")
+        return None
 
     def match(self, wire_path: str) -> tuple[Rule, str] | None:
         """The rule for a wire path and the path below its remoteSrc ("" for the target itself)."""

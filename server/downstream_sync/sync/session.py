@@ -21,7 +21,7 @@ from typing import Callable, Literal
 
 from ..cluster.bridge import Bridge
 from ..cluster.transport import Transport, TransportError
-from .apply import Applier, LostStream, Work, merge
+from .apply import Applier, LostStream, Work, merge, written_copy
 from .client import HelperClient, connection_lost, pb
 from .lane import Lane
 from .decide import Policy
@@ -33,7 +33,8 @@ from .pipeline import Pipeline
 from .reconcile import Reconcile
 from .retry import Retries
 from .rules import RuleSet
-from .writer import CONFLICT_SUFFIX, WriteError, clean_stale_temps, lstat, md5_file, move_file
+from .writer import (Expected, LocalChanged, WriteError, clean_stale_temps, conflict_name, lstat, md5_file,
+                     move_file, now_ns, remove_file)
 
 __all__ = ["Session", "SessionBusy", "Policy", "SessionState", "SessionStats", "PullResult"]
 
@@ -169,8 +170,8 @@ class Session:
 
     async def resolve_conflict(self, path: str, choice: Literal["keep-local", "take-remote"]) -> None:
         """Settle a conflict on `path` (relative to the project root, or absolute).
-        keep-local drops the remote copy; take-remote puts the remote copy in place of the local file.
-        Raises ValueError when there is no such conflict."""
+        keep-local drops the remote copy (never one the user edited since); take-remote puts the
+        latest copy in place of the local file. Raises ValueError when there is no such conflict."""
         if choice not in ("keep-local", "take-remote"):
             raise ValueError(f"choice must be 'keep-local' or 'take-remote', got {choice!r}")
         local = Path(path)
@@ -188,23 +189,36 @@ class Session:
             if not wire and entry is not None:
                 wire = entry.remote_path
             t = self._applier.target(wire, quiet=True) if wire else None
-            copy = local.with_name(local.name + CONFLICT_SUFFIX)
+            copy_rel = (ledger.meta(f"conflict-copy:{relpath}")
+                        or f"{relpath.rpartition('/')[0]}/{conflict_name(local.name)}".lstrip("/"))
+            copy = self.project_root / copy_rel
+            checked = now_ns()
             copy_st = lstat(copy)
             if t is None or t.local != str(local) or copy_st is None:
                 raise ValueError(f"no conflict to resolve for {relpath}: there is no {copy.name} beside it")
             if choice == "take-remote":
                 digest = md5_file(copy)
                 started = time.monotonic()
-                st = move_file(t.dir, t.rel + CONFLICT_SUFFIX, t.dir, t.rel, copy_st)
-                ledger.put(Entry(relpath, t.wire, digest, st.st_size, st.st_mtime_ns, st.st_ino))
+                st = move_file(t.dir, copy_rel, t.dir, t.rel, Expected(copy_st, digest, checked))
+                ledger.put(Entry(relpath, t.wire, digest, st.st_size, st.st_mtime_ns, st.st_ino, checked))
                 self._emit(FileSynced(session=self.name, path=relpath, remote_path=t.wire, action="updated",
                                       bytes=st.st_size, duration=time.monotonic() - started))
             else:
                 # The ledger keeps what this tool last wrote: the kept local version still differs
                 # from it, so the container's next change or delete is a conflict again, never a
-                # silent overwrite.
-                os.unlink(copy)
+                # silent overwrite. A copy edited since it was written (a merge) is kept.
+                as_written = written_copy(ledger, self.project_root, copy_rel)
+                if as_written is None:
+                    os.unlink(copy)
+                else:
+                    try:
+                        remove_file(self.project_root, copy_rel, as_written)
+                    except LocalChanged:
+                        raise ValueError(f"{copy_rel} was edited since the container's version was written "
+                                         f"there; it is kept: remove it yourself if the merge is done") from None
             ledger.set_meta(f"conflict:{relpath}", "")
+            ledger.set_meta(f"conflict-copy:{relpath}", "")
+            ledger.set_meta(f"copy:{copy_rel}", "")
             ledger.commit()
         except (WriteError, OSError) as e:
             raise ValueError(f"could not resolve the conflict on {relpath}: {e}") from e

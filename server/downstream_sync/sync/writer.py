@@ -6,27 +6,50 @@ half-written is ever visible under the real name. There is no fsync per file: `k
 process cannot tear data already in the page cache, and a power loss may at worst leave an empty
 or old file, never a mix. Stale temporary files are removed when a session starts.
 
-Folders below a rule's localDst are walked with O_NOFOLLOW directory descriptors: a symlink (or a
-file) where a folder should be refuses the write, so a container cannot steer a write outside
-localDst. Must not import pygls, lsprotocol or terminal code.
+Folders are walked from the project root (resolved once, when the rules are built) down with
+O_NOFOLLOW directory descriptors, every time: a symlink (or a file) where a folder should be, at
+localDst, above it or below it, refuses the write, so nothing can steer a write outside the project.
+
+A file is replaced or removed only if it is still what this tool expected there, checked on what
+the kernel actually swapped out: the new file takes the old one's place with renameat2
+RENAME_EXCHANGE (a new file with RENAME_NOREPLACE), a delete first renames the file aside, and what
+came out is compared (stat, and MD5 when the stat is no proof, see `stat_proves`). A user's version
+found there is put back, or kept as the backup under `remote-wins`; never unlinked.
+
+Every name made here (temporary files, conflict copies, backups) fits NAME_MAX bytes: a long name
+is cut on a UTF-8 character boundary and tagged with a short hash of the whole name (`fit_name`).
+Must not import pygls, lsprotocol or terminal code.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import os
+import platform
 import stat as stat_mod
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 __all__ = ["WriteError", "RefusedPath", "DiskFull", "AtomicFile", "remove_file", "move_file",
            "lstat", "md5_file", "clean_stale_temps", "TEMP_MARK", "CONFLICT_SUFFIX", "BACKUP_SUFFIX",
-           "same_file_state"]
+           "stat_proves", "Expected", "fit_name", "conflict_name", "backup_name",
+           "now_ns", "RACY_NS", "remove_empty_dir"]
 
 TEMP_MARK = ".dstmp-"
 CONFLICT_SUFFIX = ".downstream-conflict"
 BACKUP_SUFFIX = ".downstream-local"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+NAME_MAX = 255
+# A stat recorded less than this after the file's mtime proves nothing: a same-size rewrite within
+# one timestamp tick (coarse on ramfs and on Linux before 6.13, 2 s on FAT) leaves an identical stat.
+RACY_NS = 2_000_000_000
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
+_SYS_RENAMEAT2 = {"x86_64": 316, "aarch64": 276}
+_libc = ctypes.CDLL(None, use_errno=True)
 
 _umask = os.umask(0)
 os.umask(_umask)
@@ -56,8 +79,143 @@ def _explain(e: OSError, what: str, where: str) -> WriteError:
     return WriteError(f"cannot write {what} in {where}: {e.strerror or e}")
 
 
-def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str) -> int | None:
-    """A descriptor of local_dir/parts..., never following a symlink below local_dir."""
+def fit_name(name: str, suffix: str = "", prefix: str = "") -> str:
+    """prefix + name + suffix within NAME_MAX bytes; a name too long is cut on a character boundary
+    and gets "~" and 8 hex digits of the MD5 of the whole name, so cut names stay distinct."""
+    raw = os.fsencode(name)
+    room = NAME_MAX - len(os.fsencode(prefix)) - len(os.fsencode(suffix))
+    if len(raw) <= room:
+        return prefix + name + suffix
+    tag = b"~" + hashlib.md5(raw).hexdigest()[:8].encode()
+    cut = room - len(tag)
+    while cut > 0 and (raw[cut] & 0xC0) == 0x80:  # never split a UTF-8 character
+        cut -= 1
+    return prefix + os.fsdecode(raw[:cut] + tag) + suffix
+
+
+def conflict_name(name: str, n: int = 1) -> str:
+    """The name of the container's copy of a conflicting file: NAME.downstream-conflict, or
+    NAME~N.downstream-conflict (N >= 2) when an earlier copy was edited by the user."""
+    return fit_name(name if n < 2 else f"{name}~{n}", CONFLICT_SUFFIX)
+
+
+def backup_name(name: str) -> str:
+    return fit_name(name, BACKUP_SUFFIX)
+
+
+def _temp_name(name: str) -> str:
+    return fit_name(name, f"{TEMP_MARK}{os.urandom(4).hex()}", prefix=".")
+
+
+def now_ns() -> int:
+    """The wall clock: file timestamps are taken from it (or lag it by at most a tick)."""
+    return time.time_ns()
+
+
+def stat_proves(st: os.stat_result, size: int, mtime_ns: int, ino: int, checked_ns: int) -> bool:
+    """Whether st shows the file is unchanged since a look at `checked_ns` found (size, mtime_ns,
+    ino): as git's index, a state not older than the look by a timestamp tick proves nothing."""
+    return ((st.st_size, st.st_mtime_ns, st.st_ino) == (size, mtime_ns, ino)
+            and mtime_ns + RACY_NS <= checked_ns)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a local file must still be for this tool to replace, move or remove it: its stat when
+    it was looked at (`checked_ns`, taken before the look) and its MD5, compared when the stat is
+    no proof (the same bytes under a new stat are still what was expected)."""
+    st: os.stat_result  # or anything with st_size, st_mtime_ns and st_ino
+    md5: str | None
+    checked_ns: int
+
+    def holds(self, dir_fd: int, name: str) -> bool:
+        """Whether dir_fd/name (a regular file, not followed) is still this file."""
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if not stat_mod.S_ISREG(st.st_mode):
+            return False
+        e = self.st
+        if stat_proves(st, e.st_size, e.st_mtime_ns, e.st_ino, self.checked_ns):
+            return True
+        return bool(self.md5) and st.st_size == e.st_size and _md5_at(dir_fd, name) == self.md5
+
+
+def _md5_at(dir_fd: int, name: str) -> str | None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
+    except OSError:
+        return None
+    h = hashlib.md5()
+    try:
+        while True:
+            block = os.read(fd, 1 << 20)
+            if not block:
+                return h.hexdigest()
+            h.update(block)
+    finally:
+        os.close(fd)
+
+
+def _renameat2(src_fd: int, src: str, dst_fd: int, dst: str, flags: int) -> None:
+    """renameat2(2); OSError(EINVAL) where the file system has no such flag."""
+    args = (src_fd, os.fsencode(src), dst_fd, os.fsencode(dst), flags)
+    fn = getattr(_libc, "renameat2", None)
+    if fn is not None:
+        rc = fn(*args)
+    elif platform.machine() in _SYS_RENAMEAT2:
+        rc = _libc.syscall(_SYS_RENAMEAT2[platform.machine()], *args)
+    else:
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), dst)
+
+
+def _rename_noreplace(dir_fd: int, src: str, dst: str, dst_fd: int | None = None) -> None:
+    """Rename src to dst, FileExistsError when dst exists (a hard link where renameat2 is missing)."""
+    dst_fd = dir_fd if dst_fd is None else dst_fd
+    try:
+        _renameat2(dir_fd, src, dst_fd, dst, _RENAME_NOREPLACE)
+        return
+    except OSError as e:
+        if e.errno == errno.EEXIST:
+            raise FileExistsError(errno.EEXIST, "file exists", dst) from None
+        if e.errno not in (errno.EINVAL, errno.ENOSYS):
+            raise
+    try:
+        os.link(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # Neither flags nor hard links here: check, then rename (a small window remains).
+        try:
+            os.stat(dst, dir_fd=dst_fd, follow_symlinks=False)
+            raise FileExistsError(errno.EEXIST, "file exists", dst) from None
+        except FileNotFoundError:
+            os.rename(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dst_fd)
+        return
+    os.unlink(src, dir_fd=dir_fd)
+
+
+def _exchange(dir_fd: int, a: str, b: str) -> bool:
+    """Swap a and b atomically; False when the file system cannot (the caller checks, then renames)."""
+    try:
+        _renameat2(dir_fd, a, dir_fd, b, _RENAME_EXCHANGE)
+        return True
+    except OSError as e:
+        if e.errno in (errno.EINVAL, errno.ENOSYS):
+            return False
+        raise
+
+
+def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str,
+              on_mkdir: Callable[[str], None] | None = None) -> int | None:
+    """A descriptor of local_dir/parts..., never following a symlink below local_dir;
+    `on_mkdir` is told each folder made (relative to local_dir, POSIX)."""
     try:
         try:
             fd = os.open(local_dir, _DIR_FLAGS)
@@ -79,6 +237,8 @@ def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str) -> int
                     return None
                 try:
                     os.mkdir(name, 0o777, dir_fd=fd)
+                    if on_mkdir is not None:
+                        on_mkdir("/".join(parts[:depth]))
                 except FileExistsError:
                     pass
                 nfd = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
@@ -86,7 +246,7 @@ def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str) -> int
                 if e.errno in (errno.ELOOP, errno.ENOTDIR):
                     here = os.path.join(local_dir, *parts[:depth])
                     raise RefusedPath(f"refused to write {what}: {here} is a symlink or not a folder, "
-                                      f"and writes never leave {local_dir}") from e
+                                      f"and writes never follow a symlink below {local_dir}") from e
                 raise
             os.close(fd)
             fd = nfd
@@ -111,12 +271,6 @@ def lstat(path: Path) -> os.stat_result | None:
         return None
     except NotADirectoryError:
         return None
-
-
-def same_file_state(a: os.stat_result | None, b: os.stat_result | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return (a.st_size, a.st_mtime_ns, a.st_ino) == (b.st_size, b.st_mtime_ns, b.st_ino)
 
 
 def md5_file(path: Path) -> str:
@@ -166,7 +320,8 @@ class AtomicFile:
     `name` is the final file name (default: the last part of `rel`), so a conflict copy can be
     written beside the file with the same machinery."""
 
-    def __init__(self, local_dir: Path, rel: str, mode: int = 0, name: str | None = None):
+    def __init__(self, local_dir: Path, rel: str, mode: int = 0, name: str | None = None,
+                 on_mkdir: Callable[[str], None] | None = None):
         self.local_dir = local_dir
         self.rel = rel
         folders, base = _split(rel)
@@ -175,8 +330,8 @@ class AtomicFile:
         self.folder = f"{base_dir}/{'/'.join(folders)}" if folders else base_dir
         self.display = f"{self.folder}/{self.name}"
         self.mode = _file_mode(mode)
-        self._dir_fd = _open_dir(local_dir, folders, True, self.display)
-        self._tmp = f".{self.name[:200]}{TEMP_MARK}{os.urandom(4).hex()}"
+        self._dir_fd = _open_dir(local_dir, folders, True, self.display, on_mkdir)
+        self._tmp = _temp_name(self.name)
         self._md5 = hashlib.md5()
         self.size = 0
         try:
@@ -221,25 +376,22 @@ class AtomicFile:
             self.abort()
             raise
 
-    def commit(self, expected_md5: str | None, expect_existing: os.stat_result | None | bool = True) -> os.stat_result:
-        """Verify, set the mode and rename into place; returns the new file's stat.
+    def commit(self, expected_md5: str | None, expect: "Expected | None",
+               backup: str | None = None, name: str | None = None) -> tuple[os.stat_result, bool]:
+        """Verify, set the mode and put the file in place (as `name` when given, in the same
+        folder); returns its stat and whether a local version was kept as `backup`.
 
-        `expect_existing`: True to not check; otherwise the stat (or None for "absent") the
-        destination must still have, so a file the user changed meanwhile is not overwritten."""
+        `expect`: None when the destination must be absent, else the Expected it must still be.
+        A file found that is not what was expected is the user's: kept as `backup` when given,
+        else left in place (LocalChanged; the temporary file stays, to commit under another name)."""
+        if name is not None:
+            self.name, self.display = name, f"{self.folder}/{name}"
         try:
             self._check_md5(expected_md5)
-            try:
-                current = os.stat(self.name, dir_fd=self._dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                current = None
-            if current is not None and not stat_mod.S_ISREG(current.st_mode):
-                raise RefusedPath(f"refused to write {self.display}: it exists and is not a regular file")
-            if expect_existing is not True and not same_file_state(current, expect_existing):  # type: ignore[arg-type]
-                raise LocalChanged(self.display)  # the caller may still commit_as() another name
             if _umask & 0o600:
                 os.fchmod(self._fd, self.mode)
             st = os.fstat(self._fd)
-            os.replace(self._tmp, self.name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+            kept = self._swap_in(expect, backup)
         except LocalChanged:
             raise
         except WriteError:
@@ -249,28 +401,65 @@ class AtomicFile:
             self.abort()
             raise _explain(e, self.display, self.folder) from e
         self._close()
-        return st
+        return st, kept
 
-    def commit_as(self, name: str) -> os.stat_result:
-        """Rename the verified temporary file to another name in the same folder (a conflict copy)."""
+    def _refuse_odd(self) -> None:
         try:
-            os.fchmod(self._fd, self.mode)
-            st = os.fstat(self._fd)
+            current = os.stat(self.name, dir_fd=self._dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if not stat_mod.S_ISREG(current.st_mode):
+            raise RefusedPath(f"refused to write {self.display}: it exists and is not a regular file")
+
+    def _swap_in(self, expect: "Expected | None", backup: str | None) -> bool:
+        """Put the temporary file in place atomically, then judge what it displaced (see commit)."""
+        if expect is None:
             try:
-                current = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
-                if not stat_mod.S_ISREG(current.st_mode):
-                    raise RefusedPath(f"refused to write {name} in {self.folder}: it exists and is not a regular file")
-            except FileNotFoundError:
-                pass
-            os.replace(self._tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-        except WriteError:
-            self.abort()
-            raise
-        except OSError as e:
-            self.abort()
-            raise _explain(e, f"{self.folder}/{name}", self.folder) from e
-        self._close()
-        return st
+                _rename_noreplace(self._dir_fd, self._tmp, self.name)
+                return False
+            except FileExistsError:
+                if backup is None:
+                    raise LocalChanged(self.display) from None
+        self._refuse_odd()
+        try:
+            exchanged = _exchange(self._dir_fd, self._tmp, self.name)
+        except FileNotFoundError:  # the user removed it meanwhile: a change too
+            if backup is None:
+                raise LocalChanged(self.display) from None
+            _rename_noreplace(self._dir_fd, self._tmp, self.name)
+            return False
+        if not exchanged:
+            # No exchange on this file system: check, then rename (a small window remains).
+            if expect is None or not expect.holds(self._dir_fd, self.name):
+                if backup is None:
+                    raise LocalChanged(self.display)
+                os.replace(self.name, backup, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+                _rename_noreplace(self._dir_fd, self._tmp, self.name)
+                return True
+            os.replace(self._tmp, self.name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+            return False
+        # The displaced file is under the temporary name now.
+        if expect is not None and expect.holds(self._dir_fd, self._tmp):
+            os.unlink(self._tmp, dir_fd=self._dir_fd)
+            return False
+        displaced = os.stat(self._tmp, dir_fd=self._dir_fd, follow_symlinks=False)
+        if backup is not None and stat_mod.S_ISREG(displaced.st_mode):
+            os.replace(self._tmp, backup, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+            return True
+        self._swap_back()
+        if not stat_mod.S_ISREG(displaced.st_mode):
+            raise RefusedPath(f"refused to write {self.display}: it exists and is not a regular file")
+        raise LocalChanged(self.display)
+
+    def _swap_back(self) -> None:
+        """Undo the exchange: the user's file goes back under its name. Should the user have saved
+        again meanwhile, that newer save is put back instead and the older one kept as the backup."""
+        _exchange(self._dir_fd, self._tmp, self.name)
+        ours = os.fstat(self._fd).st_ino
+        back = os.stat(self._tmp, dir_fd=self._dir_fd, follow_symlinks=False)
+        if back.st_ino != ours:
+            _exchange(self._dir_fd, self._tmp, self.name)
+            os.replace(self._tmp, backup_name(self.name), src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
 
     @property
     def md5(self) -> str:
@@ -300,30 +489,46 @@ class LocalChanged(WriteError):
         super().__init__(f"{display} changed locally while it was being synced")
 
 
-def remove_file(local_dir: Path, rel: str, expect: os.stat_result) -> None:
-    """Delete local_dir/rel if it still has the stat `expect`."""
+def remove_file(local_dir: Path, rel: str, expect: Expected | None, backup: str | None = None) -> bool:
+    """Delete local_dir/rel if it is still `expect` (None: nothing there is this tool's); True when
+    a local version was kept as `backup`.
+
+    The file is first renamed aside, so what is judged is what was taken away: a user's version
+    goes back under its name (LocalChanged), or to `backup` when given."""
     folders, name = _split(rel)
     display = str(local_dir / rel)
     fd = _open_dir(local_dir, folders, False, display)
     if fd is None:
-        return
+        return False
+    aside = _temp_name(name)
     try:
         try:
-            current = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if not stat_mod.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                raise LocalChanged(display)
+            _rename_noreplace(fd, name, aside)
         except FileNotFoundError:
-            return
-        if not same_file_state(current, expect):
-            raise LocalChanged(display)
-        os.unlink(name, dir_fd=fd)
+            return False
+        if expect is not None and expect.holds(fd, aside):
+            os.unlink(aside, dir_fd=fd)
+            return False
+        if backup is not None:
+            os.replace(aside, backup, src_dir_fd=fd, dst_dir_fd=fd)
+            return True
+        try:
+            _rename_noreplace(fd, aside, name)
+        except FileExistsError:  # saved again meanwhile: keep both
+            os.replace(aside, backup_name(name), src_dir_fd=fd, dst_dir_fd=fd)
+        raise LocalChanged(display)
     except OSError as e:
         raise _explain(e, display, str(local_dir)) from e
     finally:
         os.close(fd)
 
 
-def move_file(src_dir: Path, src_rel: str, dst_dir: Path, dst_rel: str, expect: os.stat_result,
-              dst_name: str | None = None) -> os.stat_result:
-    """Rename src to dst (both below their localDst) if src still has the stat `expect`."""
+def move_file(src_dir: Path, src_rel: str, dst_dir: Path, dst_rel: str, expect: Expected,
+              dst_name: str | None = None, replace: bool = True) -> os.stat_result:
+    """Rename src to dst (both walked safely) if src is still `expect`; over an existing regular
+    dst only when `replace`. A src that turns out changed once moved is moved back (LocalChanged)."""
     s_folders, s_name = _split(src_rel)
     d_folders, d_name = _split(dst_rel)
     d_name = dst_name or d_name
@@ -335,7 +540,7 @@ def move_file(src_dir: Path, src_rel: str, dst_dir: Path, dst_rel: str, expect: 
         dfd = _open_dir(dst_dir, d_folders, True, display)
         try:
             current = os.stat(s_name, dir_fd=sfd, follow_symlinks=False)
-            if not same_file_state(current, expect):
+            if not stat_mod.S_ISREG(current.st_mode):
                 raise LocalChanged(str(src_dir / src_rel))
             try:
                 existing = os.stat(d_name, dir_fd=dfd, follow_symlinks=False)
@@ -343,7 +548,19 @@ def move_file(src_dir: Path, src_rel: str, dst_dir: Path, dst_rel: str, expect: 
                     raise RefusedPath(f"refused to write {display}: it exists and is not a regular file")
             except FileNotFoundError:
                 pass
-            os.replace(s_name, d_name, src_dir_fd=sfd, dst_dir_fd=dfd)
+            if replace:
+                os.replace(s_name, d_name, src_dir_fd=sfd, dst_dir_fd=dfd)
+            else:
+                try:
+                    _rename_noreplace(sfd, s_name, d_name, dst_fd=dfd)
+                except FileExistsError:
+                    raise LocalChanged(display) from None
+            if not expect.holds(dfd, d_name):
+                try:
+                    _rename_noreplace(dfd, d_name, s_name, dst_fd=sfd)
+                except FileExistsError:
+                    pass  # the user made a new src meanwhile: theirs stays, this one stays at dst
+                raise LocalChanged(str(src_dir / src_rel))
             return os.stat(d_name, dir_fd=dfd, follow_symlinks=False)
         except OSError as e:
             raise _explain(e, display, str(dst_dir)) from e
@@ -353,8 +570,32 @@ def move_file(src_dir: Path, src_rel: str, dst_dir: Path, dst_rel: str, expect: 
         os.close(sfd)
 
 
+def remove_empty_dir(local_dir: Path, rel: str) -> bool:
+    """Remove the folder local_dir/rel (walked safely) if it is empty; True when it was removed."""
+    folders, name = _split(rel)
+    fd = _open_dir(local_dir, folders, False, str(local_dir / rel))
+    if fd is None:
+        return False
+    try:
+        if not stat_mod.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+            return False
+        os.rmdir(name, dir_fd=fd)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise _explain(e, str(local_dir / rel), str(local_dir)) from e
+    finally:
+        os.close(fd)
+
+
 def clean_stale_temps(folder: Path) -> int:
-    """Remove this tool's leftover temporary files below folder (not following symlinks)."""
+    """Remove this tool's leftover temporary files below folder (not following symlinks, nor
+    working at all when the folder's own path goes through one)."""
+    if os.path.realpath(folder) != os.path.abspath(folder):
+        return 0
     removed = 0
     stack = [str(folder)]
     while stack:
