@@ -12,11 +12,9 @@ import asyncio
 import logging
 import os
 import shlex
-import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 PROG = "downstream-sync"
@@ -141,94 +139,50 @@ def _profiles(values: list[str]) -> tuple[str, ...]:
 # --- the project and what to sync ------------------------------------------------------------
 
 
-@dataclass
-class Plan:
-    """One artifact's session-to-be."""
+def plan_for(args):
+    """The checked session plans for `start`, `pull` and `demo` (planner.py); prints the project's
+    warnings, and raises UserError (exit 2 when the project is at fault)."""
+    from .config import format_diagnostic
+    from .planner import Hooks, PlanError, SyncOptions, plan_sessions
 
-    image: str
-    rules: object  # RuleSet
-    transport: object  # Transport
-    root: Path  # the folder of the artifact's skaffold.yaml: what localDst is relative to
-
-
-def load_checked(path: str, profiles: tuple[str, ...]):
-    """The project of `path`; prints its diagnostics, and raises UserError(exit 2) on errors."""
-    from .config import Severity, format_diagnostic, load_project
-
-    if not Path(path).exists():
-        raise UserError(f"{path}: no such file (use -f to name the skaffold.yaml)", EXIT_CONFIG)
-    project = load_project(Path(path), profiles=profiles)
-    errors = 0
-    for d in project.diagnostics:
-        if d.severity <= Severity.WARNING:  # information and hints are for validate and the editor
-            print(format_diagnostic(d), file=sys.stderr)
-        errors += _is_error(d)
-    if errors:
-        raise UserError(f"{path} has {errors} error{'s' if errors != 1 else ''}; fix them and try again", EXIT_CONFIG)
-    return project
-
-
-def _is_error(diagnostic) -> bool:
-    from .config import Severity
-
-    return diagnostic.severity == Severity.ERROR
-
-
-def make_plans(project, args) -> list[Plan]:
-    from .sync.rules import RuleError, RuleSet
-
-    with_download = [a for a in project.artifacts if a.download is not None and a.download.mappings]
-    if args.artifact:
-        known = {a.image for a in project.artifacts}
-        for image in args.artifact:
-            if image not in known:
-                raise UserError(f"no artifact {image!r} in {args.filename} (artifacts: {', '.join(sorted(known)) or 'none'})",
-                                EXIT_CONFIG)
-        with_download = [a for a in with_download if a.image in args.artifact]
-    if not with_download:
-        raise UserError(f"no artifact in {args.filename} has a download stanza to sync", EXIT_CONFIG)
-    plans = []
-    for a in with_download:
-        # localDst is relative to the folder of the artifact's own skaffold.yaml (its root), as in the editor.
-        try:
-            rules = RuleSet.from_download([(m.remote_src, m.local_dst) for m in a.download.mappings],
-                                          list(a.download.excludes or []), Path(a.root), project.files)
-        except RuleError as error:
-            raise UserError(f"{args.filename}: artifact {a.image}: {error}", EXIT_CONFIG) from None
-        plans.append(Plan(a.image, rules, make_transport(a.image, args), Path(a.root)))
-    return plans
-
-
-def make_transport(image: str, args):
+    connect = None
     if args.connect_command:
-        from .cluster.transport import CommandTransport
-
         try:
-            argv = [word.replace("{image}", image) for word in shlex.split(args.connect_command)]
+            connect = tuple(shlex.split(args.connect_command))
         except ValueError as error:
             raise UserError(f"--connect-command: {error}") from None
-        if not argv:
-            raise UserError("--connect-command is empty")
-        if shutil.which(argv[0]) is None:
-            raise UserError(f"--connect-command: {argv[0]!r} not found (not an executable file, nor on PATH)")
-        return CommandTransport(argv)
-    from .cluster.kubernetes import KubernetesTransport
+    given = vars(args)  # `demo` sets only some of them
+    options = SyncOptions(Path(args.filename), profiles=_profiles(args.profile), artifacts=tuple(args.artifact or ()),
+                          namespace=given.get("namespace"), kube_context=given.get("kube_context"),
+                          selector=given.get("selector"), container=given.get("container"), connect_command=connect,
+                          policy=args.policy, pod_timeout=given.get("pod_timeout", 60.0))
+    try:
+        result = plan_sessions(options, Hooks(on_wait=_on_wait, on_choice=_on_choice))
+    except PlanError as error:
+        for d in error.diagnostics:
+            print(format_diagnostic(d), file=sys.stderr)
+        raise UserError(str(error), EXIT_CONFIG if error.config else EXIT_FAIL) from None
+    for d in result.notes:
+        print(format_diagnostic(d), file=sys.stderr)
+    return result
+
+
+def _on_wait(image: str, message: str) -> None:
     from .sync.events import printable
 
-    def on_wait(message: str) -> None:
-        print(printable(f"{time.strftime('%H:%M:%S')}  {image}: {message}"), flush=True)
-
-    def on_choice(choice, previous) -> None:
-        others = f" (of {choice.candidates} candidates)" if choice.candidates > 1 else ""
-        ready = "" if choice.ready else ", not ready yet"
-        verb = "using" if previous is None else f"{previous.pod} is gone; following"
-        print(printable(f"{time.strftime('%H:%M:%S')}  {image}: {verb} {choice.describe()}{others}{ready}"), flush=True)
-
-    return KubernetesTransport(image, args.namespace, args.kube_context, args.selector, args.container,
-                               wait_timeout=args.pod_timeout, on_wait=on_wait, on_choice=on_choice)
+    print(printable(f"{time.strftime('%H:%M:%S')}  {image}: {message}"), flush=True)
 
 
-async def preflight(plans: list[Plan], out) -> None:
+def _on_choice(image: str, choice, previous) -> None:
+    from .sync.events import printable
+
+    others = f" (of {choice.candidates} candidates)" if choice.candidates > 1 else ""
+    ready = "" if choice.ready else ", not ready yet"
+    verb = "using" if previous is None else f"{previous.pod} is gone; following"
+    print(printable(f"{time.strftime('%H:%M:%S')}  {image}: {verb} {choice.describe()}{others}{ready}"), flush=True)
+
+
+async def preflight(plans: list, out) -> None:
     """Resolve each Kubernetes transport once, so that a missing pod, kubectl or helper is an
     error now rather than a retry loop; the transport says which pod it chose (see on_choice)."""
     from .cluster.kubernetes import KubernetesTransport
@@ -256,11 +210,10 @@ def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out) -> 
         loop.add_signal_handler(sig, first, sig)
 
 
-async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, out=None) -> int:
+async def run_sessions(project, plans: list, args, *, seconds: float = 0, out=None) -> int:
     """Run a session per plan until Ctrl+C (or `seconds`), printing events; a summary at the end."""
     from .records import Record
     from .sync.events import StateChanged
-    from .sync.session import Session
     from .terminal import TerminalPrinter, human_duration
 
     out = out or sys.stdout
@@ -268,8 +221,7 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
     stop = asyncio.Event()
     _stop_signals(loop, stop, out)
     printer = TerminalPrinter(out, show_names=len(plans) > 1, verbose=args.verbose)
-    sessions = [Session(p.image, p.rules, p.transport, p.root, policy=args.policy, owner=f"{PROG} {args.command}")
-                for p in plans]
+    sessions = [p.session(owner=f"{PROG} {args.command}") for p in plans]
     record = Record(Path(project.root), Path(args.filename).resolve())
 
     def snapshot() -> list[dict]:
@@ -348,29 +300,25 @@ async def run_sessions(project, plans: list[Plan], args, *, seconds: float = 0, 
 
 
 async def cmd_start(args) -> int:
-    project = load_checked(args.filename, _profiles(args.profile))
-    plans = make_plans(project, args)
-    await preflight(plans, sys.stdout)
-    return await run_sessions(project, plans, args)
+    planned = plan_for(args)
+    await preflight(planned.sessions, sys.stdout)
+    return await run_sessions(planned.project, planned.sessions, args)
 
 
 # --- pull ------------------------------------------------------------------------------------
 
 
 async def cmd_pull(args) -> int:
-    project = load_checked(args.filename, _profiles(args.profile))
-    plans = make_plans(project, args)
+    plans = plan_for(args).sessions
     await preflight(plans, sys.stdout)
 
-    from .sync.session import Session
     from .terminal import TerminalPrinter
 
     printer = TerminalPrinter(sys.stdout, show_names=len(plans) > 1, verbose=args.verbose)
     code = EXIT_OK
     started = time.monotonic()
     for plan in plans:
-        session = Session(plan.image, plan.rules, plan.transport, plan.root, policy=args.policy,
-                          owner=f"{PROG} pull")
+        session = plan.session(owner=f"{PROG} pull")
         session.subscribe(printer)
         result = await session.pull()
         ok = result.in_sync and not result.conflicts and not result.errors
@@ -388,7 +336,7 @@ async def cmd_pull(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .config import format_diagnostic, load_project
+    from .config import Severity, format_diagnostic, load_project
 
     if args.file and args.filename and args.file != args.filename:
         raise UserError(f"two files given ({args.file} and -f {args.filename}): name one", EXIT_CONFIG)
@@ -399,7 +347,7 @@ def cmd_validate(args) -> int:
     errors = 0
     for d in project.diagnostics:
         print(format_diagnostic(d))
-        errors += _is_error(d)
+        errors += d.severity == Severity.ERROR
     if not errors:
         print(f"{args.file}: ok" + (f" ({len(project.diagnostics)} note{'s' if len(project.diagnostics) != 1 else ''} above)"
                                     if project.diagnostics else ""))
@@ -487,14 +435,13 @@ async def cmd_demo(args) -> int:
     args.artifact, args.profile, args.policy = None, [], "safe"
     args.connect_command = demo.connect_command
     try:
-        project = load_checked(args.filename, ())
-        plans = make_plans(project, args)
-        rules = plans[0].rules
+        planned = plan_for(args)
+        rules = planned.sessions[0].rules
         try:
             demo.start_container(list(rules.targets), list(rules.excludes))  # on this thread: see _die_with_parent
         except RuntimeError as error:
             raise UserError(str(error)) from None
-        code = await run_sessions(project, plans, args, seconds=args.seconds, out=out)
+        code = await run_sessions(planned.project, planned.sessions, args, seconds=args.seconds, out=out)
     finally:
         await asyncio.to_thread(demo.stop_container)
         demo.cleanup_runtime()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -27,12 +28,21 @@ _POLICIES = ("safe", "remote-wins")
 
 
 class PlanError(Exception):
-    """The options or the project cannot give sessions; `config` is True when the project is at fault."""
+    """The options or the project cannot give sessions; `config` is True when the project is at fault.
+    `diagnostics` are the project's problems behind it, for a face that shows them one per line."""
 
     def __init__(self, message: str, *, config: bool = True, diagnostics: tuple[Diagnostic, ...] = ()):
         super().__init__(message)
         self.config = config
         self.diagnostics = diagnostics
+
+    def with_details(self, limit: int = 3) -> str:
+        """The message with the first errors behind it, for a face that shows one line."""
+        errors = [d for d in self.diagnostics if d.severity == Severity.ERROR]
+        if not errors:
+            return str(self)
+        more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+        return f"{self}: " + "; ".join(format_diagnostic(d) for d in errors[:limit]) + more
 
 
 @dataclass(frozen=True)
@@ -60,10 +70,12 @@ class SyncOptions:
 
 @dataclass(frozen=True)
 class Hooks:
-    """A face's view of a Kubernetes transport's progress (both optional)."""
+    """A face's view of a Kubernetes transport's progress, each told the artifact's image first:
+    `on_wait(image, message)` while no pod is ready, `on_choice(image, choice, previous)` when a
+    pod is chosen (see cluster/kubernetes.py). Both optional."""
 
-    on_wait: Callable[[str], None] | None = None
-    on_choice: Callable | None = None
+    on_wait: Callable[[str, str], None] | None = None
+    on_choice: Callable[..., None] | None = None
 
 
 @dataclass
@@ -77,10 +89,11 @@ class SessionPlan:
     root: Path         # the folder of the artifact's skaffold.yaml: what localDst is relative to
     policy: Policy
 
-    def session(self):
+    def session(self, owner: str):
+        """The session; `owner` names the face that runs it (a second session is refused naming it)."""
         from .sync.session import Session
 
-        return Session(self.name, self.rules, self.transport, self.root, policy=self.policy)
+        return Session(self.name, self.rules, self.transport, self.root, policy=self.policy, owner=owner)
 
 
 @dataclass
@@ -97,12 +110,11 @@ def plan_sessions(options: SyncOptions, hooks: Hooks | None = None) -> Plan:
     if options.text is None and not path.exists():
         raise PlanError(f"{path}: no such file (name the skaffold.yaml to sync for)")
     project = load_project(path, profiles=options.profiles, text=options.text)
-    errors = tuple(d for d in project.diagnostics if d.severity == Severity.ERROR)
+    errors = [d for d in project.diagnostics if d.severity == Severity.ERROR]
     if errors:
-        shown = "; ".join(format_diagnostic(d) for d in errors[:3])
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        shown = tuple(d for d in project.diagnostics if d.severity <= Severity.WARNING)
         raise PlanError(f"{project.path} has {len(errors)} error{'s' if len(errors) != 1 else ''}; fix "
-                        f"{'it' if len(errors) == 1 else 'them'} first: {shown}{more}", diagnostics=errors)
+                        f"{'it' if len(errors) == 1 else 'them'} and try again", diagnostics=shown)
     chosen = _choose_artifacts(project, options)
     if options.name and len(chosen) > 1:
         raise PlanError(f"a session name ({options.name!r}) names one session, but {len(chosen)} artifacts "
@@ -111,7 +123,8 @@ def plan_sessions(options: SyncOptions, hooks: Hooks | None = None) -> Plan:
     for artifact in chosen:
         try:
             rules = RuleSet.from_download([(m.remote_src, m.local_dst) for m in artifact.download.mappings],
-                                          list(artifact.download.excludes or []), Path(artifact.root))
+                                          list(artifact.download.excludes or []), Path(artifact.root),
+                                          project.files)
         except RuleError as error:
             raise PlanError(f"{project.path}: artifact {artifact.image}: {error}") from None
         plans.append(SessionPlan(options.name or artifact.image, artifact.image, rules,
@@ -144,11 +157,10 @@ def _choose_artifacts(project: Project, options: SyncOptions) -> list:
     if options.artifacts:
         with_rules = [a for a in with_rules if a.image in options.artifacts]
     if not with_rules:
-        which = f"artifact {', '.join(options.artifacts)}" if options.artifacts else "no artifact"
         profiles = f" with profiles {', '.join(options.profiles)}" if options.profiles else ""
-        verb = " has no" if options.artifacts else " has a"
-        raise PlanError(f"{project.path}: {which}{verb} download stanza{profiles}; add "
-                        f"build.artifacts[].download.manual with remoteSrc and localDst")
+        what = (f"artifact {', '.join(options.artifacts)} in {project.path} has no download stanza{profiles}"
+                if options.artifacts else f"no artifact in {project.path} has a download stanza to sync{profiles}")
+        raise PlanError(f"{what}: add build.artifacts[].download.manual with remoteSrc and localDst")
     return with_rules
 
 
@@ -163,5 +175,7 @@ def _transport(image: str, options: SyncOptions, hooks: Hooks):
         return CommandTransport(argv)
     from .cluster.kubernetes import KubernetesTransport
 
+    on_wait = partial(hooks.on_wait, image) if hooks.on_wait else None
+    on_choice = partial(hooks.on_choice, image) if hooks.on_choice else None
     return KubernetesTransport(image, options.namespace, options.kube_context, options.selector, options.container,
-                               wait_timeout=options.pod_timeout, on_wait=hooks.on_wait, on_choice=hooks.on_choice)
+                               wait_timeout=options.pod_timeout, on_wait=on_wait, on_choice=on_choice)

@@ -52,7 +52,7 @@ def test_kubectl_missing(project, tmp_path):
 def test_connect_command_not_found(project):
     line = one_error_line(run("pull", "-f", str(project / "skaffold.yaml"),
                               "--connect-command", "no-such-bridge --to {image}"))
-    assert line == "downstream-sync: error: --connect-command: 'no-such-bridge' not found (not an executable file, nor on PATH)"
+    assert line == "downstream-sync: error: connect command: 'no-such-bridge' not found (not an executable file, nor on PATH)"
 
 
 def test_no_helper_behind_the_connect_command(project, tmp_path):

@@ -74,7 +74,7 @@ def test_start_and_pull_print_the_diagnostics_and_exit_2(project):
         assert result.returncode == 2, result.stdout + result.stderr
         *diagnostics, last = result.stderr.strip().splitlines()
         assert diagnostics and all(DIAGNOSTIC.match(line) for line in diagnostics), result.stderr
-        assert last.startswith("downstream-sync: error: ") and "fix them" in last
+        assert last.startswith("downstream-sync: error: ") and "and try again" in last
 
 
 def test_an_unknown_artifact_is_named(project):

@@ -55,14 +55,15 @@ def test_every_artifact_with_rules_gets_a_plan(config: Path):
 
 
 def test_kubernetes_options_reach_the_transport(config: Path):
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
     opts = SyncOptions(config, artifacts=("api",), namespace="ns", kube_context="kind", selector="app=api",
                        container="main", pod_timeout=5)
-    [plan] = plan_sessions(opts, Hooks(on_wait=seen.append)).sessions
+    [plan] = plan_sessions(opts, Hooks(on_wait=lambda image, message: seen.append((image, message)))).sessions
     t = plan.transport
     assert (t.image, t.namespace, t.context, t.selector, t.container, t.wait_timeout) == (
         "api", "ns", "kind", "app=api", "main", 5)
-    assert t.on_wait is not None
+    t.on_wait("no pod yet")
+    assert seen == [("api", "no pod yet")]
 
 
 def test_connect_command_gets_the_image_in_every_word(config: Path):
@@ -91,7 +92,7 @@ def test_unknown_artifact_names_the_known_ones(config: Path):
 
 
 def test_an_artifact_without_rules_and_a_profile_that_removes_them(config: Path):
-    with pytest.raises(PlanError, match="artifact plain has no download stanza"):
+    with pytest.raises(PlanError, match="artifact plain in .* has no download stanza"):
         plan_sessions(SyncOptions(config, artifacts=("plain",)))
     plan = plan_sessions(SyncOptions(config, profiles=("nodl",)))
     assert [p.image for p in plan.sessions] == ["api"]
@@ -105,7 +106,8 @@ def test_a_bad_later_artifact_fails_the_whole_plan(tmp_path: Path):
     with pytest.raises(PlanError) as e:
         plan_sessions(SyncOptions(tmp_path / "skaffold.yaml"))
     assert e.value.config and e.value.diagnostics
-    assert "skaffold.yaml:" in str(e.value) and "outside" in str(e.value)
+    assert "has 1 error" in str(e.value)
+    assert "skaffold.yaml:" in e.value.with_details() and "outside" in e.value.with_details()
 
 
 def test_unsaved_editor_text_replaces_the_file(config: Path):
@@ -132,6 +134,15 @@ def test_bad_options(config: Path, opts, message):
     assert e.value.config is False
 
 
+def test_the_config_files_are_never_targets(config: Path):
+    """The rules know the project's own files (skaffold.yaml and what it requires)."""
+    config.write_text("apiVersion: skaffold/v4beta9\nkind: Config\nbuild:\n  artifacts:\n  - image: web\n"
+                      "    download:\n      manual:\n      - {remoteSrc: out, localDst: .}\n")
+    [web] = plan_sessions(SyncOptions(config)).sessions
+    assert web.rules.refusal("skaffold.yaml") is not None
+    assert web.rules.refusal("other.yaml") is None
+
+
 def test_a_missing_config_says_so(tmp_path: Path):
     with pytest.raises(PlanError, match="no such file"):
         plan_sessions(SyncOptions(tmp_path / "nope.yaml"))
@@ -139,7 +150,7 @@ def test_a_missing_config_says_so(tmp_path: Path):
 
 def test_plans_make_sessions_with_their_policy(config: Path):
     [plan] = plan_sessions(SyncOptions(config, artifacts=("web",), policy="remote-wins")).sessions
-    session = plan.session()
+    session = plan.session(owner="a test")
     assert (session.name, session.policy, session.project_root) == ("web", "remote-wins", config.parent.resolve())
 
 
