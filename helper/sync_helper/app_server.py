@@ -128,7 +128,7 @@ class SyncSide:
         if sys.platform.startswith("linux"):
             from .watcher import Watcher
 
-            self.watcher = Watcher(targets, tracker, hub.resync_all)
+            self.watcher = Watcher(targets, tracker, hub.resync_all, hub.refresh_all)
             ready = self.watcher.ready
         else:
             log.error("app-server: watching needs Linux inotify; files are served but no changes are reported")

@@ -40,6 +40,18 @@ class Index:
         self.backlog_size = backlog
         self._backlog: collections.deque[Event] = collections.deque(maxlen=backlog)
         self.on_publish = on_publish
+        self.missing: set[str] = set()  # targets that do not exist: their files are unknown, not gone
+        self.notices: dict[str, str] = {}  # what is skipped (key -> sentence), repeated in every snapshot
+
+    def forget(self, paths: list[str]) -> None:
+        """Drop files from the index without DELETE events (their target is unknown now, not empty)."""
+        for path in paths:
+            self.files.pop(path, None)
+
+    def refresh(self) -> None:
+        """Skip one version and drop the backlog: a client resuming from before now gets a snapshot."""
+        self.version += 1
+        self._backlog.clear()
 
     def publish(self, kind: int, path: str, info: FileInfo | None, old_path: str = "",
                 content: bytes | None = None) -> Event:

@@ -61,7 +61,7 @@ class FileService(pb_grpc.FileServiceServicer):
         helper's and the backlog holds them; else nothing for a client that names no instance and no
         version (it wants live events only); else (an older instance, a lost backlog) the snapshot."""
         await self.ready.wait()
-        sub = self.hub.subscribe()
+        sub = self.hub.subscribe(seed=request.protocol == 0)
         try:
             if request.protocol == 0:
                 while True:
@@ -72,7 +72,8 @@ class FileService(pb_grpc.FileServiceServicer):
                     yield _capped(ev, 0)
             limit = max(0, min(request.inline_limit, self.info.max_inline))
             version = self.index.version
-            hello = Event(kind=Event.HELLO, version=version, instance_id=self.index.instance_id, helper=self.info)
+            hello = Event(kind=Event.HELLO, version=version, instance_id=self.index.instance_id, helper=self.info,
+                          missing_targets=sorted(self.index.missing))
             missed: list[Event] | None = []
             if request.snapshot:
                 missed = None
@@ -80,7 +81,7 @@ class FileService(pb_grpc.FileServiceServicer):
                 missed = self.index.since(request.since_version)
             elif request.instance_id or request.since_version:
                 missed = None
-            snapshot = list(self.index.files.items()) if missed is None else None
+            snapshot = self._take_snapshot() if missed is None else None
             pack = request.batch
             yield hello
             if snapshot is not None:
@@ -95,29 +96,39 @@ class FileService(pb_grpc.FileServiceServicer):
                 if ev is None:
                     sub.take_overflow()
                     version = self.index.version
-                    snapshot = list(self.index.files.items())
+                    snapshot = self._take_snapshot()
                     yield Event(kind=Event.RESYNC, version=version, instance_id=self.index.instance_id)
                     async for msg in self._snapshot(snapshot, version, limit, pack):
                         yield msg
                     continue
-                if ev.version <= version:
+                if ev.version <= version and ev.kind != Event.NOTICE:
                     continue
                 if not pack:
                     yield _capped(ev, limit)
                     continue
                 # Whatever else is ready goes along in one BATCH; a lone event goes alone, at once.
-                ready = [ev] + [e for e in sub.take_ready(BATCH_EVENTS - 1, BATCH_BYTES) if e.version > version]
+                ready = [ev] + [e for e in sub.take_ready(BATCH_EVENTS - 1, BATCH_BYTES)
+                                if e.version > version or e.kind == Event.NOTICE]
                 for msg in _messages([_capped(e, limit) for e in ready], True):
                     yield msg
         finally:
             self.hub.unsubscribe(sub)
 
-    async def _snapshot(self, entries, version: int, limit: int, pack: bool) -> AsyncIterator[Event]:
+    def _take_snapshot(self) -> tuple[list, list[str]]:
+        """The known files and the missing targets, as of one instant."""
+        return list(self.index.files.items()), sorted(self.index.missing)
+
+    async def _snapshot(self, snapshot: tuple[list, list[str]], version: int, limit: int,
+                        pack: bool) -> AsyncIterator[Event]:
+        """SNAPSHOT_FILEs, the notices still true, and SNAPSHOT_END naming the targets that were missing."""
+        entries, missing = snapshot
         events = [self.index.snapshot_event(path, info) for path, info in entries]
+        events += [Event(kind=Event.NOTICE, notice=text) for text in self.index.notices.values()]
         async for part in self._with_content(events, limit):
             for msg in _messages(part, pack):
                 yield msg
-        yield Event(kind=Event.SNAPSHOT_END, version=version, instance_id=self.index.instance_id)
+        yield Event(kind=Event.SNAPSHOT_END, version=version, instance_id=self.index.instance_id,
+                    missing_targets=missing)
 
     async def _with_content(self, events: list[Event], limit: int, batch: int = 256) -> AsyncIterator[list[Event]]:
         """The events in parts, with the content of small files read from disk when it still has the
@@ -131,7 +142,7 @@ class FileService(pb_grpc.FileServiceServicer):
 
     def _fill(self, events: list[Event], limit: int) -> None:
         for i, ev in enumerate(events):
-            if ev.event_type == Event.DELETE or ev.size > limit or ev.HasField("content"):
+            if ev.kind == Event.NOTICE or ev.event_type == Event.DELETE or ev.size > limit or ev.HasField("content"):
                 continue
             try:
                 target, rel = self.targets.resolve(ev.path)

@@ -16,7 +16,7 @@ import os
 import stat
 
 from .index import FileInfo, Index
-from .paths import PathMissing, PathRefused, Target, lstat_below, open_regular
+from .paths import PathMissing, PathRefused, Target, below_target as _below, lstat_below, open_regular
 from .wire import filedownload_pb2 as pb
 
 __all__ = ["Tracker", "hash_file", "read_small"]
@@ -177,6 +177,18 @@ class Tracker:
         for path in self.index.under(wire) if rel else self._all(target):
             self.index.publish(Event.DELETE, path, None)
 
+    def forget(self, target: Target) -> None:
+        """The target went away as a whole: its files are unknown now, not deleted (no DELETE events)."""
+        self.index.forget(self._all(target))
+
+    def found(self, wire: str, info: FileInfo) -> None:
+        """A file read whole while its target was attached: published when it is news."""
+        self._record(wire, info, None)
+
+    def hashing_under(self, target: Target) -> bool:
+        """True while a file of this target is being hashed."""
+        return any(_below(wire, target.name) for wire in self._busy)
+
     def moved(self, src: Target, src_rel: str, dst: Target, dst_rel: str, is_dir: bool) -> None:
         """`src_rel` was renamed to `dst_rel`; known files follow as RENAME events."""
         old_wire, new_wire = src.wire(src_rel), dst.wire(dst_rel)
@@ -199,6 +211,4 @@ class Tracker:
             self.check(dst, dst_rel)
 
     def _all(self, target: Target) -> list[str]:
-        if target.name == ".":
-            return [p for p in self.index.files if not p.startswith("/")]
-        return self.index.under(target.name)
+        return [p for p in self.index.files if _below(p, target.name)]

@@ -78,10 +78,12 @@ class _Forward:
 class Watcher:
     """Watches every target; reports changes to the tracker."""
 
-    def __init__(self, targets: Targets, tracker: Tracker, on_overflow: Callable[[], None]):
+    def __init__(self, targets: Targets, tracker: Tracker, on_overflow: Callable[[], None],
+                 on_found: Callable[[], None] = lambda: None):
         self.targets = targets
         self.tracker = tracker
         self.on_overflow = on_overflow
+        self.on_found = on_found  # a missing target was read whole: clients need a fresh snapshot
         self.ready = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._fd = InotifyFD.get_instance()
@@ -93,6 +95,7 @@ class Watcher:
         self._moves: dict[int, tuple[Target, str, bool] | None] = {}
         self._held: list = []
         self._limit_logged = False
+        self._attaching: set[Target] = set()
 
     # -- watches ---------------------------------------------------------------------------------
 
@@ -179,8 +182,9 @@ class Watcher:
                     log.error("app-server: target %s (%s) is not a folder; it is watched until it becomes one",
                               target.name, target.dir)
                 else:
-                    log.warning("app-server: target %s (%s) does not exist yet; it is watched for",
-                                target.name, target.dir)
+                    log.warning("app-server: target %s (%s) does not exist yet; it is watched for (clients keep "
+                                "their copies of its files until it appears)", target.name, target.dir)
+                self.tracker.index.missing.add(target.name)
                 self._wait_for(target)
                 continue
             if not os.access(target.dir, os.R_OK | os.X_OK):
@@ -207,8 +211,7 @@ class Watcher:
         while True:
             self._unwait(target)
             if os.path.isdir(target.dir):
-                log.info("app-server: target %s appeared; watching it", target.name)
-                self._watch_tree(target, "")
+                self._appeared(target)
                 return
             path = _nearest_folder(target.dir)
             wd = self._add_watch(path) if path else None
@@ -220,6 +223,34 @@ class Watcher:
             self._waiting.setdefault(wd, set()).add(target)
             if not os.path.isdir(target.dir) and _nearest_folder(target.dir) == path:
                 return  # nothing appeared while the watch was added; its events take over
+
+    def _appeared(self, target: Target) -> None:
+        if target in self._attaching:
+            return
+        log.info("app-server: target %s appeared; reading it", target.name)
+        self._attaching.add(target)
+        self._loop.create_task(self._attach(target)).add_done_callback(_log_failure)
+
+    async def _attach(self, target: Target) -> None:
+        """Read a target that appeared whole (hashing off the loop), publish its files, then tell clients
+        to take a fresh snapshot, which decides what is gone: until then the target stays missing."""
+        try:
+            dirs, files = await self._loop.run_in_executor(None, self._initial_scan, target)
+            self._dirs.update(dirs)
+            for wire, info in files.items():
+                self.tracker.found(wire, info)
+            self._walk(target, "", self.tracker.check, self._dirs)  # what changed while it was read
+            while self.tracker.hashing_under(target):
+                await asyncio.sleep(QUIET)
+        finally:
+            self._attaching.discard(target)
+        if not os.path.isdir(target.dir):
+            self._lost_root(target)  # gone again while it was read
+            return
+        self.tracker.index.missing.discard(target.name)
+        self.tracker.index.refresh()
+        log.info("app-server: target %s is watched (%d files)", target.name, len(files))
+        self.on_found()
 
     def _unwait(self, target: Target) -> None:
         for wd, waiting in list(self._waiting.items()):
@@ -271,9 +302,13 @@ class Watcher:
             self._wait_for(target)
 
     def _lost_root(self, target: Target) -> None:
-        log.warning("app-server: target %s (%s) went away; waiting for it to come back", target.name, target.dir)
+        """The target itself went away (a fresh volume, an rm -rf of it): its files are unknown, not
+        deleted, until it appears again."""
+        log.warning("app-server: target %s (%s) went away; waiting for it to come back (clients keep their "
+                    "copies of its files)", target.name, target.dir)
         self._unwatch_tree(target, "")
-        self.tracker.removed(target, "")
+        self.tracker.forget(target)
+        self.tracker.index.missing.add(target.name)
         self._wait_for(target)
 
     def _on_event(self, ev) -> None:
@@ -405,6 +440,11 @@ class Watcher:
             self._fd.remove_callbacks([(wd, self._id) for wd in wds])
         except OSError:
             pass
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("app-server: reading a target that appeared failed: %s", task.exception())
 
 
 def _nearest_folder(path: str) -> str | None:

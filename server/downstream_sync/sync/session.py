@@ -384,6 +384,7 @@ class Session:
                         await pipe.submit(ev.path, work)
                     elif kind == pb.FileEvent.SNAPSHOT_END:
                         rec = rec or Reconcile()
+                        rec.missing = tuple(ev.missing_targets)
                         await pipe.drain()
                         for relpath in rec.gone(self._ledger, self.rules):
                             entry = self._ledger.get(relpath)
@@ -399,7 +400,8 @@ class Session:
                         self._ledger.set_meta("last_version", str(self._received))
                         self._commit()
                         self._set_state(SessionState.WATCHING,
-                                        f"reconciled {rec.files_total} files ({rec.synced} synced); watching")
+                                        f"reconciled {rec.files_total} files ({rec.synced} synced)"
+                                        f"{_missing_note(rec.missing)}; watching")
                         if once:
                             call.cancel()
                             return rec
@@ -431,3 +433,11 @@ class Session:
         if content is not None and not md5:
             md5 = hashlib.md5(content).hexdigest()
         return Work(kind, ev.path, md5, ev.size, ev.mode, content, ev.old_path, ev.version)
+
+
+def _missing_note(missing: tuple[str, ...]) -> str:
+    if not missing:
+        return ""
+    names = ", ".join(missing)
+    return (f"; {names} does not exist in the container yet: its local files are kept, and it is "
+            f"reconciled when it appears")
