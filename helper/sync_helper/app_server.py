@@ -120,7 +120,7 @@ class SyncSide:
         if not len(targets):
             log.warning("app-server: no --targets given; nothing is watched")
         hub = Hub(max_events=max(1, self.args.client_queue))
-        index = Index(max(1, self.args.backlog), on_publish=hub.broadcast)
+        index = Index(max(1, self.args.backlog), on_publish=hub.broadcast, on_notice=hub.notify)
         tracker = Tracker(index, MAX_INLINE)
         info = pb.HelperInfo(working_dir=cwd, targets=[t.name for t in targets], target_dirs=[t.dir for t in targets],
                              excludes=self.args.exclude_list, helper_version=helper_version(), max_inline=MAX_INLINE,

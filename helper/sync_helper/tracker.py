@@ -83,6 +83,11 @@ def hash_file(target: Target, rel: str) -> tuple[os.stat_result, str] | None:
         os.close(fd)
 
 
+def _escaped(raw: bytes) -> str:
+    """A file name in bytes, printable: undecodable bytes and control characters as \\xNN."""
+    return repr(raw)[2:-1]
+
+
 def info_of(st: os.stat_result, md5: str) -> FileInfo:
     return FileInfo(st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_ino, md5)
 
@@ -176,6 +181,20 @@ class Tracker:
             self.index.publish(Event.DELETE, wire, None)
         for path in self.index.under(wire) if rel else self._all(target):
             self.index.publish(Event.DELETE, path, None)
+
+    def skip_name(self, folder: str, raw: bytes, is_dir: bool = False) -> None:
+        """An entry whose name is not UTF-8 cannot be a wire path: skipped, said once on stderr and to
+        every client; every other file goes on syncing."""
+        name = _escaped(raw)
+        what = "folder" if is_dir else "file"
+        text = (f"skipped the {what} '{name}' in {folder}{' and everything in it' if is_dir else ''}: its name "
+                f"is not valid UTF-8, which a synced path must be; rename it in the container to sync it")
+        if self.index.notice(f"{folder}/{name}", text):
+            log.warning("app-server: %s", text)
+
+    def unskip_name(self, folder: str, raw: bytes) -> None:
+        """That entry is gone: its notice is no longer repeated in snapshots."""
+        self.index.notices.pop(f"{folder}/{_escaped(raw)}", None)
 
     def forget(self, target: Target) -> None:
         """The target went away as a whole: its files are unknown now, not deleted (no DELETE events)."""

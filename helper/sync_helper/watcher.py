@@ -143,7 +143,10 @@ class Watcher:
             for entry in entries:
                 child = f"{d}/{entry.name}" if d else entry.name
                 try:
-                    if entry.is_dir(follow_symlinks=False):
+                    if not _utf8(entry.name):
+                        self._loop.call_soon_threadsafe(self.tracker.skip_name, target.abs(d),
+                                                        os.fsencode(entry.name), entry.is_dir(follow_symlinks=False))
+                    elif entry.is_dir(follow_symlinks=False):
                         stack.append(child)
                     elif not target.excluded(child):
                         on_file(target, child)
@@ -328,7 +331,10 @@ class Watcher:
         try:
             name = ev.name.decode("utf-8")
         except UnicodeDecodeError:
-            log.warning("app-server: skipping %r in %s: its name is not UTF-8", ev.name, target.abs(folder))
+            if mask & (IN.IN_DELETE | IN.IN_MOVED_FROM):
+                self.tracker.unskip_name(target.abs(folder), ev.name)
+            else:
+                self.tracker.skip_name(target.abs(folder), ev.name, bool(mask & IN.IN_ISDIR))
             return
         rel = f"{folder}/{name}" if folder else name
         is_dir = bool(mask & IN.IN_ISDIR)
@@ -440,6 +446,15 @@ class Watcher:
             self._fd.remove_callbacks([(wd, self._id) for wd in wds])
         except OSError:
             pass
+
+
+def _utf8(name: str) -> bool:
+    """True when a name from os.scandir (undecodable bytes kept as surrogates) is valid UTF-8."""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _log_failure(task: asyncio.Task) -> None:

@@ -72,6 +72,7 @@ class Session:
         self._applier = Applier(name, rules, policy, self.stats, self._emit, self._schedule_commit)
         self._hello = False
         self._rec: Reconcile | None = None
+        self._notices: set[str] = set()  # what the helper said it skips, reported once
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -416,6 +417,8 @@ class Session:
                                             "the helper restarted; reconciling" if restarted else "reconciling")
                         else:
                             self._set_state(SessionState.WATCHING, f"resumed after version {self._resume_version}")
+                    elif kind == pb.FileEvent.NOTICE:
+                        self._notice(ev.notice)
                     elif kind == pb.FileEvent.RESYNC:
                         rec = Reconcile()
                         self._need_snapshot = True
@@ -423,6 +426,12 @@ class Session:
             raise LostStream("the helper ended the watch")
         finally:
             self._rec = rec
+
+    def _notice(self, text: str) -> None:
+        """Something the helper skips (a name that is not UTF-8): reported once per session."""
+        if text and text not in self._notices:
+            self._notices.add(text)
+            self._error(None, f"the helper in {self.transport.describe()} {text}")
 
     def _work_from(self, ev: pb.FileEvent) -> Work:
         kind = {pb.FileEvent.DELETE: "delete", pb.FileEvent.RENAME: "rename"}.get(ev.event_type, "change")
