@@ -22,6 +22,7 @@ import grpc
 from .hub import Hub
 from .index import Index
 from .paths import PathMissing, PathRefused, Targets, open_regular
+from .reads import only_grew, prefix_md5, read_prefix, settled_prefix, unchanged
 from .tracker import read_small
 from .transfer import TransferDesk
 from .wire import filedownload_pb2 as pb
@@ -231,7 +232,9 @@ class FileService(pb_grpc.FileServiceServicer):
             if known is not None and (known.size, known.mtime_ns, known.ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
                 md5 = known.md5
             else:
-                md5 = await asyncio.get_running_loop().run_in_executor(None, _hash_fd, fd)
+                md5 = await asyncio.get_running_loop().run_in_executor(None, prefix_md5, fd, st.st_size)
+            if md5 is None:
+                await context.abort(grpc.StatusCode.ABORTED, f"{request.path!r} changed while it was read; ask again")
         except BaseException:
             os.close(fd)
             raise
@@ -257,9 +260,7 @@ class FileService(pb_grpc.FileServiceServicer):
         """Header, then chunks; raises Changed (before the last chunk) when the bytes are not the header's."""
         mode = stat.S_IMODE(st.st_mode)
         if st.st_size <= SMALL:
-            data = os.pread(fd, st.st_size + 1, 0) if st.st_size else b""
-            if len(data) != st.st_size or _moved(fd, st):
-                raise Changed()
+            data = _read_small(fd, st)
             header = pb.FileHeader(path=wire, size=st.st_size, md5=hashlib.md5(data).hexdigest(), mode=mode,
                                    mtime_ns=st.st_mtime_ns)
             if pack:
@@ -286,7 +287,7 @@ class FileService(pb_grpc.FileServiceServicer):
                 held = data
                 if total > st.st_size:
                     break
-            if total != st.st_size or _moved(fd, st) or self.busy(wire):
+            if total != st.st_size or not unchanged(fd, st) or self.busy(wire):
                 raise Changed()
             if held is not None:
                 yield pb.DownloadResponse(chunk=held)
@@ -294,7 +295,9 @@ class FileService(pb_grpc.FileServiceServicer):
         if known is not None and (known.size, known.mtime_ns, known.ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
             md5 = known.md5
         else:
-            md5 = await loop.run_in_executor(None, _hash_fd, fd)
+            md5 = await loop.run_in_executor(None, prefix_md5, fd, st.st_size)
+            if md5 is None:
+                raise Changed()
         yield pb.DownloadResponse(header=_header(wire, st, md5))
         reader = _Reader(fd, st.st_size)
         held = None
@@ -307,7 +310,8 @@ class FileService(pb_grpc.FileServiceServicer):
             if held is not None:
                 yield pb.DownloadResponse(chunk=held)
             held = data
-        if reader.total != st.st_size or reader.md5.hexdigest() != md5 or _moved(fd, st):
+        # Two reads of the prefix agree (the header's MD5 and this one): unchanged, or only appended to.
+        if reader.total != st.st_size or reader.md5.hexdigest() != md5 or not (unchanged(fd, st) or only_grew(fd, st)):
             raise Changed()
         if held is not None:
             yield pb.DownloadResponse(chunk=held)
@@ -322,45 +326,33 @@ class FileService(pb_grpc.FileServiceServicer):
 
 
 class _Reader:
-    """Reads a file in chunks, hashing as it goes (off the loop); stops once past `size`."""
+    """Reads the first `size` bytes of a file in chunks, hashing as it goes (off the loop)."""
 
     def __init__(self, fd: int, size: int):
         self.fd, self.size, self.total = fd, size, 0
         self.md5 = hashlib.md5()
 
     def next(self) -> bytes:
-        if self.total > self.size:
+        if self.total >= self.size:
             return b""
-        data = os.pread(self.fd, CHUNK, self.total)
+        data = os.pread(self.fd, min(CHUNK, self.size - self.total), self.total)
         self.md5.update(data)
         self.total += len(data)
         return data
 
 
-def _hash_fd(fd: int) -> str:
-    h = hashlib.md5()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    offset = 0
-    while True:
-        n = os.preadv(fd, [buf], offset)
-        if not n:
-            return h.hexdigest()
-        h.update(view[:n])
-        offset += n
+def _read_small(fd: int, st: os.stat_result) -> bytes:
+    """A small file's first st.st_size bytes, read consistently (see reads.py); raises Changed."""
+    data = read_prefix(fd, st.st_size)
+    if data is None or not settled_prefix(fd, st, data):
+        raise Changed()
+    return data
 
 
 def _blob(wire: str, fd: int, st: os.stat_result) -> pb.FileBlob:
     """A small file whole; raises Changed when it is not what `st` says."""
-    data = os.pread(fd, st.st_size + 1, 0) if st.st_size else b""
-    if len(data) != st.st_size or _moved(fd, st):
-        raise Changed()
+    data = _read_small(fd, st)
     return pb.FileBlob(header=_header(wire, st, hashlib.md5(data).hexdigest()), content=data)
-
-
-def _moved(fd: int, st: os.stat_result) -> bool:
-    now = os.fstat(fd)
-    return (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _header(wire: str, st: os.stat_result, md5: str) -> pb.FileHeader:

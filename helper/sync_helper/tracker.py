@@ -17,13 +17,13 @@ import stat
 
 from .index import FileInfo, Index
 from .paths import PathMissing, PathRefused, Target, below_target as _below, lstat_below, open_regular
+from .reads import prefix_md5, read_prefix, settled_prefix
 from .wire import filedownload_pb2 as pb
 
 __all__ = ["Tracker", "hash_file", "read_small"]
 
 log = logging.getLogger("app-server")
 Event = pb.FileEvent
-CHUNK = 1 << 20
 
 
 def _open(target: Target, rel: str) -> int | None:
@@ -36,7 +36,7 @@ def _open(target: Target, rel: str) -> int | None:
 
 def read_small(target: Target, rel: str, limit: int) -> tuple[os.stat_result, bytes] | None:
     """(stat, bytes) of a regular file below the target (no symlink followed) no larger than `limit`,
-    read consistently; None otherwise."""
+    read consistently (a file that only grew gives its prefix as of `stat`: see reads.py); None otherwise."""
     fd = _open(target, rel)
     if fd is None:
         return None
@@ -44,11 +44,8 @@ def read_small(target: Target, rel: str, limit: int) -> tuple[os.stat_result, by
         st = os.fstat(fd)
         if st.st_size > limit:
             return None
-        data = os.read(fd, st.st_size + 1) if st.st_size else b""
-        if len(data) != st.st_size:
-            return None
-        after = os.fstat(fd)
-        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        data = read_prefix(fd, st.st_size)
+        if data is None or not settled_prefix(fd, st, data):
             return None
         return st, data
     except OSError:
@@ -58,25 +55,18 @@ def read_small(target: Target, rel: str, limit: int) -> tuple[os.stat_result, by
 
 
 def hash_file(target: Target, rel: str) -> tuple[os.stat_result, str] | None:
-    """(stat, md5) of a regular file below the target (no symlink followed), read in 1 MiB chunks;
-    None if it vanished, is not regular or changed."""
+    """(stat, md5) of a regular file below the target (no symlink followed), read in 1 MiB chunks
+    (a file that only grew gives its prefix as of `stat`: see reads.py); None if it vanished, is not
+    regular or changed while read."""
     fd = _open(target, rel)
     if fd is None:
         return None
     try:
         st = os.fstat(fd)
-        h = hashlib.md5()
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while True:
-            n = os.readv(fd, [buf])
-            if not n:
-                break
-            h.update(view[:n])
-        after = os.fstat(fd)
-        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        md5 = prefix_md5(fd, st.st_size)
+        if md5 is None or not settled_prefix(fd, st, md5):
             return None
-        return st, h.hexdigest()
+        return st, md5
     except OSError:
         return None
     finally:
@@ -167,9 +157,12 @@ class Tracker:
                 return
             st, md5 = got
             now = lstat_below(target, rel)
-            if now is None or (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
+            grew = now is not None and now.st_size > st.st_size
+            if now is None or now.st_ino != st.st_ino or not grew and now.st_mtime_ns != st.st_mtime_ns:
                 self.check(target, rel)
                 return
+            # Unchanged, or only grown since: the prefix it hashed is consistent and goes out now, so a
+            # file that never stops growing still syncs; its next write brings the next check.
             self._record(wire, info_of(st, md5), None)
 
         fut.add_done_callback(done)

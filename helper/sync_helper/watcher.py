@@ -34,7 +34,7 @@ MASK = (IN.IN_CLOSE_WRITE | IN.IN_MODIFY | IN.IN_ATTRIB | IN.IN_CREATE | IN.IN_D
         | IN.IN_MOVED_TO | IN.IN_DELETE_SELF | IN.IN_MOVE_SELF | IN.IN_ONLYDIR | IN.IN_DONT_FOLLOW
         | IN.IN_EXCL_UNLINK)
 QUIET = 0.15      # seconds without IN_MODIFY before a file still open for writing is checked
-MAX_DELAY = 2.0   # a file appended to without pause is still checked this often
+MAX_DELAY = 1.5   # a file appended to without pause is still checked this often (and sent, within 2 s)
 MAX_HELD = 100_000  # events kept while the first index is built; past it, one rescan instead
 MOVE_PAIRING = 0.05  # how long an IN_MOVED_FROM waits for its IN_MOVED_TO
 
