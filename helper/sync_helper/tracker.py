@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import stat
+import time
 
 from .index import FileInfo, Index
 from .paths import PathMissing, PathRefused, Target, below_target as _below, lstat_below, open_regular
@@ -24,6 +25,8 @@ __all__ = ["Tracker", "hash_file", "read_small"]
 
 log = logging.getLogger("app-server")
 Event = pb.FileEvent
+DELETE_HOLD = 0.2  # a vanished file's DELETE waits until no file vanished for this long...
+DELETE_MAX = 2.0   # ...or this long at most: if its whole target went meanwhile, it is no delete
 
 
 def _open(target: Target, rel: str) -> int | None:
@@ -73,6 +76,11 @@ def hash_file(target: Target, rel: str) -> tuple[os.stat_result, str] | None:
         os.close(fd)
 
 
+def _rel_of(target: Target, wire: str) -> str:
+    """The path below `target` of one of its files' wire paths."""
+    return wire if target.name == "." else wire[len(target.name.rstrip("/")) + 1:]
+
+
 def _escaped(raw: bytes) -> str:
     """A file name in bytes, printable: undecodable bytes and control characters as \\xNN."""
     return repr(raw)[2:-1]
@@ -94,6 +102,8 @@ class Tracker:
         self.index = index
         self.inline_max = inline_max
         self._busy: dict[str, bool] = {}  # wire path -> re-check requested while hashing
+        self._vanished: dict[str, tuple[Target, str]] = {}  # wire path -> where, DELETE held
+        self._hold: list = []  # [first vanish, last vanish, timer] while DELETEs are held
 
     def pending(self, wire: str) -> bool:
         """True while this path is being hashed."""
@@ -108,7 +118,11 @@ class Tracker:
             return
         st = lstat_below(target, rel)
         known = self.index.files.get(wire)
-        if st is None or not stat.S_ISREG(st.st_mode) or target.excluded(rel):
+        if st is None:
+            if known is not None:
+                self._vanish(target, rel)
+            return
+        if not stat.S_ISREG(st.st_mode) or target.excluded(rel):
             if known is not None:
                 self.index.publish(Event.DELETE, wire, None)
             return
@@ -153,7 +167,7 @@ class Tracker:
                 # Unreadable, refused, gone or changed under the read: the change that caused it
                 # comes as its own event. Checking again at once would spin on an unreadable file.
                 if lstat_below(target, rel) is None and wire in self.index.files:
-                    self.index.publish(Event.DELETE, wire, None)
+                    self._vanish(target, rel)
                 return
             st, md5 = got
             now = lstat_below(target, rel)
@@ -171,9 +185,9 @@ class Tracker:
         """`rel` (a file or a folder) is gone: every known file at or below it is deleted."""
         wire = target.wire(rel)
         if wire in self.index.files:
-            self.index.publish(Event.DELETE, wire, None)
+            self._vanish(target, rel)
         for path in self.index.under(wire) if rel else self._all(target):
-            self.index.publish(Event.DELETE, path, None)
+            self._vanish(target, _rel_of(target, path))
 
     def skip_name(self, folder: str, raw: bytes, is_dir: bool = False) -> None:
         """An entry whose name is not UTF-8 cannot be a wire path: skipped, said once on stderr and to
@@ -189,9 +203,35 @@ class Tracker:
         """That entry is gone: its notice is no longer repeated in snapshots."""
         self.index.notices.pop(f"{folder}/{_escaped(raw)}", None)
 
+    def _vanish(self, target: Target, rel: str) -> None:
+        """A known file is gone: its DELETE is held briefly, so that a target removed as a whole (its
+        files go first, then its folder) is told as unknown, not as every file deleted."""
+        self._vanished[target.wire(rel)] = (target, rel)
+        now = time.monotonic()
+        if self._hold:
+            self._hold[1] = now
+            return
+        self._hold = [now, now, asyncio.get_running_loop().call_later(DELETE_HOLD, self._release)]
+
+    def _release(self) -> None:
+        """Publish the held DELETEs of files still gone whose target still exists."""
+        first, last, _ = self._hold
+        now = time.monotonic()
+        if now - last < DELETE_HOLD and now - first < DELETE_MAX:
+            self._hold[2] = asyncio.get_running_loop().call_later(DELETE_HOLD - (now - last), self._release)
+            return
+        self._hold = []
+        vanished, self._vanished = self._vanished, {}
+        for wire, (target, rel) in vanished.items():
+            if (wire in self.index.files and target.name not in self.index.missing and os.path.isdir(target.dir)
+                    and lstat_below(target, rel) is None):
+                self.index.publish(Event.DELETE, wire, None)
+
     def forget(self, target: Target) -> None:
         """The target went away as a whole: its files are unknown now, not deleted (no DELETE events)."""
         self.index.forget(self._all(target))
+        for wire in [w for w in self._vanished if _below(w, target.name)]:
+            del self._vanished[wire]
 
     def found(self, wire: str, info: FileInfo) -> None:
         """A file read whole while its target was attached: published when it is news."""

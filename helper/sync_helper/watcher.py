@@ -37,6 +37,8 @@ QUIET = 0.15      # seconds without IN_MODIFY before a file still open for writi
 MAX_DELAY = 1.5   # a file appended to without pause is still checked this often (and sent, within 2 s)
 MAX_HELD = 100_000  # events kept while the first index is built; past it, one rescan instead
 MOVE_PAIRING = 0.05  # how long an IN_MOVED_FROM waits for its IN_MOVED_TO
+SETTLE = 0.5      # a target that appeared is declared present once its files went unchanged this long...
+SETTLE_MAX = 10.0  # ...or after this long at most (a target still being filled is read as it is then)
 
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 
@@ -95,7 +97,7 @@ class Watcher:
         self._moves: dict[int, tuple[Target, str, bool] | None] = {}
         self._held: list = []
         self._limit_logged = False
-        self._attaching: set[Target] = set()
+        self._attaching: dict[Target, float] = {}  # target being attached -> time of its last file event
 
     # -- watches ---------------------------------------------------------------------------------
 
@@ -231,7 +233,7 @@ class Watcher:
         if target in self._attaching:
             return
         log.info("app-server: target %s appeared; reading it", target.name)
-        self._attaching.add(target)
+        self._attaching[target] = time.monotonic()
         self._loop.create_task(self._attach(target)).add_done_callback(_log_failure)
 
     async def _attach(self, target: Target) -> None:
@@ -243,10 +245,11 @@ class Watcher:
             for wire, info in files.items():
                 self.tracker.found(wire, info)
             self._walk(target, "", self.tracker.check, self._dirs)  # what changed while it was read
-            while self.tracker.hashing_under(target):
+            started = time.monotonic()
+            while self._unsettled(target) and time.monotonic() - started < SETTLE_MAX:
                 await asyncio.sleep(QUIET)
         finally:
-            self._attaching.discard(target)
+            self._attaching.pop(target, None)
         if not os.path.isdir(target.dir):
             self._lost_root(target)  # gone again while it was read
             return
@@ -254,6 +257,11 @@ class Watcher:
         self.tracker.index.refresh()
         log.info("app-server: target %s is watched (%d files)", target.name, len(files))
         self.on_found()
+
+    def _unsettled(self, target: Target) -> bool:
+        """True while files of a target being attached still change or wait to be checked."""
+        return (time.monotonic() - self._attaching[target] < SETTLE or self.tracker.hashing_under(target)
+                or any(entry[0] is target for entry in self._quiet.values()))
 
     def _unwait(self, target: Target) -> None:
         for wd, waiting in list(self._waiting.items()):
@@ -324,6 +332,8 @@ class Watcher:
         if entry is None:
             return
         target, folder = entry
+        if target in self._attaching:
+            self._attaching[target] = time.monotonic()
         if not ev.name:
             if folder == "" and mask & IN.IN_MOVE_SELF:
                 self._lost_root(target)

@@ -10,6 +10,7 @@ killed and restarted, reached through a real app-connect; the files are real.
 from __future__ import annotations
 
 import os
+import shutil
 
 from downstream_sync.sync.events import FileSynced, SessionState, StateChanged
 
@@ -81,3 +82,29 @@ async def test_a_target_removed_as_a_whole_while_watched_deletes_nothing(helper,
     await eventually(lambda: tree(out) == tree(src), "the files after the target came back")
     deleted = sorted(e.path for e in rec.of(FileSynced) if e.action == "deleted")
     assert deleted == ["out/k0.txt", "out/k4.txt"], "only the files gone from the target are deleted"
+
+
+async def test_a_target_deleted_with_everything_in_it_deletes_nothing(helper, container, project, make_session):
+    """`rm -rf` of the target removes its files one by one, then the folder: that is the target
+    going away (unknown), not 20 deletes. When it is made again, the fresh snapshot decides: only
+    the file it lacks is deleted. Before the fix every file's DELETE went out first."""
+    src, out = container / "src", project / "out"
+    for i in range(20):
+        (src / "d" if i % 2 else src).mkdir(exist_ok=True)
+        ((src / "d" if i % 2 else src) / f"r{i:02}.txt").write_text(f"r {i}")
+    session, rec = await make_session(helper)
+    await eventually(lambda: tree(out) == tree(src), "the first sync")
+    saved = {p: (src / p).read_bytes() for p in tree(src)}
+    mark = len(rec.events)
+    shutil.rmtree(src)
+    src.mkdir()
+    for rel, data in saved.items():
+        if rel != "r00.txt":
+            (src / rel).parent.mkdir(exist_ok=True)
+            (src / rel).write_bytes(data)
+    await eventually(lambda: [e for e in rec.events[mark:] if isinstance(e, StateChanged)
+                              and e.state is SessionState.WATCHING and "reconciled" in e.detail],
+                     "the reconcile after the target came back")
+    await eventually(lambda: tree(out) == tree(src), "the files after the target came back")
+    deleted = sorted(e.path for e in rec.of(FileSynced) if e.action == "deleted")
+    assert deleted == ["out/r00.txt"], f"{len(deleted)} deletes: {deleted}"
