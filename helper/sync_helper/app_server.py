@@ -143,7 +143,8 @@ class SyncSide:
         from .transfer import TransferDesk, data_socket
 
         self.desk = TransferDesk(busy)
-        pb_grpc.add_FileServiceServicer_to_server(FileService(targets, index, hub, ready, info, busy, self.desk),
+        pb_grpc.add_FileServiceServicer_to_server(FileService(targets, index, hub, ready, info, busy, self.desk,
+                                                              tracker.settled),
                                                   self.server)
         _prepare_socket(socket_path)
         old = os.umask(0o177)

@@ -15,7 +15,7 @@ import hashlib
 import os
 import stat
 import time
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 import grpc
 
@@ -46,8 +46,10 @@ class Changed(Exception):
 
 class FileService(pb_grpc.FileServiceServicer):
     def __init__(self, targets: Targets, index: Index, hub: Hub, ready: asyncio.Event, info: pb.HelperInfo,
-                 busy: Callable[[str], bool] = lambda wire: True, desk: TransferDesk | None = None):
+                 busy: Callable[[str], bool] = lambda wire: True, desk: TransferDesk | None = None,
+                 settled: Callable[[], Awaitable[None]] | None = None):
         self.targets = targets
+        self.settled = settled  # waits until the files that vanished are decided (deleted, or target gone)
         self.desk = desk  # the data lane's tickets; None: OpenTransfer is not offered
         self.busy = busy  # True while the watcher has a check of this path in progress
         self.index = index
@@ -72,6 +74,7 @@ class FileService(pb_grpc.FileServiceServicer):
                                             "this client fell too far behind; watch again")
                     yield _capped(ev, 0)
             limit = max(0, min(request.inline_limit, self.info.max_inline))
+            await self._settled()
             version = self.index.version
             hello = Event(kind=Event.HELLO, version=version, instance_id=self.index.instance_id, helper=self.info,
                           missing_targets=sorted(self.index.missing))
@@ -96,6 +99,7 @@ class FileService(pb_grpc.FileServiceServicer):
                 ev = await sub.get()
                 if ev is None:
                     sub.take_overflow()
+                    await self._settled()
                     version = self.index.version
                     snapshot = self._take_snapshot()
                     yield Event(kind=Event.RESYNC, version=version, instance_id=self.index.instance_id)
@@ -115,8 +119,13 @@ class FileService(pb_grpc.FileServiceServicer):
         finally:
             self.hub.unsubscribe(sub)
 
+    async def _settled(self) -> None:
+        """Until every file that vanished is decided (DELETE published, or its target gone)."""
+        if self.settled is not None:
+            await self.settled()
+
     def _take_snapshot(self) -> tuple[list, list[str]]:
-        """The known files and the missing targets, as of one instant."""
+        """The known files and the missing targets, as of one instant (after `settled`)."""
         return list(self.index.files.items()), sorted(self.index.missing)
 
     async def _snapshot(self, snapshot: tuple[list, list[str]], version: int, limit: int,

@@ -104,6 +104,8 @@ class Tracker:
         self._busy: dict[str, bool] = {}  # wire path -> re-check requested while hashing
         self._vanished: dict[str, tuple[Target, str]] = {}  # wire path -> where, DELETE held
         self._hold: list = []  # [first vanish, last vanish, timer] while DELETEs are held
+        self._released = asyncio.Event()  # set while no DELETE is held
+        self._released.set()
 
     def pending(self, wire: str) -> bool:
         """True while this path is being hashed."""
@@ -212,6 +214,7 @@ class Tracker:
             self._hold[1] = now
             return
         self._hold = [now, now, asyncio.get_running_loop().call_later(DELETE_HOLD, self._release)]
+        self._released.clear()
 
     def _release(self) -> None:
         """Publish the held DELETEs of files still gone whose target still exists."""
@@ -221,11 +224,16 @@ class Tracker:
             self._hold[2] = asyncio.get_running_loop().call_later(DELETE_HOLD - (now - last), self._release)
             return
         self._hold = []
+        self._released.set()
         vanished, self._vanished = self._vanished, {}
         for wire, (target, rel) in vanished.items():
             if (wire in self.index.files and target.name not in self.index.missing and os.path.isdir(target.dir)
                     and lstat_below(target, rel) is None):
                 self.index.publish(Event.DELETE, wire, None)
+
+    async def settled(self) -> None:
+        """Until no DELETE is held: a snapshot taken then has every vanished file decided."""
+        await self._released.wait()
 
     def forget(self, target: Target) -> None:
         """The target went away as a whole: its files are unknown now, not deleted (no DELETE events)."""
