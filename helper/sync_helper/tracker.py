@@ -3,7 +3,10 @@
 It stats the file, compares with the index, hashes when size, mtime, inode or mode differ, and
 publishes CREATE/MODIFY/DELETE/RENAME through the index. Small files are read and hashed on the loop
 (their bytes become the event's inline content); larger ones are hashed in the executor, one job per
-path at a time, and re-checked afterwards so that what is published is what is on disk.
+path at a time, and re-checked afterwards so that what is published is what is on disk (a file that
+only grew meanwhile is published as its consistent prefix: see reads.py). A vanished file's DELETE
+is held briefly: when its whole target goes meanwhile, the target is unknown, not emptied, and no
+DELETE is sent. Names that are not UTF-8 are skipped, each told once (stderr and a NOTICE).
 Must not import grpc or watchdog.
 """
 
@@ -27,6 +30,7 @@ log = logging.getLogger("app-server")
 Event = pb.FileEvent
 DELETE_HOLD = 0.2  # a vanished file's DELETE waits until no file vanished for this long...
 DELETE_MAX = 2.0   # ...or this long at most: if its whole target went meanwhile, it is no delete
+MAX_NOTICES = 1000  # names told as skipped; past it, one last notice says more are skipped silently
 
 
 def _open(target: Target, rel: str) -> int | None:
@@ -198,7 +202,12 @@ class Tracker:
         what = "folder" if is_dir else "file"
         text = (f"skipped the {what} '{name}' in {folder}{' and everything in it' if is_dir else ''}: its name "
                 f"is not valid UTF-8, which a synced path must be; rename it in the container to sync it")
-        if self.index.notice(f"{folder}/{name}", text):
+        if len(self.index.notices) >= MAX_NOTICES:
+            key, text = "", (f"skips more names that are not valid UTF-8 (in {folder} and elsewhere) without a "
+                             f"notice each; rename them in the container to sync them")
+        else:
+            key = f"{folder}/{name}"
+        if self.index.notice(key, text):
             log.warning("app-server: %s", text)
 
     def unskip_name(self, folder: str, raw: bytes) -> None:
