@@ -1,6 +1,7 @@
 """The gRPC FileService (grpc.aio): Watch, DownloadFile and DownloadFiles, as proto/filedownload.proto defines.
 
-Owns the per-call protocol: HELLO, resume from the backlog or a snapshot, RESYNC after an overflow,
+Owns the per-call protocol: HELLO, resume from the backlog or a snapshot (naming the targets that are
+missing, with the NOTICEs still true), RESYNC after an overflow or when a missing target appeared,
 inline content capped per client, BATCH messages of whatever is ready for a client that asked for
 them, small files packed several to a DownloadFiles message, and streaming file bytes in 1 MiB
 chunks that are checked against the header's MD5 before the last chunk goes out (a file that

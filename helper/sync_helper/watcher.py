@@ -3,8 +3,9 @@
 Owns the map of inotify watch descriptors to (target, folder), the quiet-interval timers, move pairing
 (IN_MOVED_FROM/IN_MOVED_TO by cookie), watching the nearest existing parent of a target that does not
 exist yet (it is "missing": unknown, not empty), reading such a target whole when it appears before
-clients take a fresh snapshot of it, and the initial scan. It turns inotify events into calls on the Tracker. IN_CLOSE_WRITE is
-acted on at once; IN_MODIFY without a close waits for a quiet interval (bounded by a maximum delay).
+clients take a fresh snapshot of it, and the initial scan. It turns inotify events into calls on the
+Tracker. IN_CLOSE_WRITE is acted on at once; IN_MODIFY without a close waits for a quiet interval
+(bounded by a maximum delay).
 The inotify reader is watchdog's thread; it hands events to the loop with call_soon_threadsafe.
 Must not import grpc.
 """

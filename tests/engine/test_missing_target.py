@@ -108,3 +108,20 @@ async def test_a_target_deleted_with_everything_in_it_deletes_nothing(helper, co
     await eventually(lambda: tree(out) == tree(src), "the files after the target came back")
     deleted = sorted(e.path for e in rec.of(FileSynced) if e.action == "deleted")
     assert deleted == ["out/r00.txt"], f"{len(deleted)} deletes: {deleted}"
+
+
+async def test_a_pull_while_the_target_is_missing_keeps_everything_and_is_not_in_sync(helper, container, project,
+                                                                                     make_session):
+    src, out = container / "src", project / "out"
+    for i in range(3):
+        (src / f"p{i}.txt").write_text(f"p {i}")
+    session, rec = await make_session(helper, start=False)
+    assert (await session.pull()).in_sync
+    helper.kill()
+    shutil.rmtree(src)
+    helper.start()
+    again, rec2 = await make_session(helper, start=False)
+    result = await again.pull()
+    assert sorted(tree(out)) == ["p0.txt", "p1.txt", "p2.txt"]
+    assert not result.in_sync and result.errors == 1
+    assert "nothing was pulled from src" in rec2.errors[0].message and "kept" in rec2.errors[0].message

@@ -404,6 +404,9 @@ class Session:
                                         f"reconciled {rec.files_total} files ({rec.synced} synced)"
                                         f"{_missing_note(rec.missing)}; watching")
                         if once:
+                            if rec.missing:  # a pull cannot say these are in sync
+                                self._error(None, f"nothing was pulled from {', '.join(rec.missing)}"
+                                                  f"{_missing_note(rec.missing)}", rec)
                             call.cancel()
                             return rec
                         rec = None
@@ -445,8 +448,10 @@ class Session:
 
 
 def _missing_note(missing: tuple[str, ...]) -> str:
+    """What a reconcile says of targets the helper could not see."""
     if not missing:
         return ""
-    names = ", ".join(missing)
-    return (f"; {names} does not exist in the container yet: its local files are kept, and it is "
-            f"reconciled when it appears")
+    one = len(missing) == 1
+    return (f"; {', '.join(missing)} {'does' if one else 'do'} not exist in the container yet: "
+            f"{'its' if one else 'their'} local files are kept, and reconciled when "
+            f"{'it appears' if one else 'they appear'}")
