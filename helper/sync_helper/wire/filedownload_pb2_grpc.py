@@ -118,8 +118,8 @@ class FileServiceServicer:
         byte and relays that stream to the helper's data socket (its gRPC socket
         path plus ".data"). The helper answers "OK\n", then exactly header.size
         bytes of the file it opened, then "DONE\n" when the file stayed unchanged
-        (size, mtime, ctime) or only grew while it was sent, or "CHANGED\n": the client keeps
-        the bytes only after "DONE" and an MD5 equal to header.md5. An unknown,
+        (size, mtime, ctime) or only grew while it was sent, or "CHANGED\n": the
+        client keeps the bytes only after "DONE" and an MD5 equal to header.md5. An unknown,
         used or expired token (tickets live 60 s) gets "ERR <reason>\n". A helper
         without this RPC answers UNIMPLEMENTED: use DownloadFile.
         """
