@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import stat
 import time
@@ -30,6 +31,8 @@ from .wire import filedownload_pb2 as pb
 from .wire import filedownload_pb2_grpc as pb_grpc
 
 __all__ = ["FileService", "CHUNK", "SMALL"]
+
+log = logging.getLogger("app-server")
 
 CHUNK = 1 << 20        # bytes per DownloadResponse chunk
 SMALL = 256 << 10      # files up to this size are read in one go on the loop
@@ -117,6 +120,11 @@ class FileService(pb_grpc.FileServiceServicer):
                                 if e.version > version or e.kind == Event.NOTICE]
                 for msg in _messages([_capped(e, limit) for e in ready], True):
                     yield msg
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:  # never end a client's watch without a word on stderr
+            log.exception("app-server: a client's watch failed: %s", e)
+            raise
         finally:
             self.hub.unsubscribe(sub)
 
