@@ -24,14 +24,15 @@ def test_a_name_that_is_not_utf8_is_a_notice_for_new_clients_only(run_helper, br
     assert [f.path for f in files] == ["src/a.txt"]
     notices = [e.notice for e in new.seen if e.kind == E.NOTICE]
     assert len(notices) == 1 and r"'first\xff'" in notices[0] and str(src) in notices[0]
+    _subscribed(seed, src)
 
     os.close(os.open(os.fsencode(src) + b"/live\xfe", os.O_WRONLY | os.O_CREAT, 0o644))
     ev = new.until(lambda e: e.kind == E.NOTICE)
     assert r"'live\xfe'" in ev.notice and ev.version == 0
     (src / "b.txt").write_text("b")
     assert new.until(lambda e: e.kind == E.CHANGE).path == "src/b.txt"
-    first = seed.next()
-    assert (first.kind, first.path) == (E.CHANGE, "src/b.txt")
+    seed.until(lambda e: e.path == "src/b.txt")
+    assert {e.kind for e in seed.seen} == {E.CHANGE}
     assert helper.stderr.count(r"'live\xfe'") == 1 and helper.stderr.count(r"'first\xff'") == 1
 
 
@@ -43,6 +44,7 @@ def test_missing_targets_are_named_and_a_seed_client_goes_on_when_one_appears(ru
     new = watch(stub, snapshot=True)
     hello, _, end = hello_and_snapshot(new)
     assert list(hello.missing_targets) == ["gen"] and list(end.missing_targets) == ["gen"]
+    _subscribed(seed, helper.cwd / "src")
 
     gen = helper.cwd / "gen"
     gen.mkdir()
@@ -61,6 +63,15 @@ def test_missing_targets_are_named_and_a_seed_client_goes_on_when_one_appears(ru
     (helper.cwd / "src" / "later.txt").write_text("later")
     assert seed.until(lambda e: e.path == "src/later.txt").kind == E.CHANGE  # its call never ended
     wait_until(lambda: "target gen is watched" in helper.stderr, "the helper's log of it")
+
+
+def _subscribed(events, src) -> None:
+    """Write files until the (seed) client sees one: its watch is then surely subscribed."""
+    for i in range(100):
+        (src / f"probe{i}").write_text("p")
+        if any(e.path == f"src/probe{i}" for e in events.quiet(0.2)):
+            return
+    raise AssertionError("the seed client never saw a file")
 
 
 def hello_and_snapshot_after_resync(events):
