@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-__all__ = ["CHUNK", "unchanged", "only_grew", "prefix_md5", "read_prefix", "settled_prefix"]
+__all__ = ["CHUNK", "unchanged", "only_grew", "prefix_md5", "read_prefix", "consistent_prefix"]
 
 CHUNK = 1 << 20
 
@@ -49,7 +49,7 @@ def read_prefix(fd: int, size: int) -> bytes | None:
     return data if len(data) == size else None
 
 
-def settled_prefix(fd: int, st: os.stat_result, first: str | bytes) -> bool:
+def consistent_prefix(fd: int, st: os.stat_result, first: str | bytes) -> bool:
     """After a read of the first st.st_size bytes that gave `first` (their MD5, or the bytes): True
     when that copy is consistent (see the module docstring). Reads the prefix again when it grew."""
     if unchanged(fd, st):

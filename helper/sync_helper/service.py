@@ -24,7 +24,7 @@ import grpc
 from .hub import Hub
 from .index import Index
 from .paths import PathMissing, PathRefused, Targets, open_regular
-from .reads import only_grew, prefix_md5, read_prefix, settled_prefix, unchanged
+from .reads import only_grew, prefix_md5, read_prefix, consistent_prefix, unchanged
 from .tracker import read_small
 from .transfer import TransferDesk
 from .wire import filedownload_pb2 as pb
@@ -362,7 +362,7 @@ class _Reader:
 def _read_small(fd: int, st: os.stat_result) -> bytes:
     """A small file's first st.st_size bytes, read consistently (see reads.py); raises Changed."""
     data = read_prefix(fd, st.st_size)
-    if data is None or not settled_prefix(fd, st, data):
+    if data is None or not consistent_prefix(fd, st, data):
         raise Changed()
     return data
 

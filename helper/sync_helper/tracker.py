@@ -21,7 +21,7 @@ import time
 
 from .index import FileInfo, Index
 from .paths import PathMissing, PathRefused, Target, below_target as _below, lstat_below, open_regular
-from .reads import prefix_md5, read_prefix, settled_prefix
+from .reads import prefix_md5, read_prefix, consistent_prefix
 from .wire import filedownload_pb2 as pb
 
 __all__ = ["Tracker", "hash_file", "read_small"]
@@ -52,7 +52,7 @@ def read_small(target: Target, rel: str, limit: int) -> tuple[os.stat_result, by
         if st.st_size > limit:
             return None
         data = read_prefix(fd, st.st_size)
-        if data is None or not settled_prefix(fd, st, data):
+        if data is None or not consistent_prefix(fd, st, data):
             return None
         return st, data
     except OSError:
@@ -71,7 +71,7 @@ def hash_file(target: Target, rel: str) -> tuple[os.stat_result, str] | None:
     try:
         st = os.fstat(fd)
         md5 = prefix_md5(fd, st.st_size)
-        if md5 is None or not settled_prefix(fd, st, md5):
+        if md5 is None or not consistent_prefix(fd, st, md5):
             return None
         return st, md5
     except OSError:

@@ -9,7 +9,7 @@ import time
 
 import grpc
 
-from sync_helper.reads import prefix_md5, read_prefix, settled_prefix
+from sync_helper.reads import prefix_md5, read_prefix, consistent_prefix
 from sync_helper.wire import filedownload_pb2 as pb
 
 
@@ -24,10 +24,10 @@ def test_unchanged_and_appended_files_are_consistent_a_rewrite_is_not(tmp_path):
     fd, st = _opened(path)
     try:
         md5 = prefix_md5(fd, st.st_size)
-        assert md5 == hashlib.md5(b"a" * 1000).hexdigest() and settled_prefix(fd, st, md5)
+        assert md5 == hashlib.md5(b"a" * 1000).hexdigest() and consistent_prefix(fd, st, md5)
         with open(path, "ab") as f:
             f.write(b"more")
-        assert settled_prefix(fd, st, md5) and settled_prefix(fd, st, read_prefix(fd, st.st_size))
+        assert consistent_prefix(fd, st, md5) and consistent_prefix(fd, st, read_prefix(fd, st.st_size))
     finally:
         os.close(fd)
 
@@ -37,10 +37,10 @@ def test_unchanged_and_appended_files_are_consistent_a_rewrite_is_not(tmp_path):
         time.sleep(0.01)  # a later mtime tick
         with open(path, "r+b") as f:
             f.write(b"b")  # rewritten in place, same size
-        assert not settled_prefix(fd, st, md5)
+        assert not consistent_prefix(fd, st, md5)
         with open(path, "ab") as f:
             f.write(b"grown, but its prefix differs from the first read")
-        assert not settled_prefix(fd, st, md5)
+        assert not consistent_prefix(fd, st, md5)
     finally:
         os.close(fd)
 
@@ -48,7 +48,7 @@ def test_unchanged_and_appended_files_are_consistent_a_rewrite_is_not(tmp_path):
     try:
         os.truncate(path, 10)
         assert read_prefix(fd, st.st_size) is None and prefix_md5(fd, st.st_size) is None
-        assert not settled_prefix(fd, st, "")
+        assert not consistent_prefix(fd, st, "")
     finally:
         os.close(fd)
 
