@@ -128,7 +128,7 @@ class SyncSide:
         if not len(targets):
             log.warning("app-server: no --targets given; nothing is watched")
         hub = Hub(max_events=max(1, self.args.client_queue))
-        index = Index(max(1, self.args.backlog), on_publish=hub.broadcast)
+        index = Index(max(1, self.args.backlog), on_publish=hub.broadcast, on_notice=hub.notify)
         tracker = Tracker(index, MAX_INLINE)
         info = pb.HelperInfo(working_dir=cwd, targets=[t.name for t in targets], target_dirs=[t.dir for t in targets],
                              excludes=self.args.exclude_list, helper_version=helper_version(), max_inline=MAX_INLINE,
@@ -136,7 +136,7 @@ class SyncSide:
         if sys.platform.startswith("linux"):
             from .watcher import Watcher
 
-            self.watcher = Watcher(targets, tracker, hub.resync_all)
+            self.watcher = Watcher(targets, tracker, hub.resync_all, hub.refresh_all)
             ready = self.watcher.ready
         else:
             log.error("app-server: watching needs Linux inotify; files are served but no changes are reported")
@@ -151,7 +151,8 @@ class SyncSide:
         from .transfer import TransferDesk, data_socket
 
         self.desk = TransferDesk(busy)
-        pb_grpc.add_FileServiceServicer_to_server(FileService(targets, index, hub, ready, info, busy, self.desk),
+        pb_grpc.add_FileServiceServicer_to_server(FileService(targets, index, hub, ready, info, busy, self.desk,
+                                                              tracker.settled),
                                                   self.server)
         _prepare_socket(socket_path)
         old = os.umask(0o177)

@@ -18,7 +18,8 @@ __all__ = ["Hub", "Subscriber"]
 class Subscriber:
     """One client's queue of pending events."""
 
-    def __init__(self, max_events: int, max_bytes: int):
+    def __init__(self, max_events: int, max_bytes: int, seed: bool = False):
+        self.seed = seed  # a seed client: it cannot take a snapshot
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.overflowed = False
@@ -88,8 +89,8 @@ class Hub:
         self.max_bytes = max_bytes
         self._subs: set[Subscriber] = set()
 
-    def subscribe(self) -> Subscriber:
-        sub = Subscriber(self.max_events, self.max_bytes)
+    def subscribe(self, seed: bool = False) -> Subscriber:
+        sub = Subscriber(self.max_events, self.max_bytes, seed)
         self._subs.add(sub)
         return sub
 
@@ -101,8 +102,21 @@ class Hub:
             sub.put(ev)
 
     def resync_all(self) -> None:
+        """Every client resyncs (events were lost): a seed client's call ends."""
         for sub in self._subs:
             sub.request_resync()
+
+    def refresh_all(self) -> None:
+        """Every client that takes snapshots gets a fresh one (a target appeared); seed clients go on."""
+        for sub in self._subs:
+            if not sub.seed:
+                sub.request_resync()
+
+    def notify(self, ev: pb.FileEvent) -> None:
+        """Send a NOTICE to every client that takes snapshots (a seed client knows no such kind)."""
+        for sub in self._subs:
+            if not sub.seed:
+                sub.put(ev)
 
     def __len__(self) -> int:
         return len(self._subs)

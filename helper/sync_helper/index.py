@@ -33,13 +33,36 @@ class FileInfo:
 class Index:
     """Known files, the version counter and the backlog of recent CHANGE events (without content)."""
 
-    def __init__(self, backlog: int = 10_000, on_publish: Callable[[Event], None] | None = None):
+    def __init__(self, backlog: int = 10_000, on_publish: Callable[[Event], None] | None = None,
+                 on_notice: Callable[[Event], None] | None = None):
         self.files: dict[str, FileInfo] = {}
         self.version = 0
         self.instance_id = uuid.uuid4().hex
         self.backlog_size = backlog
         self._backlog: collections.deque[Event] = collections.deque(maxlen=backlog)
         self.on_publish = on_publish
+        self.on_notice = on_notice
+        self.missing: set[str] = set()  # targets that do not exist: their files are unknown, not gone
+        self.notices: dict[str, str] = {}  # what is skipped (key -> sentence), repeated in every snapshot
+
+    def notice(self, key: str, text: str) -> bool:
+        """Tell every client, once, about something skipped (a NOTICE); False when it was told already."""
+        if key in self.notices:
+            return False
+        self.notices[key] = text
+        if self.on_notice is not None:
+            self.on_notice(Event(kind=Event.NOTICE, notice=text, instance_id=self.instance_id))
+        return True
+
+    def forget(self, paths: list[str]) -> None:
+        """Drop files from the index without DELETE events (their target is unknown now, not empty)."""
+        for path in paths:
+            self.files.pop(path, None)
+
+    def refresh(self) -> None:
+        """Skip one version and drop the backlog: a client resuming from before now gets a snapshot."""
+        self.version += 1
+        self._backlog.clear()
 
     def publish(self, kind: int, path: str, info: FileInfo | None, old_path: str = "",
                 content: bytes | None = None) -> Event:

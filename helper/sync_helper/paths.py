@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from .globs import Excludes
 
-__all__ = ["Target", "Targets", "PathRefused", "PathMissing", "normalize_target", "open_regular", "lstat_below"]
+__all__ = ["Target", "Targets", "PathRefused", "PathMissing", "normalize_target", "open_regular", "lstat_below",
+           "below_target"]
 
 
 class PathRefused(Exception):
@@ -33,6 +34,15 @@ def normalize_target(spec: str) -> str:
     if not spec:
         raise ValueError("an empty target")
     return posixpath.normpath(spec)
+
+
+def below_target(wire: str, target: str) -> bool:
+    """True when the wire path `wire` names a file below the target spelled `target` (both sides use this)."""
+    if target == ".":  # no file below it climbs ("../shared" is a target of its own)
+        return not wire.startswith(("/", "../"))
+    if target == "/":
+        return wire.startswith("/")
+    return wire.startswith(target + "/")
 
 
 @dataclass(frozen=True)

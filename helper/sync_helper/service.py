@@ -1,6 +1,7 @@
 """The gRPC FileService (grpc.aio): Watch, DownloadFile and DownloadFiles, as proto/filedownload.proto defines.
 
-Owns the per-call protocol: HELLO, resume from the backlog or a snapshot, RESYNC after an overflow,
+Owns the per-call protocol: HELLO, resume from the backlog or a snapshot (naming the targets that are
+missing, with the NOTICEs still true), RESYNC after an overflow or when a missing target appeared,
 inline content capped per client, BATCH messages of whatever is ready for a client that asked for
 them, small files packed several to a DownloadFiles message, and streaming file bytes in 1 MiB
 chunks that are checked against the header's MD5 before the last chunk goes out (a file that
@@ -12,22 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import stat
 import time
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 import grpc
 
 from .hub import Hub
 from .index import Index
 from .paths import PathMissing, PathRefused, Targets, open_regular
+from .reads import only_grew, prefix_md5, read_prefix, consistent_prefix, unchanged
 from .tracker import read_small
 from .transfer import TransferDesk
 from .wire import filedownload_pb2 as pb
 from .wire import filedownload_pb2_grpc as pb_grpc
 
 __all__ = ["FileService", "CHUNK", "SMALL"]
+
+log = logging.getLogger("app-server")
 
 CHUNK = 1 << 20        # bytes per DownloadResponse chunk
 SMALL = 256 << 10      # files up to this size are read in one go on the loop
@@ -45,8 +50,10 @@ class Changed(Exception):
 
 class FileService(pb_grpc.FileServiceServicer):
     def __init__(self, targets: Targets, index: Index, hub: Hub, ready: asyncio.Event, info: pb.HelperInfo,
-                 busy: Callable[[str], bool] = lambda wire: True, desk: TransferDesk | None = None):
+                 busy: Callable[[str], bool] = lambda wire: True, desk: TransferDesk | None = None,
+                 settled: Callable[[], Awaitable[None]] | None = None):
         self.targets = targets
+        self.settled = settled  # waits until the files that vanished are decided (deleted, or target gone)
         self.desk = desk  # the data lane's tickets; None: OpenTransfer is not offered
         self.busy = busy  # True while the watcher has a check of this path in progress
         self.index = index
@@ -61,7 +68,7 @@ class FileService(pb_grpc.FileServiceServicer):
         helper's and the backlog holds them; else nothing for a client that names no instance and no
         version (it wants live events only); else (an older instance, a lost backlog) the snapshot."""
         await self.ready.wait()
-        sub = self.hub.subscribe()
+        sub = self.hub.subscribe(seed=request.protocol == 0)
         try:
             if request.protocol == 0:
                 while True:
@@ -71,8 +78,10 @@ class FileService(pb_grpc.FileServiceServicer):
                                             "this client fell too far behind; watch again")
                     yield _capped(ev, 0)
             limit = max(0, min(request.inline_limit, self.info.max_inline))
+            await self._settled()
             version = self.index.version
-            hello = Event(kind=Event.HELLO, version=version, instance_id=self.index.instance_id, helper=self.info)
+            hello = Event(kind=Event.HELLO, version=version, instance_id=self.index.instance_id, helper=self.info,
+                          missing_targets=sorted(self.index.missing))
             missed: list[Event] | None = []
             if request.snapshot:
                 missed = None
@@ -80,7 +89,7 @@ class FileService(pb_grpc.FileServiceServicer):
                 missed = self.index.since(request.since_version)
             elif request.instance_id or request.since_version:
                 missed = None
-            snapshot = list(self.index.files.items()) if missed is None else None
+            snapshot = self._take_snapshot() if missed is None else None
             pack = request.batch
             yield hello
             if snapshot is not None:
@@ -94,30 +103,51 @@ class FileService(pb_grpc.FileServiceServicer):
                 ev = await sub.get()
                 if ev is None:
                     sub.take_overflow()
+                    await self._settled()
                     version = self.index.version
-                    snapshot = list(self.index.files.items())
+                    snapshot = self._take_snapshot()
                     yield Event(kind=Event.RESYNC, version=version, instance_id=self.index.instance_id)
                     async for msg in self._snapshot(snapshot, version, limit, pack):
                         yield msg
                     continue
-                if ev.version <= version:
+                if ev.version <= version and ev.kind != Event.NOTICE:
                     continue
                 if not pack:
                     yield _capped(ev, limit)
                     continue
                 # Whatever else is ready goes along in one BATCH; a lone event goes alone, at once.
-                ready = [ev] + [e for e in sub.take_ready(BATCH_EVENTS - 1, BATCH_BYTES) if e.version > version]
+                ready = [ev] + [e for e in sub.take_ready(BATCH_EVENTS - 1, BATCH_BYTES)
+                                if e.version > version or e.kind == Event.NOTICE]
                 for msg in _messages([_capped(e, limit) for e in ready], True):
                     yield msg
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:  # never end a client's watch without a word on stderr
+            log.exception("app-server: a client's watch failed: %s", e)
+            raise
         finally:
             self.hub.unsubscribe(sub)
 
-    async def _snapshot(self, entries, version: int, limit: int, pack: bool) -> AsyncIterator[Event]:
+    async def _settled(self) -> None:
+        """Until every file that vanished is decided (DELETE published, or its target gone)."""
+        if self.settled is not None:
+            await self.settled()
+
+    def _take_snapshot(self) -> tuple[list, list[str]]:
+        """The known files and the missing targets, as of one instant (after `settled`)."""
+        return list(self.index.files.items()), sorted(self.index.missing)
+
+    async def _snapshot(self, snapshot: tuple[list, list[str]], version: int, limit: int,
+                        pack: bool) -> AsyncIterator[Event]:
+        """SNAPSHOT_FILEs, the notices still true, and SNAPSHOT_END naming the targets that were missing."""
+        entries, missing = snapshot
         events = [self.index.snapshot_event(path, info) for path, info in entries]
+        events += [Event(kind=Event.NOTICE, notice=text) for text in self.index.notices.values()]
         async for part in self._with_content(events, limit):
             for msg in _messages(part, pack):
                 yield msg
-        yield Event(kind=Event.SNAPSHOT_END, version=version, instance_id=self.index.instance_id)
+        yield Event(kind=Event.SNAPSHOT_END, version=version, instance_id=self.index.instance_id,
+                    missing_targets=missing)
 
     async def _with_content(self, events: list[Event], limit: int, batch: int = 256) -> AsyncIterator[list[Event]]:
         """The events in parts, with the content of small files read from disk when it still has the
@@ -131,7 +161,7 @@ class FileService(pb_grpc.FileServiceServicer):
 
     def _fill(self, events: list[Event], limit: int) -> None:
         for i, ev in enumerate(events):
-            if ev.event_type == Event.DELETE or ev.size > limit or ev.HasField("content"):
+            if ev.kind == Event.NOTICE or ev.event_type == Event.DELETE or ev.size > limit or ev.HasField("content"):
                 continue
             try:
                 target, rel = self.targets.resolve(ev.path)
@@ -220,7 +250,9 @@ class FileService(pb_grpc.FileServiceServicer):
             if known is not None and (known.size, known.mtime_ns, known.ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
                 md5 = known.md5
             else:
-                md5 = await asyncio.get_running_loop().run_in_executor(None, _hash_fd, fd)
+                md5 = await asyncio.get_running_loop().run_in_executor(None, prefix_md5, fd, st.st_size)
+            if md5 is None:
+                await context.abort(grpc.StatusCode.ABORTED, f"{request.path!r} changed while it was read; ask again")
         except BaseException:
             os.close(fd)
             raise
@@ -246,9 +278,7 @@ class FileService(pb_grpc.FileServiceServicer):
         """Header, then chunks; raises Changed (before the last chunk) when the bytes are not the header's."""
         mode = stat.S_IMODE(st.st_mode)
         if st.st_size <= SMALL:
-            data = os.pread(fd, st.st_size + 1, 0) if st.st_size else b""
-            if len(data) != st.st_size or _moved(fd, st):
-                raise Changed()
+            data = _read_small(fd, st)
             header = pb.FileHeader(path=wire, size=st.st_size, md5=hashlib.md5(data).hexdigest(), mode=mode,
                                    mtime_ns=st.st_mtime_ns)
             if pack:
@@ -275,7 +305,7 @@ class FileService(pb_grpc.FileServiceServicer):
                 held = data
                 if total > st.st_size:
                     break
-            if total != st.st_size or _moved(fd, st) or self.busy(wire):
+            if total != st.st_size or not unchanged(fd, st) or self.busy(wire):
                 raise Changed()
             if held is not None:
                 yield pb.DownloadResponse(chunk=held)
@@ -283,7 +313,9 @@ class FileService(pb_grpc.FileServiceServicer):
         if known is not None and (known.size, known.mtime_ns, known.ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
             md5 = known.md5
         else:
-            md5 = await loop.run_in_executor(None, _hash_fd, fd)
+            md5 = await loop.run_in_executor(None, prefix_md5, fd, st.st_size)
+            if md5 is None:
+                raise Changed()
         yield pb.DownloadResponse(header=_header(wire, st, md5))
         reader = _Reader(fd, st.st_size)
         held = None
@@ -296,7 +328,8 @@ class FileService(pb_grpc.FileServiceServicer):
             if held is not None:
                 yield pb.DownloadResponse(chunk=held)
             held = data
-        if reader.total != st.st_size or reader.md5.hexdigest() != md5 or _moved(fd, st):
+        # Two reads of the prefix agree (the header's MD5 and this one): unchanged, or only appended to.
+        if reader.total != st.st_size or reader.md5.hexdigest() != md5 or not (unchanged(fd, st) or only_grew(fd, st)):
             raise Changed()
         if held is not None:
             yield pb.DownloadResponse(chunk=held)
@@ -311,45 +344,33 @@ class FileService(pb_grpc.FileServiceServicer):
 
 
 class _Reader:
-    """Reads a file in chunks, hashing as it goes (off the loop); stops once past `size`."""
+    """Reads the first `size` bytes of a file in chunks, hashing as it goes (off the loop)."""
 
     def __init__(self, fd: int, size: int):
         self.fd, self.size, self.total = fd, size, 0
         self.md5 = hashlib.md5()
 
     def next(self) -> bytes:
-        if self.total > self.size:
+        if self.total >= self.size:
             return b""
-        data = os.pread(self.fd, CHUNK, self.total)
+        data = os.pread(self.fd, min(CHUNK, self.size - self.total), self.total)
         self.md5.update(data)
         self.total += len(data)
         return data
 
 
-def _hash_fd(fd: int) -> str:
-    h = hashlib.md5()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    offset = 0
-    while True:
-        n = os.preadv(fd, [buf], offset)
-        if not n:
-            return h.hexdigest()
-        h.update(view[:n])
-        offset += n
+def _read_small(fd: int, st: os.stat_result) -> bytes:
+    """A small file's first st.st_size bytes, read consistently (see reads.py); raises Changed."""
+    data = read_prefix(fd, st.st_size)
+    if data is None or not consistent_prefix(fd, st, data):
+        raise Changed()
+    return data
 
 
 def _blob(wire: str, fd: int, st: os.stat_result) -> pb.FileBlob:
     """A small file whole; raises Changed when it is not what `st` says."""
-    data = os.pread(fd, st.st_size + 1, 0) if st.st_size else b""
-    if len(data) != st.st_size or _moved(fd, st):
-        raise Changed()
+    data = _read_small(fd, st)
     return pb.FileBlob(header=_header(wire, st, hashlib.md5(data).hexdigest()), content=data)
-
-
-def _moved(fd: int, st: os.stat_result) -> bool:
-    now = os.fstat(fd)
-    return (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _header(wire: str, st: os.stat_result, md5: str) -> pb.FileHeader:

@@ -3,7 +3,10 @@
 It stats the file, compares with the index, hashes when size, mtime, inode or mode differ, and
 publishes CREATE/MODIFY/DELETE/RENAME through the index. Small files are read and hashed on the loop
 (their bytes become the event's inline content); larger ones are hashed in the executor, one job per
-path at a time, and re-checked afterwards so that what is published is what is on disk.
+path at a time, and re-checked afterwards so that what is published is what is on disk (a file that
+only grew meanwhile is published as its consistent prefix: see reads.py). A vanished file's DELETE
+is held briefly: when its whole target goes meanwhile, the target is unknown, not emptied, and no
+DELETE is sent. Names that are not UTF-8 are skipped, each told once (stderr and a NOTICE).
 Must not import grpc or watchdog.
 """
 
@@ -14,16 +17,20 @@ import hashlib
 import logging
 import os
 import stat
+import time
 
 from .index import FileInfo, Index
-from .paths import PathMissing, PathRefused, Target, lstat_below, open_regular
+from .paths import PathMissing, PathRefused, Target, below_target as _below, lstat_below, open_regular
+from .reads import prefix_md5, read_prefix, consistent_prefix
 from .wire import filedownload_pb2 as pb
 
 __all__ = ["Tracker", "hash_file", "read_small"]
 
 log = logging.getLogger("app-server")
 Event = pb.FileEvent
-CHUNK = 1 << 20
+DELETE_HOLD = 0.2  # a vanished file's DELETE waits until no file vanished for this long...
+DELETE_MAX = 2.0   # ...or this long at most: if its whole target went meanwhile, it is no delete
+MAX_NOTICES = 1000  # names told as skipped; past it, one last notice says more are skipped silently
 
 
 def _open(target: Target, rel: str) -> int | None:
@@ -36,7 +43,7 @@ def _open(target: Target, rel: str) -> int | None:
 
 def read_small(target: Target, rel: str, limit: int) -> tuple[os.stat_result, bytes] | None:
     """(stat, bytes) of a regular file below the target (no symlink followed) no larger than `limit`,
-    read consistently; None otherwise."""
+    read consistently (a file that only grew gives its prefix as of `stat`: see reads.py); None otherwise."""
     fd = _open(target, rel)
     if fd is None:
         return None
@@ -44,11 +51,8 @@ def read_small(target: Target, rel: str, limit: int) -> tuple[os.stat_result, by
         st = os.fstat(fd)
         if st.st_size > limit:
             return None
-        data = os.read(fd, st.st_size + 1) if st.st_size else b""
-        if len(data) != st.st_size:
-            return None
-        after = os.fstat(fd)
-        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        data = read_prefix(fd, st.st_size)
+        if data is None or not consistent_prefix(fd, st, data):
             return None
         return st, data
     except OSError:
@@ -58,29 +62,32 @@ def read_small(target: Target, rel: str, limit: int) -> tuple[os.stat_result, by
 
 
 def hash_file(target: Target, rel: str) -> tuple[os.stat_result, str] | None:
-    """(stat, md5) of a regular file below the target (no symlink followed), read in 1 MiB chunks;
-    None if it vanished, is not regular or changed."""
+    """(stat, md5) of a regular file below the target (no symlink followed), read in 1 MiB chunks
+    (a file that only grew gives its prefix as of `stat`: see reads.py); None if it vanished, is not
+    regular or changed while read."""
     fd = _open(target, rel)
     if fd is None:
         return None
     try:
         st = os.fstat(fd)
-        h = hashlib.md5()
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while True:
-            n = os.readv(fd, [buf])
-            if not n:
-                break
-            h.update(view[:n])
-        after = os.fstat(fd)
-        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        md5 = prefix_md5(fd, st.st_size)
+        if md5 is None or not consistent_prefix(fd, st, md5):
             return None
-        return st, h.hexdigest()
+        return st, md5
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def _rel_of(target: Target, wire: str) -> str:
+    """The path below `target` of one of its files' wire paths."""
+    return wire if target.name == "." else wire[len(target.name.rstrip("/")) + 1:]
+
+
+def _escaped(raw: bytes) -> str:
+    """A file name in bytes, printable: undecodable bytes and control characters as \\xNN."""
+    return repr(raw)[2:-1]
 
 
 def info_of(st: os.stat_result, md5: str) -> FileInfo:
@@ -99,6 +106,10 @@ class Tracker:
         self.index = index
         self.inline_max = inline_max
         self._busy: dict[str, bool] = {}  # wire path -> re-check requested while hashing
+        self._vanished: dict[str, tuple[Target, str]] = {}  # wire path -> where, DELETE held
+        self._hold: list = []  # [first vanish, last vanish, timer] while DELETEs are held
+        self._released = asyncio.Event()  # set while no DELETE is held
+        self._released.set()
 
     def pending(self, wire: str) -> bool:
         """True while this path is being hashed."""
@@ -113,7 +124,11 @@ class Tracker:
             return
         st = lstat_below(target, rel)
         known = self.index.files.get(wire)
-        if st is None or not stat.S_ISREG(st.st_mode) or target.excluded(rel):
+        if st is None:
+            if known is not None:
+                self._vanish(target, rel)
+            return
+        if not stat.S_ISREG(st.st_mode) or target.excluded(rel):
             if known is not None:
                 self.index.publish(Event.DELETE, wire, None)
             return
@@ -158,13 +173,16 @@ class Tracker:
                 # Unreadable, refused, gone or changed under the read: the change that caused it
                 # comes as its own event. Checking again at once would spin on an unreadable file.
                 if lstat_below(target, rel) is None and wire in self.index.files:
-                    self.index.publish(Event.DELETE, wire, None)
+                    self._vanish(target, rel)
                 return
             st, md5 = got
             now = lstat_below(target, rel)
-            if now is None or (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
+            grew = now is not None and now.st_size > st.st_size
+            if now is None or now.st_ino != st.st_ino or not grew and now.st_mtime_ns != st.st_mtime_ns:
                 self.check(target, rel)
                 return
+            # Unchanged, or only grown since: the prefix it hashed is consistent and goes out now, so a
+            # file that never stops growing still syncs; its next write brings the next check.
             self._record(wire, info_of(st, md5), None)
 
         fut.add_done_callback(done)
@@ -173,9 +191,72 @@ class Tracker:
         """`rel` (a file or a folder) is gone: every known file at or below it is deleted."""
         wire = target.wire(rel)
         if wire in self.index.files:
-            self.index.publish(Event.DELETE, wire, None)
+            self._vanish(target, rel)
         for path in self.index.under(wire) if rel else self._all(target):
-            self.index.publish(Event.DELETE, path, None)
+            self._vanish(target, _rel_of(target, path))
+
+    def skip_name(self, folder: str, raw: bytes, is_dir: bool = False) -> None:
+        """An entry whose name is not UTF-8 cannot be a wire path: skipped, said once on stderr and to
+        every client; every other file goes on syncing."""
+        name = _escaped(raw)
+        what = "folder" if is_dir else "file"
+        text = (f"skipped the {what} '{name}' in {folder}{' and everything in it' if is_dir else ''}: its name "
+                f"is not valid UTF-8, which a synced path must be; rename it in the container to sync it")
+        if len(self.index.notices) >= MAX_NOTICES:
+            key, text = "", (f"skips more names that are not valid UTF-8 (in {folder} and elsewhere) without a "
+                             f"notice each; rename them in the container to sync them")
+        else:
+            key = f"{folder}/{name}"
+        if self.index.notice(key, text):
+            log.warning("app-server: %s", text)
+
+    def unskip_name(self, folder: str, raw: bytes) -> None:
+        """That entry is gone: its notice is no longer repeated in snapshots."""
+        self.index.notices.pop(f"{folder}/{_escaped(raw)}", None)
+
+    def _vanish(self, target: Target, rel: str) -> None:
+        """A known file is gone: its DELETE is held briefly, so that a target removed as a whole (its
+        files go first, then its folder) is told as unknown, not as every file deleted."""
+        self._vanished[target.wire(rel)] = (target, rel)
+        now = time.monotonic()
+        if self._hold:
+            self._hold[1] = now
+            return
+        self._hold = [now, now, asyncio.get_running_loop().call_later(DELETE_HOLD, self._release)]
+        self._released.clear()
+
+    def _release(self) -> None:
+        """Publish the held DELETEs of files still gone whose target still exists."""
+        first, last, _ = self._hold
+        now = time.monotonic()
+        if now - last < DELETE_HOLD and now - first < DELETE_MAX:
+            self._hold[2] = asyncio.get_running_loop().call_later(DELETE_HOLD - (now - last), self._release)
+            return
+        self._hold = []
+        self._released.set()
+        vanished, self._vanished = self._vanished, {}
+        for wire, (target, rel) in vanished.items():
+            if (wire in self.index.files and target.name not in self.index.missing and os.path.isdir(target.dir)
+                    and lstat_below(target, rel) is None):
+                self.index.publish(Event.DELETE, wire, None)
+
+    async def settled(self) -> None:
+        """Until no DELETE is held: a snapshot taken then has every vanished file decided."""
+        await self._released.wait()
+
+    def forget(self, target: Target) -> None:
+        """The target went away as a whole: its files are unknown now, not deleted (no DELETE events)."""
+        self.index.forget(self._all(target))
+        for wire in [w for w in self._vanished if _below(w, target.name)]:
+            del self._vanished[wire]
+
+    def found(self, wire: str, info: FileInfo) -> None:
+        """A file read whole while its target was attached: published when it is news."""
+        self._record(wire, info, None)
+
+    def hashing_under(self, target: Target) -> bool:
+        """True while a file of this target is being hashed."""
+        return any(_below(wire, target.name) for wire in self._busy)
 
     def moved(self, src: Target, src_rel: str, dst: Target, dst_rel: str, is_dir: bool) -> None:
         """`src_rel` was renamed to `dst_rel`; known files follow as RENAME events."""
@@ -199,6 +280,4 @@ class Tracker:
             self.check(dst, dst_rel)
 
     def _all(self, target: Target) -> list[str]:
-        if target.name == ".":
-            return [p for p in self.index.files if not p.startswith("/")]
-        return self.index.under(target.name)
+        return [p for p in self.index.files if _below(p, target.name)]

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from .reads import only_grew, unchanged
+
 __all__ = ["TransferDesk", "PREFACE", "TICKET_SECONDS", "data_socket"]
 
 PREFACE = b"DSYNC-DATA/1 "
@@ -139,8 +141,10 @@ class TransferDesk:
                     conn.sendall(b"OK\n")
                     if not _send(conn, ticket.fd, ticket.st.st_size):
                         return  # the file shrank: end without a trailer, the client keeps nothing
-                    same = not _moved(ticket.fd, ticket.st) and not self.busy(ticket.wire)
-                    conn.sendall(b"DONE\n" if same else b"CHANGED\n")
+                    # Grown only: the bytes sent are a prefix, and the client keeps them only when
+                    # they hash to the header's MD5 (a second read of that prefix).
+                    same = unchanged(ticket.fd, ticket.st) and not self.busy(ticket.wire)
+                    conn.sendall(b"DONE\n" if same or only_grew(ticket.fd, ticket.st) else b"CHANGED\n")
                 finally:
                     os.close(ticket.fd)
             except OSError:
@@ -170,8 +174,3 @@ def _send(conn: socket.socket, fd: int, size: int) -> bool:
             return False
         offset += n
     return True
-
-
-def _moved(fd: int, st: os.stat_result) -> bool:
-    now = os.fstat(fd)
-    return (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns)

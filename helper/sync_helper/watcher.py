@@ -2,8 +2,10 @@
 
 Owns the map of inotify watch descriptors to (target, folder), the quiet-interval timers, move pairing
 (IN_MOVED_FROM/IN_MOVED_TO by cookie), watching the nearest existing parent of a target that does not
-exist yet, and the initial scan. It turns inotify events into calls on the Tracker. IN_CLOSE_WRITE is
-acted on at once; IN_MODIFY without a close waits for a quiet interval (bounded by a maximum delay).
+exist yet (it is "missing": unknown, not empty), reading such a target whole when it appears before
+clients take a fresh snapshot of it, and the initial scan. It turns inotify events into calls on the
+Tracker. IN_CLOSE_WRITE is acted on at once; IN_MODIFY without a close waits for a quiet interval
+(bounded by a maximum delay).
 The inotify reader is watchdog's thread; it hands events to the loop with call_soon_threadsafe.
 Must not import grpc.
 """
@@ -34,9 +36,11 @@ MASK = (IN.IN_CLOSE_WRITE | IN.IN_MODIFY | IN.IN_ATTRIB | IN.IN_CREATE | IN.IN_D
         | IN.IN_MOVED_TO | IN.IN_DELETE_SELF | IN.IN_MOVE_SELF | IN.IN_ONLYDIR | IN.IN_DONT_FOLLOW
         | IN.IN_EXCL_UNLINK)
 QUIET = 0.15      # seconds without IN_MODIFY before a file still open for writing is checked
-MAX_DELAY = 2.0   # a file appended to without pause is still checked this often
+MAX_DELAY = 1.5   # a file appended to without pause is still checked this often (and sent, within 2 s)
 MAX_HELD = 100_000  # events kept while the first index is built; past it, one rescan instead
 MOVE_PAIRING = 0.05  # how long an IN_MOVED_FROM waits for its IN_MOVED_TO
+SETTLE = 0.5      # a target that appeared is declared present once its files went unchanged this long...
+SETTLE_MAX = 10.0  # ...or after this long at most (a target still being filled is read as it is then)
 
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 
@@ -78,10 +82,12 @@ class _Forward:
 class Watcher:
     """Watches every target; reports changes to the tracker."""
 
-    def __init__(self, targets: Targets, tracker: Tracker, on_overflow: Callable[[], None]):
+    def __init__(self, targets: Targets, tracker: Tracker, on_overflow: Callable[[], None],
+                 on_found: Callable[[], None] = lambda: None):
         self.targets = targets
         self.tracker = tracker
         self.on_overflow = on_overflow
+        self.on_found = on_found  # a missing target was read whole: clients need a fresh snapshot
         self.ready = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._fd = InotifyFD.get_instance()
@@ -93,6 +99,7 @@ class Watcher:
         self._moves: dict[int, tuple[Target, str, bool] | None] = {}
         self._held: list = []
         self._limit_logged = False
+        self._attaching: dict[Target, float] = {}  # target being attached -> time of its last file event
 
     # -- watches ---------------------------------------------------------------------------------
 
@@ -140,7 +147,10 @@ class Watcher:
             for entry in entries:
                 child = f"{d}/{entry.name}" if d else entry.name
                 try:
-                    if entry.is_dir(follow_symlinks=False):
+                    if not _utf8(entry.name):
+                        self._loop.call_soon_threadsafe(self.tracker.skip_name, target.abs(d),
+                                                        os.fsencode(entry.name), entry.is_dir(follow_symlinks=False))
+                    elif entry.is_dir(follow_symlinks=False):
                         stack.append(child)
                     elif not target.excluded(child):
                         on_file(target, child)
@@ -179,8 +189,9 @@ class Watcher:
                     log.error("app-server: target %s (%s) is not a folder; it is watched until it becomes one",
                               target.name, target.dir)
                 else:
-                    log.warning("app-server: target %s (%s) does not exist yet; it is watched for",
-                                target.name, target.dir)
+                    log.warning("app-server: target %s (%s) does not exist yet; it is watched for (clients keep "
+                                "their copies of its files until it appears)", target.name, target.dir)
+                self.tracker.index.missing.add(target.name)
                 self._wait_for(target)
                 continue
             if not os.access(target.dir, os.R_OK | os.X_OK):
@@ -207,8 +218,7 @@ class Watcher:
         while True:
             self._unwait(target)
             if os.path.isdir(target.dir):
-                log.info("app-server: target %s appeared; watching it", target.name)
-                self._watch_tree(target, "")
+                self._appeared(target)
                 return
             path = _nearest_folder(target.dir)
             wd = self._add_watch(path) if path else None
@@ -220,6 +230,40 @@ class Watcher:
             self._waiting.setdefault(wd, set()).add(target)
             if not os.path.isdir(target.dir) and _nearest_folder(target.dir) == path:
                 return  # nothing appeared while the watch was added; its events take over
+
+    def _appeared(self, target: Target) -> None:
+        if target in self._attaching:
+            return
+        log.info("app-server: target %s appeared; reading it", target.name)
+        self._attaching[target] = time.monotonic()
+        self._loop.create_task(self._attach(target)).add_done_callback(_log_failure)
+
+    async def _attach(self, target: Target) -> None:
+        """Read a target that appeared whole (hashing off the loop), publish its files, then tell clients
+        to take a fresh snapshot, which decides what is gone: until then the target stays missing."""
+        try:
+            dirs, files = await self._loop.run_in_executor(None, self._initial_scan, target)
+            self._dirs.update(dirs)
+            for wire, info in files.items():
+                self.tracker.found(wire, info)
+            self._walk(target, "", self.tracker.check, self._dirs)  # what changed while it was read
+            started = time.monotonic()
+            while self._unsettled(target) and time.monotonic() - started < SETTLE_MAX:
+                await asyncio.sleep(QUIET)
+        finally:
+            self._attaching.pop(target, None)
+        if not os.path.isdir(target.dir):
+            self._lost_root(target)  # gone again while it was read
+            return
+        self.tracker.index.missing.discard(target.name)
+        self.tracker.index.refresh()
+        log.info("app-server: target %s is watched (%d files)", target.name, len(files))
+        self.on_found()
+
+    def _unsettled(self, target: Target) -> bool:
+        """True while files of a target being attached still change or wait to be checked."""
+        return (time.monotonic() - self._attaching[target] < SETTLE or self.tracker.hashing_under(target)
+                or any(entry[0] is target for entry in self._quiet.values()))
 
     def _unwait(self, target: Target) -> None:
         for wd, waiting in list(self._waiting.items()):
@@ -271,9 +315,13 @@ class Watcher:
             self._wait_for(target)
 
     def _lost_root(self, target: Target) -> None:
-        log.warning("app-server: target %s (%s) went away; waiting for it to come back", target.name, target.dir)
+        """The target itself went away (a fresh volume, an rm -rf of it): its files are unknown, not
+        deleted, until it appears again."""
+        log.warning("app-server: target %s (%s) went away; waiting for it to come back (clients keep their "
+                    "copies of its files)", target.name, target.dir)
         self._unwatch_tree(target, "")
-        self.tracker.removed(target, "")
+        self.tracker.forget(target)
+        self.tracker.index.missing.add(target.name)
         self._wait_for(target)
 
     def _on_event(self, ev) -> None:
@@ -286,6 +334,8 @@ class Watcher:
         if entry is None:
             return
         target, folder = entry
+        if target in self._attaching:
+            self._attaching[target] = time.monotonic()
         if not ev.name:
             if folder == "" and mask & IN.IN_MOVE_SELF:
                 self._lost_root(target)
@@ -293,7 +343,10 @@ class Watcher:
         try:
             name = ev.name.decode("utf-8")
         except UnicodeDecodeError:
-            log.warning("app-server: skipping %r in %s: its name is not UTF-8", ev.name, target.abs(folder))
+            if mask & (IN.IN_DELETE | IN.IN_MOVED_FROM):
+                self.tracker.unskip_name(target.abs(folder), ev.name)
+            else:
+                self.tracker.skip_name(target.abs(folder), ev.name, bool(mask & IN.IN_ISDIR))
             return
         rel = f"{folder}/{name}" if folder else name
         is_dir = bool(mask & IN.IN_ISDIR)
@@ -405,6 +458,20 @@ class Watcher:
             self._fd.remove_callbacks([(wd, self._id) for wd in wds])
         except OSError:
             pass
+
+
+def _utf8(name: str) -> bool:
+    """True when a name from os.scandir (undecodable bytes kept as surrogates) is valid UTF-8."""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("app-server: reading a target that appeared failed: %s", task.exception())
 
 
 def _nearest_folder(path: str) -> str | None:

@@ -247,5 +247,7 @@ def hello_and_snapshot(events: Events) -> tuple[pb.FileEvent, list[pb.FileEvent]
         ev = events.next()
         if ev.kind == pb.FileEvent.SNAPSHOT_END:
             return hello, files, ev
+        if ev.kind == pb.FileEvent.NOTICE:
+            continue  # kept in events.seen
         assert ev.kind == pb.FileEvent.SNAPSHOT_FILE
         files.append(ev)

@@ -84,7 +84,7 @@ class DownloadFilesRequest(_message.Message):
     def __init__(self, paths: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FileEvent(_message.Message):
-    __slots__ = ("path", "event_type", "version", "MD5Hash", "kind", "size", "mode", "mtime_ns", "old_path", "instance_id", "content", "helper", "batch")
+    __slots__ = ("path", "event_type", "version", "MD5Hash", "kind", "size", "mode", "mtime_ns", "old_path", "instance_id", "content", "helper", "batch", "missing_targets", "notice")
     class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         CREATE: _ClassVar[FileEvent.EventType]
@@ -103,12 +103,14 @@ class FileEvent(_message.Message):
         SNAPSHOT_END: _ClassVar[FileEvent.Kind]
         RESYNC: _ClassVar[FileEvent.Kind]
         BATCH: _ClassVar[FileEvent.Kind]
+        NOTICE: _ClassVar[FileEvent.Kind]
     CHANGE: FileEvent.Kind
     HELLO: FileEvent.Kind
     SNAPSHOT_FILE: FileEvent.Kind
     SNAPSHOT_END: FileEvent.Kind
     RESYNC: FileEvent.Kind
     BATCH: FileEvent.Kind
+    NOTICE: FileEvent.Kind
     PATH_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +124,8 @@ class FileEvent(_message.Message):
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     HELPER_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    MISSING_TARGETS_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
     path: str
     event_type: FileEvent.EventType
     version: int
@@ -135,7 +139,9 @@ class FileEvent(_message.Message):
     content: bytes
     helper: HelperInfo
     batch: _containers.RepeatedCompositeFieldContainer[FileEvent]
-    def __init__(self, path: _Optional[str] = ..., event_type: _Optional[_Union[FileEvent.EventType, str]] = ..., version: _Optional[int] = ..., MD5Hash: _Optional[str] = ..., kind: _Optional[_Union[FileEvent.Kind, str]] = ..., size: _Optional[int] = ..., mode: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., old_path: _Optional[str] = ..., instance_id: _Optional[str] = ..., content: _Optional[bytes] = ..., helper: _Optional[_Union[HelperInfo, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[FileEvent, _Mapping]]] = ...) -> None: ...
+    missing_targets: _containers.RepeatedScalarFieldContainer[str]
+    notice: str
+    def __init__(self, path: _Optional[str] = ..., event_type: _Optional[_Union[FileEvent.EventType, str]] = ..., version: _Optional[int] = ..., MD5Hash: _Optional[str] = ..., kind: _Optional[_Union[FileEvent.Kind, str]] = ..., size: _Optional[int] = ..., mode: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., old_path: _Optional[str] = ..., instance_id: _Optional[str] = ..., content: _Optional[bytes] = ..., helper: _Optional[_Union[HelperInfo, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[FileEvent, _Mapping]]] = ..., missing_targets: _Optional[_Iterable[str]] = ..., notice: _Optional[str] = ...) -> None: ...
 
 class FileWatchRequest(_message.Message):
     __slots__ = ("protocol", "since_version", "instance_id", "snapshot", "inline_limit", "batch")

@@ -65,7 +65,8 @@ class FileServiceServicer:
         Errors are gRPC statuses: NOT_FOUND (vanished or never existed),
         PERMISSION_DENIED (outside the targets, excluded, through a symlink that
         leaves a target, or not a regular file), ABORTED (the file changed while
-        it was read: ask again; a torn copy is never completed).
+        it was read: ask again; a torn copy is never completed; a file that only
+        grew is sent as a consistent prefix, see FileHeader.size).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,8 +118,8 @@ class FileServiceServicer:
         byte and relays that stream to the helper's data socket (its gRPC socket
         path plus ".data"). The helper answers "OK\n", then exactly header.size
         bytes of the file it opened, then "DONE\n" when the file stayed unchanged
-        (size, mtime, ctime) while it was sent, or "CHANGED\n": the client keeps
-        the bytes only after "DONE" and an MD5 equal to header.md5. An unknown,
+        (size, mtime, ctime) or only grew while it was sent, or "CHANGED\n": the
+        client keeps the bytes only after "DONE" and an MD5 equal to header.md5. An unknown,
         used or expired token (tickets live 60 s) gets "ERR <reason>\n". A helper
         without this RPC answers UNIMPLEMENTED: use DownloadFile.
         """

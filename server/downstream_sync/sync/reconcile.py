@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from sync_helper.paths import below_target
+
 from .ledger import Ledger
 from .rules import RuleSet
 
@@ -27,6 +29,7 @@ class Reconcile:
     synced: int = 0
     conflicts: int = 0
     errors: int = 0
+    missing: tuple[str, ...] = ()  # targets the helper could not see: their files are unknown, not gone
     _last_report: float = 0.0
 
     def add(self, wire_path: str, size: int) -> None:
@@ -48,6 +51,12 @@ class Reconcile:
         return False
 
     def gone(self, ledger: Ledger, rules: RuleSet) -> list[str]:
-        """Ledger paths whose remote file was not in the snapshot and that the rules still map."""
+        """Ledger paths whose remote file was not in the snapshot and that the rules still map, but
+        none below a missing target (a fresh volume is not an empty one)."""
         return [e.path for e in ledger.entries()
-                if e.remote_path not in self.seen and rules.local_path(e.remote_path) is not None]
+                if e.remote_path not in self.seen and rules.local_path(e.remote_path) is not None
+                and not self.unknown(e.remote_path)]
+
+    def unknown(self, wire_path: str) -> bool:
+        """True when the file lies below a target that did not exist for this snapshot."""
+        return any(below_target(wire_path, t) for t in self.missing)

@@ -81,6 +81,7 @@ class Session:
         self._pipe: Pipeline | None = None  # the current connection's work queue
         self._hello = False
         self._rec: Reconcile | None = None
+        self._notices: set[str] = set()  # what the helper said it skips, reported once
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -441,6 +442,7 @@ class Session:
                         await pipe.submit(ev.path, work)
                     elif kind == pb.FileEvent.SNAPSHOT_END:
                         rec = rec or Reconcile()
+                        rec.missing = tuple(ev.missing_targets)
                         await pipe.drain()
                         for relpath in rec.gone(self._ledger, self.rules):
                             entry = self._ledger.get(relpath)
@@ -456,8 +458,12 @@ class Session:
                         self._ledger.set_meta("last_version", str(self._received))
                         self._commit()
                         self._set_state(SessionState.WATCHING,
-                                        f"reconciled {rec.files_total} files ({rec.synced} synced); watching")
+                                        f"reconciled {rec.files_total} files ({rec.synced} synced)"
+                                        f"{_missing_note(rec.missing)}; watching")
                         if once:
+                            if rec.missing:  # a pull cannot say these are in sync
+                                self._error(None, f"nothing was pulled from {', '.join(rec.missing)}"
+                                                  f"{_missing_note(rec.missing)}", rec)
                             call.cancel()
                             return rec
                         rec = None
@@ -471,6 +477,8 @@ class Session:
                                             "the helper restarted; reconciling" if restarted else "reconciling")
                         else:
                             self._set_state(SessionState.WATCHING, f"resumed after version {self._resume_version}")
+                    elif kind == pb.FileEvent.NOTICE:
+                        self._notice(ev.notice)
                     elif kind == pb.FileEvent.RESYNC:
                         rec = Reconcile()
                         self._need_snapshot = True
@@ -478,6 +486,12 @@ class Session:
             raise LostStream("the helper ended the watch")
         finally:
             self._rec = rec
+
+    def _notice(self, text: str) -> None:
+        """Something the helper skips (a name that is not UTF-8): reported once per session."""
+        if text and text not in self._notices:
+            self._notices.add(text)
+            self._error(None, f"the helper in {self.transport.describe()} {text}")
 
     def _work_from(self, ev: pb.FileEvent) -> Work:
         kind = {pb.FileEvent.DELETE: "delete", pb.FileEvent.RENAME: "rename"}.get(ev.event_type, "change")
@@ -488,3 +502,13 @@ class Session:
         if content is not None and not md5:
             md5 = hashlib.md5(content).hexdigest()
         return Work(kind, ev.path, md5, ev.size, ev.mode, content, ev.old_path, ev.version)
+
+
+def _missing_note(missing: tuple[str, ...]) -> str:
+    """What a reconcile says of targets the helper could not see."""
+    if not missing:
+        return ""
+    one = len(missing) == 1
+    return (f"; {', '.join(missing)} {'does' if one else 'do'} not exist in the container yet: "
+            f"{'its' if one else 'their'} local files are kept, and reconciled when "
+            f"{'it appears' if one else 'they appear'}")
