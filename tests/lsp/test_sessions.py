@@ -143,7 +143,7 @@ async def test_start_errors_say_what_is_wrong(client: LanguageClient, project: P
 
     plain = project / "skaffold.yaml"
     plain.write_text("apiVersion: skaffold/v4beta9\nkind: Config\nbuild:\n  artifacts:\n  - image: web\n")
-    with pytest.raises(Exception, match="no download stanza"):
+    with pytest.raises(Exception, match="has a download stanza to sync|has no download stanza"):
         await execute(client, "downstreamSync.server.startSession", configPath=str(plain), connectCommand=["true"])
 
     good = project / "with-rules" / "skaffold.yaml"
@@ -274,7 +274,7 @@ async def test_start_uses_profiles_and_the_editors_unsaved_text(client: Language
     config = project / "skaffold.yaml"
     config.write_text(PROFILED)
     connect = [str(BIN / "app-connect"), "--socket", str(tmp_path / "none.sock")]
-    with pytest.raises(Exception, match="no download stanza"):
+    with pytest.raises(Exception, match="has a download stanza to sync|has no download stanza"):
         await execute(client, "downstreamSync.server.startSession", configPath=str(config), connectCommand=connect)
     result = await execute(client, "downstreamSync.server.startSession", configPath=str(config), profile="sync",
                            connectCommand=connect)
@@ -336,3 +336,30 @@ async def test_stop_by_config_path_after_the_config_is_gone(client: LanguageClie
     assert list(_get(stopped, "stopped")) == ["web"]
     with pytest.raises(Exception, match="no session named"):
         await execute(client, "downstreamSync.server.resolveConflict", session=["web"], path="x", choice="keep-local")
+
+
+async def test_the_editor_gets_every_option_the_terminal_has(client: LanguageClient, project: Path, helper, tmp_path: Path):
+    """The same planner as the CLI: {image} in the connect command, a missing program, an unknown
+    artifact, and the Kubernetes options checked before anything starts."""
+    container, connect = helper
+    config = project / "skaffold.yaml"
+    config.write_text(CONFIG)
+    with pytest.raises(Exception, match=r"no artifact 'wbe' .*\(artifacts: web\)"):
+        await execute(client, "downstreamSync.server.startSession", configPath=str(config), artifact="wbe",
+                      connectCommand=connect)
+    with pytest.raises(Exception, match="'no-such-bridge-xyz' not found"):
+        await execute(client, "downstreamSync.server.startSession", configPath=str(config),
+                      connectCommand=["no-such-bridge-xyz", "{image}"])
+    with pytest.raises(Exception, match="podTimeout"):
+        await execute(client, "downstreamSync.server.startSession", configPath=str(config), podTimeout="soon")
+    assert list(_get(await execute(client, "downstreamSync.server.listSessions"), "sessions")) == []
+
+    # The helper's socket, reached through a link named after the image: only {image} finds it.
+    socket = Path(connect[-1])
+    (tmp_path / "web.sock").symlink_to(socket)
+    by_image = [connect[0], "--socket", str(tmp_path / "{image}.sock")]
+    result = await execute(client, "downstreamSync.server.startSession", configPath=str(config), artifact=["web"],
+                           connectCommand=by_image)
+    assert [_get(s, "name") for s in _get(result, "sessions")] == ["web"]
+    await wait_file(project / "local" / "out" / "a.txt", b"alpha\n")
+    await execute(client, "downstreamSync.server.stopSession", name="web")

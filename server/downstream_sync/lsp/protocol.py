@@ -1,7 +1,7 @@
 """Names and payloads of everything this server adds to LSP, as PROTOCOL.md documents them.
 
 Owns the command ids, the notification methods and the builders that turn engine events into
-camelCase JSON payloads. Must not import pygls or the engine (events are read by their fields).
+camelCase JSON payloads. Must not import pygls; of the engine, only its event types.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 from typing import Any
+
+from downstream_sync.sync.events import Conflict, FileSkipped, FileSynced, SyncError
 
 START_SESSION = "downstreamSync.server.startSession"
 STOP_SESSION = "downstreamSync.server.stopSession"
@@ -25,12 +27,12 @@ TAKE_REMOTE = "Take remote"
 SHOW_BOTH = "Show both"
 CONFLICT_CHOICES = {KEEP_LOCAL: "keep-local", TAKE_REMOTE: "take-remote"}
 
-# Engine event class name -> fileEvent `kind`.
+# Engine event type -> fileEvent `kind`.
 FILE_EVENT_KINDS = {
-    "FileSynced": "synced",
-    "FileSkipped": "skipped",
-    "Conflict": "conflict",
-    "SyncError": "error",
+    FileSynced: "synced",
+    FileSkipped: "skipped",
+    Conflict: "conflict",
+    SyncError: "error",
 }
 
 
@@ -70,7 +72,7 @@ def session_state(event: Any, info: dict[str, Any]) -> dict[str, Any]:
 
 def file_event(event: Any) -> dict[str, Any] | None:
     """Payload of downstreamSync/fileEvent, or None for events that are not file events."""
-    kind = FILE_EVENT_KINDS.get(type(event).__name__)
+    kind = FILE_EVENT_KINDS.get(type(event))
     if kind is None:
         return None
     return {"kind": kind, **fields(event)}

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, Awaitable
 from lsprotocol import types as lsp
 from pygls.uris import to_fs_path
 
+from downstream_sync.sync.events import (Conflict, DownloadProgress, FileSkipped, FileSynced, ReconcileProgress,
+                                         SessionState, StateChanged, SyncError, printable)
+
 from . import protocol
 
 if TYPE_CHECKING:
@@ -140,77 +143,72 @@ class Sessions:
         return path.resolve()
 
     async def start(self, *args: Any) -> dict[str, Any]:
+        """Plan every artifact's session (planner.py) before starting any; a session that cannot
+        start takes down those this call started."""
+        from downstream_sync.planner import PlanError, plan_sessions
+
         opts = _options(args)
-        config_path = self._config_path(opts)
-        profile = _optional_str(opts, "profile")
-        namespace = _optional_str(opts, "namespace")
-        kube_context = _optional_str(opts, "kubeContext")
-        wanted = _optional_str(opts, "artifact")
-        name_opt = _optional_str(opts, "name")
-        policy = opts.get("policy") or "safe"
-        if policy not in ("safe", "remote-wins"):
-            raise CommandError(f"'policy' must be 'safe' or 'remote-wins', got {policy!r}")
-        connect = _argv(opts, "connectCommand")
-
-        from downstream_sync.config import Severity, format_diagnostic, load_project
-        from downstream_sync.sync.rules import RuleError, RuleSet
-        from downstream_sync.cluster.transport import TransportError
-        from downstream_sync.sync.session import Session
-
-        profiles = tuple(p.strip() for p in profile.split(",") if p.strip()) if profile else ()
-        text = self._open_text(config_path)
-        project = await asyncio.to_thread(load_project, config_path, profiles=profiles, text=text)
-        errors = [d for d in project.diagnostics if d.severity == Severity.ERROR]
-        if errors:
-            shown = "; ".join(format_diagnostic(d) for d in errors[:3])
-            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-            raise CommandError(f"fix the errors in the config first: {shown}{more}")
-        artifacts = [a for a in project.artifacts if a.download is not None and a.download.mappings]
-        if wanted:
-            artifacts = [a for a in artifacts if a.image == wanted]
-        if not artifacts:
-            what = f"artifact '{wanted}'" if wanted else "any artifact"
-            raise CommandError(
-                f"{config_path}: {what} has no download stanza"
-                + (f" with profiles {', '.join(profiles)}" if profiles else "")
-                + ": add build.artifacts[].download.manual with remoteSrc and localDst"
-            )
-        if len(artifacts) > 1 and name_opt:
-            raise CommandError("'name' names one session, but several artifacts have a download stanza: pass 'artifact'")
-
+        options = self._sync_options(opts, self._config_path(opts))
+        try:
+            planned = await asyncio.to_thread(plan_sessions, options)
+        except PlanError as exc:
+            raise CommandError(exc.with_details()) from None
         started: list[dict[str, Any]] = []
-        for artifact in artifacts:
-            name = name_opt or artifact.image
-            if name in self.running:
-                started.append({**self.running[name].info(), "alreadyRunning": True})
+        fresh: list[str] = []
+        for plan in planned.sessions:
+            if plan.name in self.running:
+                started.append({**self.running[plan.name].info(), "alreadyRunning": True})
                 continue
-            try:
-                rules = RuleSet.from_download(
-                    [(m.remote_src, m.local_dst) for m in artifact.download.mappings],
-                    list(artifact.download.excludes or []),
-                    artifact.root,
-                    project.files,
-                )
-            except RuleError as exc:
-                raise CommandError(f"{config_path}: artifact {artifact.image}: {exc}") from exc
-            try:
-                transport = self._transport(artifact.image, connect, namespace, kube_context)
-            except TransportError as exc:
-                raise CommandError(f"artifact {artifact.image}: {exc}") from exc
-            session = Session(name, rules, transport, artifact.root, policy=policy,
-                              owner="the language server of an editor")
-            entry = _Running(name, session, config_path, artifact.image, transport.describe(), artifact.root)
-            self.running[name] = entry
+            session = plan.session(owner="the language server of an editor")
+            entry = _Running(plan.name, session, options.config_path, plan.image, plan.transport.describe(), plan.root)
+            self.running[plan.name] = entry
             entry.unsubscribe = session.subscribe(entry.events.put_nowait)
-            entry.tasks.append(self.spawn(self._pump(entry), f"events of session {name}"))
+            entry.tasks.append(self.spawn(self._pump(entry), f"events of session {plan.name}"))
             try:
                 await session.start()
             except Exception as exc:
-                await self._forget(name)
-                raise CommandError(f"session {name} could not start: {exc}") from exc
-            entry.tasks.append(self.spawn(self._watch(entry), f"session {name}"))
+                await self._forget(plan.name)
+                for name in fresh:
+                    await self._stop_one(name)
+                raise CommandError(f"session {plan.name} could not start: {printable(str(exc))}") from exc
+            fresh.append(plan.name)
+            entry.tasks.append(self.spawn(self._watch(entry), f"session {plan.name}"))
             started.append(entry.info())
         return {"sessions": started}
+
+    def _sync_options(self, opts: dict[str, Any], config_path: Path):
+        """The planner's options from a startSession argument (see PROTOCOL.md)."""
+        from downstream_sync.planner import SyncOptions
+
+        profile = _optional_str(opts, "profile")
+        wanted = opts.get("artifact")
+        if isinstance(wanted, str) or wanted is None:
+            artifacts = (wanted,) if wanted else ()
+        elif isinstance(wanted, list) and all(isinstance(a, str) and a for a in wanted):
+            artifacts = tuple(wanted)
+        else:
+            raise CommandError(f"'artifact' must be an image name or a list of them, got {wanted!r}")
+        timeout = opts.get("podTimeout", 60.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise CommandError(f"'podTimeout' must be a number of seconds, got {timeout!r}")
+        policy = opts.get("policy") or "safe"
+        if not isinstance(policy, str):
+            raise CommandError(f"'policy' must be 'safe' or 'remote-wins', got {policy!r}")
+        connect = _argv(opts, "connectCommand")
+        return SyncOptions(
+            config_path,
+            profiles=tuple(p.strip() for p in profile.split(",") if p.strip()) if profile else (),
+            artifacts=artifacts,
+            namespace=_optional_str(opts, "namespace"),
+            kube_context=_optional_str(opts, "kubeContext"),
+            selector=_optional_str(opts, "selector"),
+            container=_optional_str(opts, "container"),
+            connect_command=tuple(connect) if connect else None,
+            policy=policy,  # type: ignore[arg-type]
+            pod_timeout=float(timeout),
+            name=_optional_str(opts, "name"),
+            text=self._open_text(config_path),
+        )
 
     async def stop(self, *args: Any) -> dict[str, Any]:
         opts = _options(args)
@@ -260,16 +258,6 @@ class Sessions:
             if doc.path and Path(doc.path).resolve() == path:
                 return doc.source
         return None
-
-    @staticmethod
-    def _transport(image: str, connect: list[str] | None, namespace: str | None, context: str | None):
-        if connect:
-            from downstream_sync.cluster.transport import CommandTransport
-
-            return CommandTransport(list(connect))
-        from downstream_sync.cluster.kubernetes import KubernetesTransport
-
-        return KubernetesTransport(image, namespace, context, None)
 
     async def _stop_one(self, name: str) -> None:
         entry = self.running.get(name)
@@ -321,35 +309,32 @@ class Sessions:
                 log.exception("handling %r of session %s failed", event, entry.name)
 
     async def _handle(self, entry: _Running, event: Any) -> None:
-        kind = type(event).__name__
-        if kind == "StateChanged":
+        """One engine event, by its type. Text from a container reaches a person only escaped."""
+        if isinstance(event, StateChanged):
             info = {"configPath": str(entry.config_path), "artifact": entry.artifact}
             self.server.protocol.notify(protocol.SESSION_STATE, protocol.session_state(event, info))
-            state = str(getattr(event.state, "name", event.state)).upper()
-            if state != "RECONCILING":
-                self._end_progress(entry, event.detail or state.lower())
-            if state == "FAILED":
-                self.server.show_message(
-                    f"Downstream Sync session '{entry.name}' failed: {event.detail}",
-                    lsp.MessageType.Error,
-                )
-        elif kind == "ReconcileProgress":
+            if event.state is not SessionState.RECONCILING:
+                self._end_progress(entry, event.detail or event.state.value)
+            if event.state is SessionState.FAILED:
+                self.server.show_message(f"Downstream Sync session '{entry.name}' failed: {printable(event.detail)}",
+                                         lsp.MessageType.Error)
+        elif isinstance(event, ReconcileProgress):
             await self._progress(entry, event)
-        elif kind == "DownloadProgress":
+        elif isinstance(event, DownloadProgress):
             await self._download_progress(entry, event)
-        elif kind in protocol.FILE_EVENT_KINDS:
+        elif isinstance(event, (FileSynced, FileSkipped, Conflict, SyncError)):
             self.server.protocol.notify(protocol.FILE_EVENT, protocol.file_event(event))
-            if kind == "SyncError":
-                where = f" ({event.path})" if event.path else ""
-                self._error(entry, f"Downstream Sync '{entry.name}'{where}: {event.message}")
-            elif kind == "Conflict":
+            if isinstance(event, SyncError):
+                where = f" ({printable(event.path)})" if event.path else ""
+                self._error(entry, f"Downstream Sync '{entry.name}'{where}: {printable(event.message)}")
+            elif isinstance(event, Conflict):
                 if entry.open_prompts < MAX_PROMPTS:
                     entry.open_prompts += 1
                     self.spawn(self._ask(entry, event), f"conflict prompt for {event.path}")
                 else:
                     self._error(
                         entry,
-                        f"Downstream Sync '{entry.name}': {event.path} is in conflict too; answer the "
+                        f"Downstream Sync '{entry.name}': {printable(event.path)} is in conflict too; answer the "
                         "open prompts first, or resolve it with resolveConflict",
                         lsp.MessageType.Warning,
                     )
@@ -430,7 +415,8 @@ class Sessions:
             return
         entry.downloads[event.path] = token
         progress.begin(token, lsp.WorkDoneProgressBegin(
-            title=f"Downstream Sync: {event.path}", message=message, percentage=percentage, cancellable=False))
+            title=f"Downstream Sync: {printable(event.path)}", message=message, percentage=percentage,
+            cancellable=False))
 
     def _end_progress(self, entry: _Running, message: str) -> None:
         if entry.progress_token is None:
@@ -447,13 +433,13 @@ class Sessions:
             entry.open_prompts -= 1
 
     async def _prompt(self, entry: _Running, event: Any) -> None:
-        kept = f" The container's copy is kept at {event.remote_copy}." if event.remote_copy else ""
+        kept = f" The container's copy is kept at {printable(event.remote_copy)}." if event.remote_copy else ""
         answer = await self.server.window_show_message_request_async(
             lsp.ShowMessageRequestParams(
                 type=lsp.MessageType.Warning,
                 message=(
-                    f"Downstream Sync '{entry.name}': {event.path} differs from what was "
-                    f"last synced ({event.reason}).{kept} Which version do you keep?"
+                    f"Downstream Sync '{entry.name}': {printable(event.path)} differs from what was "
+                    f"last synced ({printable(event.reason)}).{kept} Which version do you keep?"
                 ),
                 actions=[lsp.MessageActionItem(title=t) for t in (protocol.KEEP_LOCAL, protocol.TAKE_REMOTE, protocol.SHOW_BOTH)],
             )
@@ -464,7 +450,8 @@ class Sessions:
                 try:
                     await entry.session.resolve_conflict(event.path, protocol.CONFLICT_CHOICES[title])
                 except ValueError as exc:  # settled meanwhile, or the copy is gone
-                    self.server.show_message(f"Downstream Sync '{entry.name}': {exc}", lsp.MessageType.Warning)
+                    self.server.show_message(f"Downstream Sync '{entry.name}': {printable(str(exc))}",
+                                             lsp.MessageType.Warning)
         elif title == protocol.SHOW_BOTH:
             root = entry.root
             for rel in (event.path, event.remote_copy):
