@@ -76,6 +76,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="events kept for clients that reconnect and resume (default: %(default)s)")
     p.add_argument("--client-queue", type=int, default=CLIENT_QUEUE, metavar="N",
                    help="events a slow client may lag behind before it is told to resync (default: %(default)s)")
+    p.add_argument("--install", default=None, metavar="DIR",
+                   help="copy app-server and app-connect into DIR (the init container's job) and exit")
     p.add_argument("--version", action="version", version=f"app-server {helper_version()}")
     args = p.parse_args(argv)
     if args.command and command:
@@ -103,6 +105,7 @@ class SyncSide:
         self.socket_path: str | None = None
 
     async def start(self, socket_path: str) -> None:
+        _check_random_source()
         import grpc
 
         from .hub import Hub
@@ -173,6 +176,16 @@ class SyncSide:
                 os.unlink(self.socket_path)
             except OSError:
                 pass
+
+
+def _check_random_source() -> None:
+    """gRPC aborts the whole process when it cannot read /dev/urandom: refuse before it loads."""
+    try:
+        with open("/dev/urandom", "rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise OSError(f"cannot read /dev/urandom ({e.strerror}), which gRPC needs: the container must have "
+                      "/dev/urandom (every runtime provides it unless /dev is replaced)") from None
 
 
 def _log_failure(task: asyncio.Task) -> None:
@@ -278,6 +291,14 @@ def tune_malloc() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from . import frozen
+
+    if args.install is not None:
+        from .install import main as install
+
+        sys.exit(install(args.install))
+    if frozen.is_frozen():
+        frozen.clean_stale_extractions()
     tune_malloc()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
