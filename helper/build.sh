@@ -41,19 +41,26 @@ cat > "$work/app-server.py" <<'EOF'
 from sync_helper.app_server import main
 main()
 EOF
-cat > "$work/app-connect.py" <<'EOF'
-from sync_helper.app_connect import run
-run()
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' helper/pyproject.toml)
+cat > "$work/app-connect.py" <<EOF
+from sync_helper import app_connect
+app_connect.VERSION = "$version"
+app_connect.run()
 EOF
 
-# app-connect runs once per connection: the standard library's basics only, nothing compressed.
+# app-connect runs once per connection: the standard library's basics only, and staticx does not
+# compress (xz would cost more than the copy). PyInstaller's own zlib stays: at level 0 the binary
+# doubles and the extra writes at every start cost more than inflating (measured).
 pyinstaller -y --log-level WARN --onefile --noupx --strip --name app-connect \
   --distpath "$work/dist" --workpath "$work/build" --specpath "$work" \
-  --copy-metadata downstream-sync-helper \
-  --exclude-module asyncio --exclude-module grpc --exclude-module google --exclude-module watchdog \
+  --exclude-module importlib.metadata --exclude-module inspect --exclude-module zipfile \
+  --exclude-module pathlib --exclude-module asyncio --exclude-module grpc --exclude-module google --exclude-module watchdog \
   --exclude-module ssl --exclude-module _ssl --exclude-module hashlib --exclude-module lzma \
   --exclude-module bz2 --exclude-module _ctypes --exclude-module ctypes --exclude-module sqlite3 \
   --exclude-module unittest --exclude-module pydoc --exclude-module xml --exclude-module decimal \
+  --exclude-module pyexpat --exclude-module email --exclude-module http --exclude-module urllib --exclude-module tarfile \
+  --exclude-module subprocess --exclude-module logging --exclude-module argparse --exclude-module typing \
+  --exclude-module _multibytecodec --exclude-module encodings.cp932 \
   "$work/app-connect.py"
 pyinstaller -y --log-level WARN --onefile --noupx --strip --name app-server \
   --distpath "$work/dist" --workpath "$work/build" --specpath "$work" \

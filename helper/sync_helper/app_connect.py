@@ -14,6 +14,8 @@ import sys
 
 from .relay import relay
 
+VERSION: str | None = None  # set by the standalone build, which leaves importlib.metadata out
+
 USAGE = """usage: app-connect [--socket PATH]
 
 Relays stdin/stdout to app-server's unix socket until either side closes.
@@ -43,9 +45,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(USAGE.format(default=default_socket()))
             return 0
         if arg == "--version":
-            from importlib.metadata import version
+            if VERSION is None:
+                from importlib.metadata import version
 
-            sys.stdout.write(f"app-connect {version('downstream-sync-helper')}\n")
+                sys.stdout.write(f"app-connect {version('downstream-sync-helper')}\n")
+            else:
+                sys.stdout.write(f"app-connect {VERSION}\n")
             return 0
         if arg == "--socket" and i + 1 < len(args):
             path = args[i + 1]
