@@ -241,6 +241,12 @@ class Session:
         if self._bridge is not None:
             await self._bridge.close()
             self._bridge = None
+        aclose = getattr(self.transport, "aclose", None)  # a transport that set something up (attach)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception as e:
+                log.warning("session %s: could not close %s: %s", self.name, self.transport.describe(), e)
         if self._commit_handle is not None:
             self._commit_handle.cancel()
             self._commit_handle = None
