@@ -52,6 +52,10 @@ def _session_flags(p: argparse.ArgumentParser) -> None:
                    help="a command whose stdin/stdout reach the helper, run for every connection instead of "
                         "kubectl exec; '{image}' is replaced by the artifact's image "
                         "(e.g. \"docker exec -i {image} /sync-helper/app-connect\")")
+    p.add_argument("--helper", dest="helper_mode", choices=["auto", "connect", "attach"], default="auto",
+                   help="auto (default): connect to the injected helper of a pod annotated as injected, else "
+                        "attach one for the session (copied in through kubectl exec, removed on stop); "
+                        "connect or attach forces either")
     p.add_argument("--policy", choices=["safe", "remote-wins"], default="safe",
                    help="safe (default): a local file you changed is kept and reported as a conflict; "
                         "remote-wins: the container's version overwrites it")
@@ -161,11 +165,11 @@ def make_plans(project, args) -> list[Plan]:
                                           list(a.download.excludes or []), Path(a.root))
         except RuleError as error:
             raise UserError(f"{args.filename}: artifact {a.image}: {error}", EXIT_CONFIG) from None
-        plans.append(Plan(a.image, rules, make_transport(a.image, args), Path(a.root)))
+        plans.append(Plan(a.image, rules, make_transport(a.image, args, rules), Path(a.root)))
     return plans
 
 
-def make_transport(image: str, args):
+def make_transport(image: str, args, rules=None):
     if args.connect_command:
         from .cluster.transport import CommandTransport
 
@@ -190,7 +194,9 @@ def make_transport(image: str, args):
         print(f"{time.strftime('%H:%M:%S')}  {image}: {verb} {choice.describe()}{others}{ready}", flush=True)
 
     return KubernetesTransport(image, args.namespace, args.kube_context, args.selector, args.container,
-                               wait_timeout=args.pod_timeout, on_wait=on_wait, on_choice=on_choice)
+                               wait_timeout=args.pod_timeout, on_wait=on_wait, on_choice=on_choice,
+                               helper_mode=getattr(args, "helper_mode", "auto"),
+                               targets=rules.targets if rules else None, excludes=rules.excludes if rules else None)
 
 
 async def preflight(plans: list[Plan], out) -> None:

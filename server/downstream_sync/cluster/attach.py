@@ -65,7 +65,8 @@ def binaries_dir() -> Path:
     named = os.environ.get("DOWNSTREAM_SYNC_HELPER_BINARIES")
     if named:
         return Path(named)
-    return Path(__file__).resolve().parents[3] / ".cache" / "binaries" / "linux-amd64"
+    arch = _UNAME.get(os.uname().machine, os.uname().machine)
+    return Path(__file__).resolve().parents[3] / ".cache" / "binaries" / f"linux-{arch}"
 
 
 # The probe: the architecture, /proc, and the first candidate where a folder can be made and a

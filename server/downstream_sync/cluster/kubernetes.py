@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from .attach import AttachTransport, choose_mode
 from .pods import NoPodError, PodChoice, PodNotRunningError, choose_pod, wait_for_pod, where_searched
 from .transport import TransportError
 
@@ -120,6 +121,10 @@ class KubernetesTransport:
     Every `command()` lists the pods again (so a replaced pod is followed), waits up to
     `wait_timeout` seconds for one to run, and the first time it meets a pod checks that
     kubectl can exec into it and that the helper is there.
+
+    `helper_mode` "auto" connects to a pod whose helper was injected (the pod's
+    attach.INJECTED_ANNOTATION) and attaches one to any other (attach.py: copied in through
+    kubectl exec, watching `targets`, removed by `aclose()`); "connect" or "attach" forces either.
     """
 
     def __init__(
@@ -137,7 +142,11 @@ class KubernetesTransport:
         poll_interval: float = 1.0,
         on_wait: Callable[[str], None] | None = None,
         on_choice: Callable[[PodChoice, PodChoice | None], None] | None = None,
+        helper_mode: str = "auto",
+        targets: list[str] | None = None,
+        excludes: list[str] | None = None,
     ):
+        choose_mode(None, helper_mode)  # a ValueError now for a mode that does not exist
         self.image = image
         self.namespace = namespace
         self.context = context
@@ -152,6 +161,11 @@ class KubernetesTransport:
         self.on_choice = on_choice  # told (new, previous) when the chosen pod changes, e.g. after a redeploy
         self.choice: PodChoice | None = None
         self._checked: set[tuple[str, str, str]] = set()
+        self.helper_mode = helper_mode
+        self.targets = list(targets or [])
+        self.excludes = list(excludes or [])
+        self.attach: AttachTransport | None = None
+        self._attached_to: tuple[str, str, str] | None = None
 
     def describe(self) -> str:
         if self.choice is not None:
@@ -236,7 +250,24 @@ class KubernetesTransport:
         choice = await self.resolve()
         self.adopt(choice)
         key = (choice.namespace, choice.pod, choice.container)
+        if choose_mode(dict(choice.annotations), self.helper_mode) == "attach":
+            return await self._attached(choice, key)
         if key not in self._checked:
             await self.check_helper(choice)
             self._checked.add(key)
         return self.exec_argv(choice)
+
+    async def _attached(self, choice: PodChoice, key: tuple[str, str, str]) -> list[str]:
+        """The app-connect of the helper attached to `choice`; attached anew after a redeploy."""
+        if self._attached_to != key:
+            await self.aclose()
+            prefix = self.kubectl_args(choice.namespace) + ["exec", "-i", choice.pod, "-c", choice.container, "--"]
+            self.attach = AttachTransport(prefix, choice.describe(), self.targets, self.excludes)
+            self._attached_to = key
+        return await self.attach.command()
+
+    async def aclose(self) -> None:
+        """End an attached helper (nothing to do for an injected one)."""
+        attach, self.attach, self._attached_to = self.attach, None, None
+        if attach is not None:
+            await attach.aclose()
