@@ -13,7 +13,7 @@ import errno
 import os
 import sys
 
-from .frozen import program_path
+from .frozen import is_frozen, program_path
 
 __all__ = ["InstallError", "install", "main"]
 
@@ -48,6 +48,9 @@ def _explain(e: OSError, where: str) -> str:
 
 def install(folder: str) -> list[str]:
     """Copy both binaries into `folder` (which must exist) and make `folder/tmp`; the paths written."""
+    if not is_frozen():
+        raise InstallError("--install copies the standalone binaries (helper/build.sh); this app-server runs "
+                           "from a Python installation, which cannot be copied into a container")
     if not os.path.isdir(folder):
         raise InstallError(f"cannot install into {folder}: it is not a folder; mount a volume there (an emptyDir)")
     written = []

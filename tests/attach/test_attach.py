@@ -76,6 +76,22 @@ async def test_a_second_attach_while_one_runs_is_refused(make_box, binaries):
     box.wait_until(lambda: not _helpers(box), "the helper to end")
 
 
+async def test_a_local_side_killed_with_9_leaves_nothing_in_the_container(make_box, binaries):
+    """The exec that holds the helper dies (as kubectl does when the engine is killed): its stdin
+    closes in the container, and the helper stops and removes its folder by itself. (The exec's
+    own process becomes a zombie child of the app's PID 1, as any exec whose client dies does.)"""
+    box = make_box()
+    transport = _transport(box, binaries)
+    await transport.command()
+    assert _helpers(box)
+    transport._helper.kill()
+    await transport._helper.wait()
+    box.wait_until(lambda: not _helpers(box), "the helper to end")
+    box.wait_until(lambda: box.exec("ls", "-A", "/tmp").stdout == "", "the helper's folder to go")
+    assert [p for p in box.processes() if p] == ["/bin/sleep 100000 "]
+    await transport.aclose()
+
+
 async def test_a_container_without_a_shell_says_so_and_points_to_injection(make_box, binaries):
     box = make_box(shell=False)
     with pytest.raises(AttachError) as caught:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import subprocess
+import sys
 import time
 
 from downstream_sync.cluster.transport import CommandTransport
@@ -75,6 +76,13 @@ def test_install_copies_both_binaries_and_makes_the_tmp_folder(make_root):
         assert os.access(copied, os.X_OK)
     assert (root.path / "target" / "tmp").is_dir()
     assert root.run("/target/app-connect", "--version", env={"TMPDIR": "/target/tmp"}).returncode == 0
+
+
+def test_install_from_a_python_installation_is_refused(tmp_path):
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "app-server"), "--install", str(tmp_path)],
+                          capture_output=True, text=True, timeout=WAIT)
+    assert done.returncode == 1 and "copies the standalone binaries" in done.stderr
+    assert os.listdir(tmp_path) == []
 
 
 def test_install_into_a_full_or_read_only_folder_says_so_and_leaves_nothing(make_root):
