@@ -165,11 +165,11 @@ def make_plans(project, args) -> list[Plan]:
                                           list(a.download.excludes or []), Path(a.root))
         except RuleError as error:
             raise UserError(f"{args.filename}: artifact {a.image}: {error}", EXIT_CONFIG) from None
-        plans.append(Plan(a.image, rules, make_transport(a.image, args, rules), Path(a.root)))
+        plans.append(Plan(a.image, rules, make_transport(a.image, args), Path(a.root)))
     return plans
 
 
-def make_transport(image: str, args, rules=None):
+def make_transport(image: str, args):
     if args.connect_command:
         from .cluster.transport import CommandTransport
 
@@ -195,8 +195,7 @@ def make_transport(image: str, args, rules=None):
 
     return KubernetesTransport(image, args.namespace, args.kube_context, args.selector, args.container,
                                wait_timeout=args.pod_timeout, on_wait=on_wait, on_choice=on_choice,
-                               helper_mode=getattr(args, "helper_mode", "auto"),
-                               targets=rules.targets if rules else None, excludes=rules.excludes if rules else None)
+                               helper_mode=getattr(args, "helper_mode", "auto"))
 
 
 async def preflight(plans: list[Plan], out) -> None:
@@ -207,6 +206,7 @@ async def preflight(plans: list[Plan], out) -> None:
     for plan in plans:
         if isinstance(plan.transport, KubernetesTransport):
             print(f"Looking for a pod that runs {plan.image} ...", file=out, flush=True)
+            plan.transport.set_targets(plan.rules.targets, plan.rules.excludes)  # an attached helper's
             await plan.transport.command()
 
 

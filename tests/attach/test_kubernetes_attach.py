@@ -66,7 +66,7 @@ async def test_a_pod_without_the_annotation_gets_a_helper_attached(make_box, bin
     project = tmp_path / "project"
     project.mkdir()
     rules = RuleSet.from_download([("src", "out")], [], project)
-    transport = PodsGiven([pod(box.name, {"other": "x"})], kubectl=kubectl, targets=rules.targets)
+    transport = PodsGiven([pod(box.name, {"other": "x"})], kubectl=kubectl)  # the session gives the targets
     session = Session("web", rules, transport, project)
     await session.start()
     try:
@@ -96,8 +96,10 @@ async def test_connect_can_be_forced_and_attach_can_be_forced(make_box, binaries
     forced = PodsGiven([pod(box.name, None)], kubectl=kubectl, helper_mode="connect")
     with pytest.raises(TransportError, match="has no helper at /sync-helper/app-connect"):
         await forced.command()
-    attach = PodsGiven([pod(box.name, {INJECTED_ANNOTATION: "true"})], kubectl=kubectl, helper_mode="attach",
-                       targets=["src"])
+    attach = PodsGiven([pod(box.name, {INJECTED_ANNOTATION: "true"})], kubectl=kubectl, helper_mode="attach")
+    with pytest.raises(TransportError, match="needs the folders to watch"):
+        await attach.command()
+    attach.set_targets(["src"], [])
     try:
         argv = await attach.command()
         assert argv[:2] == [kubectl, "--namespace"] and "app-connect" in argv[-2]

@@ -158,10 +158,11 @@ class AttachTransport:
 
     `command()` attaches on its first call (probe, copy, run) and then returns, for every
     connection, the exec of the copied app-connect. `aclose()` ends the helper and removes its folder.
-    `targets` and `excludes` are the session's (remoteSrc folders, as app-server takes them).
+    `targets` and `excludes` are the session's (remoteSrc folders, as app-server takes them); a
+    Session sets them through `set_targets`.
     """
 
-    def __init__(self, exec_prefix: Sequence[str], where: str, targets: Sequence[str], excludes: Sequence[str] = (),
+    def __init__(self, exec_prefix: Sequence[str], where: str, targets: Sequence[str] = (), excludes: Sequence[str] = (),
                  binaries: Path | None = None, ready_timeout: float = 60.0):
         if not exec_prefix:
             raise AttachError("attach needs a command that runs commands in the container")
@@ -174,6 +175,10 @@ class AttachTransport:
         self.attached: Attached | None = None
         self._helper: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+
+    def set_targets(self, targets: Sequence[str], excludes: Sequence[str]) -> None:
+        """What the helper watches: a Session gives its remoteSrc folders and excludes."""
+        self.targets, self.excludes = list(targets), list(excludes)
 
     def describe(self) -> str:
         return f"{self.where} (helper attached)" if self.attached else f"{self.where} (attaching the helper)"

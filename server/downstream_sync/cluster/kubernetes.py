@@ -124,7 +124,8 @@ class KubernetesTransport:
 
     `helper_mode` "auto" connects to a pod whose helper was injected (the pod's
     attach.INJECTED_ANNOTATION) and attaches one to any other (attach.py: copied in through
-    kubectl exec, watching `targets`, removed by `aclose()`); "connect" or "attach" forces either.
+    kubectl exec, watching the targets a Session gives `set_targets`, removed by `aclose()`);
+    "connect" or "attach" forces either.
     """
 
     def __init__(
@@ -143,8 +144,6 @@ class KubernetesTransport:
         on_wait: Callable[[str], None] | None = None,
         on_choice: Callable[[PodChoice, PodChoice | None], None] | None = None,
         helper_mode: str = "auto",
-        targets: list[str] | None = None,
-        excludes: list[str] | None = None,
     ):
         choose_mode(None, helper_mode)  # a ValueError now for a mode that does not exist
         self.image = image
@@ -162,8 +161,8 @@ class KubernetesTransport:
         self.choice: PodChoice | None = None
         self._checked: set[tuple[str, str, str]] = set()
         self.helper_mode = helper_mode
-        self.targets = list(targets or [])
-        self.excludes = list(excludes or [])
+        self.targets: list[str] = []
+        self.excludes: list[str] = []
         self.attach: AttachTransport | None = None
         self._attached_to: tuple[str, str, str] | None = None
 
@@ -257,8 +256,15 @@ class KubernetesTransport:
             self._checked.add(key)
         return self.exec_argv(choice)
 
+    def set_targets(self, targets: list[str], excludes: list[str]) -> None:
+        """What an attached helper watches (the session's remoteSrc folders and excludes)."""
+        self.targets, self.excludes = list(targets), list(excludes)
+
     async def _attached(self, choice: PodChoice, key: tuple[str, str, str]) -> list[str]:
         """The app-connect of the helper attached to `choice`; attached anew after a redeploy."""
+        if not self.targets:
+            raise TransportError(f"attaching a helper to {choice.describe()} needs the folders to watch: "
+                                 "run this transport in a sync session")
         if self._attached_to != key:
             await self.aclose()
             prefix = self.kubectl_args(choice.namespace) + ["exec", "-i", choice.pod, "-c", choice.container, "--"]

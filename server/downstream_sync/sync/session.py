@@ -51,6 +51,9 @@ class Session:
         self.name = name
         self.rules = rules
         self.transport = transport
+        set_targets = getattr(transport, "set_targets", None)  # a transport that may start a helper (attach)
+        if set_targets is not None:
+            set_targets(rules.targets, rules.excludes)
         self.project_root = Path(project_root).resolve()
         self.policy: Policy = policy
         self.state_dir = Path(state_dir) if state_dir is not None else self.project_root / STATE_DIR_NAME
