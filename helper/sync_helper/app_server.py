@@ -103,6 +103,7 @@ class SyncSide:
         self.watcher = None
         self.desk = None
         self.socket_path: str | None = None
+        self.cleaner: asyncio.Task | None = None
 
     async def start(self, socket_path: str) -> None:
         _check_random_source()
@@ -160,6 +161,10 @@ class SyncSide:
         self.socket_path = socket_path
         self.desk.listen(data_socket(socket_path))
         await self.server.start()
+        from . import frozen
+
+        if frozen.is_frozen():  # app-connects killed with -9 leave their extracted files too
+            self.cleaner = asyncio.create_task(_clean_extractions_every(600))
         if self.watcher is not None:
             task = asyncio.create_task(self.watcher.start())
             task.add_done_callback(_log_failure)
@@ -176,6 +181,17 @@ class SyncSide:
                 os.unlink(self.socket_path)
             except OSError:
                 pass
+
+
+async def _clean_extractions_every(seconds: float) -> None:
+    from .frozen import clean_stale_extractions
+
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(clean_stale_extractions)
+        except OSError as e:
+            log.warning("app-server: cannot clean old extracted files: %s", e)
 
 
 def _check_random_source() -> None:

@@ -76,8 +76,8 @@ def _paths_in_use() -> set[str]:
 
 def clean_stale_extractions(tmpdir: str | None = None, min_age: float = 30.0) -> list[str]:
     """Remove the folders the binaries extracted into `tmpdir` that no live process uses any more
-    (left by a `kill -9`); folders younger than `min_age` seconds may still be starting and stay.
-    Returns the folders removed."""
+    (left by a `kill -9`); folders younger than `min_age` seconds may still be starting and stay,
+    and so do other users' (whose processes this one may not see). Returns the folders removed."""
     tmpdir = tmpdir or os.environ.get("TMPDIR") or "/tmp"
     try:
         names = [n for n in os.listdir(tmpdir) if n.startswith(_EXTRACTED)]
@@ -94,7 +94,8 @@ def clean_stale_extractions(tmpdir: str | None = None, min_age: float = 30.0) ->
             st = os.lstat(folder)
         except OSError:
             continue
-        if now - st.st_mtime < min_age or not os.path.isdir(folder) or os.path.islink(folder):
+        if now - st.st_mtime < min_age or st.st_uid != os.getuid() or not os.path.isdir(folder) \
+                or os.path.islink(folder):
             continue
         if any(p == folder or p.startswith(folder + "/") for p in used):
             continue
