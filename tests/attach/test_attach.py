@@ -174,3 +174,18 @@ def test_the_mode_follows_the_injection_annotation_unless_forced(annotations, fo
 def test_an_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="auto, connect, attach"):
         choose_mode({}, "inject")
+
+
+async def test_two_attaches_at_once_give_one_helper_and_one_clear_error(make_box, binaries):
+    box = make_box()
+    first, second = _transport(box, binaries), _transport(box, binaries)
+    results = await asyncio.gather(first.command(), second.command(), return_exceptions=True)
+    try:
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 1 and isinstance(errors[0], AttachError), results
+        assert "another session has attached a helper" in str(errors[0])
+        assert len([p for p in _helpers(box) if p.startswith("sh -c")]) == 1
+    finally:
+        await first.aclose()
+        await second.aclose()
+    box.wait_until(lambda: box.exec("ls", "-A", "/tmp").stdout == "", "the helper's folder to go")

@@ -70,10 +70,13 @@ def binaries_dir() -> Path:
 
 
 # The probe: the architecture, /proc, and the first candidate where a folder can be made and a
-# file in it executed; a folder already there with a live helper means a second attach.
+# file in it executed. The folder is reserved at once (its `reserved` file holds the time); one
+# there already, with a live helper or reserved in the last RESERVE seconds, means a second attach.
+RESERVE = 300
 _PROBE = r"""
 echo "arch $(uname -m 2>/dev/null)"
 [ -r /proc/self/stat ] && echo proc
+now=$(date +%s)
 for base in "$@"; do
   case "$base" in '$HOME') base="$HOME";; esac
   [ -n "$base" ] && [ -d "$base" ] || continue
@@ -81,15 +84,21 @@ for base in "$@"; do
   if [ -d "$dir" ]; then
     pid=$(cat "$dir/app-server.pid" 2>/dev/null)
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "busy $dir $pid"; exit 0; fi
+    since=$(cat "$dir/reserved" 2>/dev/null)
+    if [ -z "$pid" ] && [ -n "$since" ] && [ $((now - since)) -lt __RESERVE__ ]; then echo "busy $dir starting"; exit 0; fi
     rm -rf "$dir"
   fi
-  mkdir -m 700 "$dir" 2>/dev/null || { echo "unwritable $base"; continue; }
+  if ! mkdir -m 700 "$dir" 2>/dev/null; then
+    [ -d "$dir" ] && { echo "busy $dir starting"; exit 0; }
+    echo "unwritable $base"; continue
+  fi
+  echo "$now" > "$dir/reserved"
   printf '#!/bin/sh\nexit 0\n' > "$dir/probe" 2>/dev/null && chmod 700 "$dir/probe" 2>/dev/null || {
     echo "unwritable $base"; rm -rf "$dir"; continue; }
   if "$dir/probe" 2>/dev/null; then rm -f "$dir/probe"; mkdir "$dir/tmp"; echo "dir $dir"; exit 0; fi
   echo "noexec $base"; rm -rf "$dir"
 done
-""".replace("__FOLDER__", FOLDER)
+""".replace("__FOLDER__", FOLDER).replace("__RESERVE__", str(RESERVE))
 
 # Copy stdin into "$0", then check its size; a short copy (a full disk) removes what it wrote.
 _COPY = r"""cat > "$0.part" && [ "$(wc -c < "$0.part" | tr -d ' ')" = "$1" ] && chmod 755 "$0.part" && mv "$0.part" "$0" \
@@ -217,8 +226,9 @@ class AttachTransport:
         facts = {line.split(" ", 1)[0]: line.split(" ", 1)[1] if " " in line else "" for line in lines}
         if "busy" in facts:  # the other session's folder stays as it is
             folder, pid = facts["busy"].rsplit(" ", 1)
+            who = "being attached now" if pid == "starting" else f"process {pid}"
             raise AttachError(f"another session has attached a helper to {self.where} already ({folder}, "
-                              f"process {pid}): stop that session first; one attach per container at a time")
+                              f"{who}): stop that session first; one attach per container at a time")
         problem = self._problem(facts, lines, local_arch)
         if problem:
             if "dir" in facts:
