@@ -16,7 +16,7 @@ WAIT = 30.0  # a bound on what must happen, never a measure
 
 
 class Box:
-    """A running container: busybox in /bin, the app (`sleep`) as PID 1 in /work.
+    """A running container: busybox in /bin, the app (`sleep`) as PID 1 in /app.
 
     shell=False leaves the shell out (busybox stays, as /bin/busybox only); tmp_noexec mounts a
     noexec tmpfs at /tmp (the root is read-only unless writable_root); tmp_size bounds /tmp."""
@@ -26,7 +26,7 @@ class Box:
         self.bundle = where / "bundle"
         self.rootfs = self.bundle / "rootfs"
         self.name = f"ds-attach-{uuid.uuid4().hex[:8]}"
-        for d in ("bin", "tmp", "work/src", "proc", "dev", "sys"):
+        for d in ("bin", "tmp", "app/src", "proc", "dev", "sys"):
             (self.rootfs / d).mkdir(parents=True, exist_ok=True)
         shutil.copy2(BUSYBOX, self.rootfs / "bin" / "busybox")
         applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
@@ -37,7 +37,7 @@ class Box:
         config = json.loads((self.bundle / "config.json").read_text())
         config["process"]["terminal"] = False
         config["process"]["args"] = ["/bin/sleep", "100000"]
-        config["process"]["cwd"] = "/work"
+        config["process"]["cwd"] = "/app"
         config["root"]["readonly"] = not writable_root
         mounts = list(config["mounts"])
         if tmp_noexec or tmp_size:

@@ -46,7 +46,7 @@ async def test_attach_syncs_files_and_stop_leaves_the_container_as_it_was(make_b
     try:
         await _eventually(lambda: transport.attached is not None, "the helper attached")
         assert transport.attached.folder == f"/tmp/{FOLDER}"
-        done = box.exec("sh", "-c", "echo generated > /work/src/gen.txt; mkdir -p /work/src/d; echo x > /work/src/d/y")
+        done = box.exec("sh", "-c", "echo generated > /app/src/gen.txt; mkdir -p /app/src/d; echo x > /app/src/d/y")
         assert done.returncode == 0, done.stderr
         await _eventually(lambda: (project / "out" / "d" / "y").exists(), "d/y synced")
         await _eventually(lambda: (project / "out" / "gen.txt").exists(), "gen.txt synced")

@@ -70,7 +70,7 @@ async def test_a_pod_without_the_annotation_gets_a_helper_attached(make_box, bin
     session = Session("web", rules, transport, project)
     await session.start()
     try:
-        assert box.exec("sh", "-c", "echo made-here > /work/src/a.txt").returncode == 0
+        assert box.exec("sh", "-c", "echo made-here > /app/src/a.txt").returncode == 0
         deadline = time.monotonic() + WAIT
         while not (project / "out" / "a.txt").exists():
             assert time.monotonic() < deadline, "a.txt did not sync"

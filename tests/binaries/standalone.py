@@ -26,12 +26,12 @@ def build() -> pathlib.Path:
 
 class Root:
     """An empty root file system at `path`: /sync-helper (the binaries), /tmp, /proc, /dev/null,
-    /dev/urandom, /work (the app's folder), each mount undone by close()."""
+    /dev/urandom, /app (the app's folder), each mount undone by close()."""
 
     def __init__(self, path: pathlib.Path, binaries: pathlib.Path, proc: bool = True, urandom: bool = True):
         self.path = path
         self.mounts: list[pathlib.Path] = []
-        for name in ("sync-helper", "tmp", "proc", "dev", "work"):
+        for name in ("sync-helper", "tmp", "proc", "dev", "app"):
             (path / name).mkdir(parents=True, exist_ok=True)
         os.chmod(path / "tmp", 0o1777)
         for name in ("app-server", "app-connect"):

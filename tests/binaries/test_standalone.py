@@ -34,18 +34,18 @@ def _libraries(root) -> list[str]:
 
 async def test_a_file_syncs_through_both_binaries_in_an_empty_root(make_root, tmp_path):
     root = make_root()
-    (root.path / "work" / "src").mkdir()
+    (root.path / "app" / "src").mkdir()
     assert not _libraries(root), "the root must hold no shared library"
     project = tmp_path / "project"
     project.mkdir()
-    with serving(root, "--targets", "/work/src"):
+    with serving(root, "--targets", "/app/src"):
         transport = CommandTransport(root.argv("/sync-helper/app-connect", "--socket", "/sync-helper/app-server.sock"))
-        session = Session("web", RuleSet.from_download([("/work/src", "out")], [], project), transport, project)
+        session = Session("web", RuleSet.from_download([("/app/src", "out")], [], project), transport, project)
         await session.start()
         try:
             body = os.urandom(300_000)
-            (root.path / "work" / "src" / "gen.bin").write_bytes(body)
-            (root.path / "work" / "src" / "note.txt").write_text("from the container\n")
+            (root.path / "app" / "src" / "gen.bin").write_bytes(body)
+            (root.path / "app" / "src" / "note.txt").write_text("from the container\n")
             local = project / "out" / "gen.bin"
             await _eventually(lambda: local.exists() and hashlib.md5(local.read_bytes()).digest()
                               == hashlib.md5(body).digest(), "gen.bin synced")
@@ -139,9 +139,9 @@ def test_the_app_gets_its_own_environment_back(make_root, tmp_path):
 
 def test_a_kill_9_leaves_extracted_files_that_the_next_start_removes(make_root):
     root = make_root()
-    (root.path / "work" / "src").mkdir()
+    (root.path / "app" / "src").mkdir()
     tmp = root.path / "tmp"
-    with serving(root, "--targets", "/work/src") as proc:
+    with serving(root, "--targets", "/app/src") as proc:
         extracted = set(os.listdir(tmp))
         assert any(n.startswith("staticx-") for n in extracted) and any(n.startswith("_MEI") for n in extracted)
         for pid in root.processes():  # as when the container's PID 1 is killed: all of them at once
@@ -152,5 +152,5 @@ def test_a_kill_9_leaves_extracted_files_that_the_next_start_removes(make_root):
     for name in left:  # left long ago, as far as the next start can tell
         os.utime(tmp / name, (time.time() - 3600, time.time() - 3600))
     (root.path / "sync-helper" / "app-server.sock").unlink(missing_ok=True)
-    with serving(root, "--targets", "/work/src"):
+    with serving(root, "--targets", "/app/src"):
         assert not set(left) & set(os.listdir(tmp))
