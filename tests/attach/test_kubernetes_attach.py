@@ -8,6 +8,7 @@ Everything after the pod choice (the exec command lines, the copy, the helper, t
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 
 import pytest
@@ -110,3 +111,20 @@ async def test_connect_can_be_forced_and_attach_can_be_forced(make_box, binaries
 def test_an_unknown_helper_mode_is_refused():
     with pytest.raises(ValueError, match="auto, connect, attach"):
         KubernetesTransport("node-example", None, None, None, helper_mode="inject")
+
+
+async def test_an_injected_helper_of_another_architecture_is_named(make_box, binaries, kubectl):
+    """An arm64 build cannot be had here: a copy whose ELF header says aarch64 stands in for one,
+    injected at /sync-helper; the kernel refuses to run it, as an arm64 helper on an amd64 node."""
+    box = make_box(writable_root=True)
+    helper = box.rootfs / "sync-helper"
+    helper.mkdir()
+    for name in ("app-server", "app-connect"):
+        shutil.copy2(binaries / name, helper / name)
+        with open(helper / name, "r+b") as f:
+            f.seek(18)
+            f.write((183).to_bytes(2, "little"))  # EM_AARCH64
+    transport = PodsGiven([pod(box.name, {INJECTED_ANNOTATION: "true"})], kubectl=kubectl)
+    with pytest.raises(TransportError, match="built for another architecture than the node's") as caught:
+        await transport.command()
+    assert "exec format error" in str(caught.value)

@@ -102,6 +102,12 @@ def exec_failure(choice: PodChoice, helper_path: str, returncode: int, stderr: s
     """The error for a `kubectl exec` into `choice` that failed: a missing helper says how to
     inject it; anything else gives kubectl's own words."""
     said = kubectl_message(stderr)
+    if "exec format error" in said.lower():
+        return TransportError(
+            f"the helper at {helper_path} in {choice.describe()} is built for another architecture than the "
+            "node's: use the helper image (or helper/build.sh's binaries) of the node's architecture, "
+            f"linux/amd64 or linux/arm64. kubectl said: {said}"
+        )
     missing = ("no such file or directory", "executable file not found", "not found in $path")
     if any(m in said.lower() for m in missing):
         return TransportError(
