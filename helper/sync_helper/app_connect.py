@@ -26,7 +26,9 @@ Relays stdin/stdout to app-server's unix socket until either side closes.
 
 
 def default_socket() -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(sys.argv[0] or ".")), "app-server.sock")
+    # The standalone binary runs from an extracted copy: staticx names the file it was started from.
+    program = os.environ.get("STATICX_PROG_PATH") or sys.argv[0] or "."
+    return os.path.join(os.path.dirname(os.path.abspath(program)), "app-server.sock")
 
 
 def _fail(message: str, code: int) -> int:

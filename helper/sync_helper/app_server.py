@@ -42,7 +42,9 @@ def helper_version() -> str:
 
 
 def default_socket() -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(sys.argv[0] or ".")), "app-server.sock")
+    from .frozen import program_path
+
+    return os.path.join(os.path.dirname(program_path()), "app-server.sock")
 
 
 def _split(value: str) -> list[str]:

@@ -27,7 +27,8 @@ def is_frozen() -> bool:
 
 def program_path() -> str:
     """The file this program was started from: the staticx binary, not its extracted copy."""
-    return os.environ.get("STATICX_PROG_PATH") or (sys.executable if is_frozen() else os.path.abspath(sys.argv[0]))
+    return os.path.abspath(os.environ.get("STATICX_PROG_PATH")
+                           or (sys.executable if is_frozen() else (sys.argv[0] or ".")))
 
 
 def app_environment(environ: dict[str, str] | None = None) -> dict[str, str]:

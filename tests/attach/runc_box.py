@@ -19,10 +19,12 @@ class Box:
     """A running container: busybox in /bin, the app (`sleep`) as PID 1 in /app.
 
     shell=False leaves the shell out (busybox stays, as /bin/busybox only); tmp_noexec mounts a
-    noexec tmpfs at /tmp (the root is read-only unless writable_root); tmp_size bounds /tmp."""
+    noexec tmpfs at /tmp (the root is read-only unless writable_root); tmp_size bounds /tmp; `args`
+    replaces the app's command, `env` adds to its environment, `volumes` binds host folders."""
 
     def __init__(self, where: pathlib.Path, *, shell: bool = True, writable_root: bool = False,
-                 tmp_noexec: bool = False, tmp_size: str | None = None):
+                 tmp_noexec: bool = False, tmp_size: str | None = None, args: list[str] | None = None,
+                 env: list[str] = (), volumes: dict[str, pathlib.Path] | None = None):
         self.bundle = where / "bundle"
         self.rootfs = self.bundle / "rootfs"
         self.name = f"ds-attach-{uuid.uuid4().hex[:8]}"
@@ -36,7 +38,8 @@ class Box:
         subprocess.run(["runc", "spec", "--bundle", str(self.bundle)], check=True)
         config = json.loads((self.bundle / "config.json").read_text())
         config["process"]["terminal"] = False
-        config["process"]["args"] = ["/bin/sleep", "100000"]
+        config["process"]["args"] = args or ["/bin/sleep", "100000"]
+        config["process"]["env"] += list(env)
         config["process"]["cwd"] = "/app"
         config["root"]["readonly"] = not writable_root
         mounts = list(config["mounts"])
@@ -45,6 +48,8 @@ class Box:
             mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": options})
         else:
             mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]})
+        for where, source in (volumes or {}).items():
+            mounts.append({"destination": where, "type": "bind", "source": str(source), "options": ["rbind", "rw"]})
         config["mounts"] = mounts
         config["linux"].pop("maskedPaths", None)
         (self.bundle / "config.json").write_text(json.dumps(config))
