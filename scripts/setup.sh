@@ -30,3 +30,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e helper -e server -r requirements-dev.txt
   echo "$inputs" > "$stamp"
 fi
+
+# The standalone helper binaries (helper/build.sh), once, into the ignored .cache/binaries; a no-op when built.
+if [ "$(uname -s)" = Linux ] && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  bash helper/build.sh
+fi

@@ -14,6 +14,8 @@ import sys
 
 from .relay import relay
 
+VERSION: str | None = None  # set by the standalone build, which leaves importlib.metadata out
+
 USAGE = """usage: app-connect [--socket PATH]
 
 Relays stdin/stdout to app-server's unix socket until either side closes.
@@ -24,7 +26,9 @@ Relays stdin/stdout to app-server's unix socket until either side closes.
 
 
 def default_socket() -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(sys.argv[0] or ".")), "app-server.sock")
+    # The standalone binary runs from an extracted copy: staticx names the file it was started from.
+    program = os.environ.get("STATICX_PROG_PATH") or sys.argv[0] or "."
+    return os.path.join(os.path.dirname(os.path.abspath(program)), "app-server.sock")
 
 
 def _fail(message: str, code: int) -> int:
@@ -43,9 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(USAGE.format(default=default_socket()))
             return 0
         if arg == "--version":
-            from importlib.metadata import version
+            if VERSION is None:
+                from importlib.metadata import version
 
-            sys.stdout.write(f"app-connect {version('downstream-sync-helper')}\n")
+                sys.stdout.write(f"app-connect {version('downstream-sync-helper')}\n")
+            else:
+                sys.stdout.write(f"app-connect {VERSION}\n")
             return 0
         if arg == "--socket" and i + 1 < len(args):
             path = args[i + 1]

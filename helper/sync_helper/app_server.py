@@ -42,7 +42,9 @@ def helper_version() -> str:
 
 
 def default_socket() -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(sys.argv[0] or ".")), "app-server.sock")
+    from .frozen import program_path
+
+    return os.path.join(os.path.dirname(program_path()), "app-server.sock")
 
 
 def _split(value: str) -> list[str]:
@@ -83,6 +85,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="events kept for clients that reconnect and resume (default: %(default)s)")
     p.add_argument("--client-queue", type=int, default=CLIENT_QUEUE, metavar="N",
                    help="events a slow client may lag behind before it is told to resync (default: %(default)s)")
+    p.add_argument("--install", default=None, metavar="DIR",
+                   help="copy app-server and app-connect into DIR (the init container's job) and exit")
     p.add_argument("--version", action="version", version=f"app-server {helper_version()}")
     args = p.parse_args(argv)
     if args.command and command:
@@ -109,8 +113,10 @@ class SyncSide:
         self.watcher = None
         self.desk = None
         self.socket_path: str | None = None
+        self.cleaner: asyncio.Task | None = None
 
     async def start(self, socket_path: str) -> None:
+        _check_random_source()
         import grpc
 
         from .hub import Hub
@@ -166,6 +172,10 @@ class SyncSide:
         self.socket_path = socket_path
         self.desk.listen(data_socket(socket_path))
         await self.server.start()
+        from . import frozen
+
+        if frozen.is_frozen():  # app-connects killed with -9 leave their extracted files too
+            self.cleaner = asyncio.create_task(_clean_extractions_every(600))
         if self.watcher is not None:
             task = asyncio.create_task(self.watcher.start())
             task.add_done_callback(_log_failure)
@@ -182,6 +192,27 @@ class SyncSide:
                 os.unlink(self.socket_path)
             except OSError:
                 pass
+
+
+async def _clean_extractions_every(seconds: float) -> None:
+    from .frozen import clean_stale_extractions
+
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(clean_stale_extractions)
+        except OSError as e:
+            log.warning("app-server: cannot clean old extracted files: %s", e)
+
+
+def _check_random_source() -> None:
+    """gRPC aborts the whole process when it cannot read /dev/urandom: refuse before it loads."""
+    try:
+        with open("/dev/urandom", "rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise OSError(f"cannot read /dev/urandom ({e.strerror}), which gRPC needs: the container must have "
+                      "/dev/urandom (every runtime provides it unless /dev is replaced)") from None
 
 
 def _log_failure(task: asyncio.Task) -> None:
@@ -208,28 +239,12 @@ def _prepare_socket(path: str) -> None:
     raise OSError(f"another app-server is serving on {path}; choose another --socket")
 
 
-APP_TMPDIR = "DOWNSTREAM_SYNC_APP_TMPDIR"
-
-
-def child_environment(environ) -> dict[str, str]:
-    """The app's environment: this one, except that when APP_TMPDIR is set (an injected pod points
-    TMPDIR at the helper's volume), the app gets that value as TMPDIR back (none when it is empty)."""
-    env = dict(environ)
-    if APP_TMPDIR in env:
-        own = env.pop(APP_TMPDIR)
-        if own:
-            env["TMPDIR"] = own
-        else:
-            env.pop("TMPDIR", None)
-    return env
-
-
 async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     child = None
     if args.argv:
         become_subreaper()
-        child = Child(args.argv, env=child_environment(os.environ))
+        child = Child(args.argv)
         try:
             child.start()
         except CommandError as e:
@@ -303,6 +318,14 @@ def tune_malloc() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from . import frozen
+
+    if args.install is not None:
+        from .install import main as install
+
+        sys.exit(install(args.install))
+    if frozen.is_frozen():
+        frozen.clean_stale_extractions()
     tune_malloc()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))

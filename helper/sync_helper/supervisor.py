@@ -1,6 +1,7 @@
 """The user's command as app-server's child: start it, forward signals, reap orphans, report its status.
 
-The child inherits stdio, environment and working directory. SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1
+The child inherits stdio, environment (less the standalone bundle's own variables, see frozen.py)
+and working directory. SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1
 and SIGUSR2 are forwarded to it. The helper reaps every child that ends (it is a child subreaper on
 Linux, and PID 1 in a container), so orphans never stay zombies. The status is the child's exit code,
 or 128+N when it died of signal N.
@@ -14,6 +15,8 @@ import os
 import signal
 import subprocess
 import sys
+
+from .frozen import app_environment
 
 __all__ = ["Child", "CommandError", "FORWARDED", "exit_status", "become_subreaper"]
 
@@ -55,7 +58,7 @@ class Child:
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         try:
-            proc = subprocess.Popen(self.argv, env=self.env)
+            proc = subprocess.Popen(self.argv, env=app_environment(self.env))
         except FileNotFoundError:
             reason = "No such file or directory" if "/" in self.argv[0] else "command not found"
             raise CommandError(f"{self.argv[0]}: {reason}") from None

@@ -63,6 +63,10 @@ def _session_flags(p: argparse.ArgumentParser) -> None:
                    help="a command whose stdin/stdout reach the helper, run for every connection instead of "
                         "kubectl exec; '{image}' is replaced by the artifact's image "
                         "(e.g. \"docker exec -i {image} /sync-helper/app-connect\")")
+    p.add_argument("--helper", dest="helper_mode", choices=["auto", "connect", "attach"], default="auto",
+                   help="auto (default): connect to the injected helper of a pod annotated as injected, else "
+                        "attach one for the session (copied in through kubectl exec, removed on stop); "
+                        "connect or attach forces either")
     p.add_argument("--policy", choices=["safe", "remote-wins"], default="safe",
                    help="safe (default): a local file you changed is kept and reported as a conflict; "
                         "remote-wins: the container's version overwrites it")
@@ -155,7 +159,8 @@ def plan_for(args):
     options = SyncOptions(Path(args.filename), profiles=_profiles(args.profile), artifacts=tuple(args.artifact or ()),
                           namespace=given.get("namespace"), kube_context=given.get("kube_context"),
                           selector=given.get("selector"), container=given.get("container"), connect_command=connect,
-                          policy=args.policy, pod_timeout=given.get("pod_timeout", 60.0))
+                          policy=args.policy, pod_timeout=given.get("pod_timeout", 60.0),
+                          helper_mode=given.get("helper_mode", "auto"))
     try:
         result = plan_sessions(options, Hooks(on_wait=_on_wait, on_choice=_on_choice))
     except PlanError as error:

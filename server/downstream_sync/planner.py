@@ -25,6 +25,7 @@ __all__ = ["SyncOptions", "Hooks", "SessionPlan", "Plan", "PlanError", "plan_ses
 
 IMAGE_FIELD = "{image}"  # replaced by the artifact's image in every word of a connect command
 _POLICIES = ("safe", "remote-wins")
+_HELPER_MODES = ("auto", "connect", "attach")
 
 
 class PlanError(Exception):
@@ -51,7 +52,7 @@ class SyncOptions:
 
     `artifacts` empty means every artifact with download rules. `connect_command` is an argv run
     for every connection instead of `kubectl exec` (each `{image}` replaced by the artifact's image).
-    `name` renames the single session (editors that key sessions by their own names).
+    `helper_mode` forces connecting or attaching (cluster/attach.py). `name` renames the single session (editors that key sessions by their own names).
     `text` is an editor's unsaved content of the config file."""
 
     config_path: Path
@@ -64,6 +65,7 @@ class SyncOptions:
     connect_command: tuple[str, ...] | None = None
     policy: Policy = "safe"
     pod_timeout: float = 60.0
+    helper_mode: str = "auto"  # "connect" to an injected helper, "attach" one, or "auto": by the pod's annotation
     name: str | None = None
     text: str | None = None
 
@@ -128,7 +130,7 @@ def plan_sessions(options: SyncOptions, hooks: Hooks | None = None) -> Plan:
         except RuleError as error:
             raise PlanError(f"{project.path}: artifact {artifact.image}: {error}") from None
         plans.append(SessionPlan(options.name or artifact.image, artifact.image, rules,
-                                 _transport(artifact.image, options, hooks or Hooks()), Path(artifact.root),
+                                 _transport(artifact.image, rules, options, hooks or Hooks()), Path(artifact.root),
                                  options.policy))
     notes = [d for d in project.diagnostics if d.severity == Severity.WARNING]
     return Plan(project, plans, notes)
@@ -137,6 +139,9 @@ def plan_sessions(options: SyncOptions, hooks: Hooks | None = None) -> Plan:
 def _check_options(options: SyncOptions) -> None:
     if options.policy not in _POLICIES:
         raise PlanError(f"the policy must be 'safe' or 'remote-wins', not {options.policy!r}", config=False)
+    if options.helper_mode not in _HELPER_MODES:
+        raise PlanError(f"the helper mode must be one of {', '.join(_HELPER_MODES)}, not {options.helper_mode!r}",
+                        config=False)
     if not 0 <= options.pod_timeout < float("inf"):
         raise PlanError(f"the pod timeout must be 0 or more seconds, not {options.pod_timeout!r}", config=False)
     command = options.connect_command
@@ -164,7 +169,7 @@ def _choose_artifacts(project: Project, options: SyncOptions) -> list:
     return with_rules
 
 
-def _transport(image: str, options: SyncOptions, hooks: Hooks):
+def _transport(image: str, rules: RuleSet, options: SyncOptions, hooks: Hooks):
     if options.connect_command is not None:
         from .cluster.transport import CommandTransport
 
@@ -177,5 +182,8 @@ def _transport(image: str, options: SyncOptions, hooks: Hooks):
 
     on_wait = partial(hooks.on_wait, image) if hooks.on_wait else None
     on_choice = partial(hooks.on_choice, image) if hooks.on_choice else None
-    return KubernetesTransport(image, options.namespace, options.kube_context, options.selector, options.container,
-                               wait_timeout=options.pod_timeout, on_wait=on_wait, on_choice=on_choice)
+    transport = KubernetesTransport(image, options.namespace, options.kube_context, options.selector,
+                                    options.container, wait_timeout=options.pod_timeout, on_wait=on_wait,
+                                    on_choice=on_choice, helper_mode=options.helper_mode)
+    transport.set_targets(rules.targets, rules.excludes)  # what an attached helper watches
+    return transport

@@ -85,7 +85,7 @@ def test_no_command_anywhere_is_an_error(tmp_path):
 ])
 def test_the_helper_gets_tmpdir_on_its_volume_and_the_app_keeps_its_own(tmp_path, env, app_tmpdir):
     c = run(tmp_path, {"env": env} if env is not None else {})
-    assert c["env"] == [*app_tmpdir, {"name": "TMPDIR", "value": "/sync-helper"}]
+    assert c["env"] == [*app_tmpdir, {"name": "TMPDIR", "value": "/sync-helper/tmp"}]
 
 
 def test_a_glob_with_a_comma_goes_whole_in_its_own_flag(tmp_path):

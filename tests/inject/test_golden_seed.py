@@ -31,7 +31,7 @@ AFTER_CONTAINER = {
     "command": ["/sync-helper/app-server"],
     "args": ["--workdir", "/home/node/app", "--targets", "src,abc", "--excludes", "node_modules/*,abc/bb.js",
              "--", "docker-entrypoint.sh", "/bin/sh", "-c", "npm run $NODE_ENV"],
-    "env": [{"name": "DOWNSTREAM_SYNC_APP_TMPDIR", "value": ""}, {"name": "TMPDIR", "value": "/sync-helper"}],
+    "env": [{"name": "DOWNSTREAM_SYNC_APP_TMPDIR", "value": ""}, {"name": "TMPDIR", "value": "/sync-helper/tmp"}],
     "volumeMounts": [{"name": "downstream-sync-helper", "mountPath": "/sync-helper"}],
 }
 

@@ -64,6 +64,9 @@ def test_kubernetes_options_reach_the_transport(config: Path):
         "api", "ns", "kind", "app=api", "main", 5)
     t.on_wait("no pod yet")
     assert seen == [("api", "no pod yet")]
+    assert t.helper_mode == "auto"
+    [forced] = plan_sessions(SyncOptions(config, artifacts=("api",), helper_mode="attach")).sessions
+    assert forced.transport.helper_mode == "attach"
 
 
 def test_connect_command_gets_the_image_in_every_word(config: Path):
@@ -127,6 +130,7 @@ def test_a_session_name_needs_one_artifact(config: Path):
     (dict(policy="yolo"), "policy must be"),
     (dict(pod_timeout=-1), "0 or more seconds"),
     (dict(connect_command=()), "empty"),
+    (dict(helper_mode="inject"), "helper mode must be one of auto, connect, attach"),
 ])
 def test_bad_options(config: Path, opts, message):
     with pytest.raises(PlanError, match=message) as e:

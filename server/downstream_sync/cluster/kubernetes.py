@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from .attach import AttachTransport, choose_mode
 from .pods import NoPodError, PodChoice, PodNotRunningError, choose_pod, wait_for_pod, where_searched
 from .transport import TransportError
 
@@ -101,6 +102,12 @@ def exec_failure(choice: PodChoice, helper_path: str, returncode: int, stderr: s
     """The error for a `kubectl exec` into `choice` that failed: a missing helper says how to
     inject it; anything else gives kubectl's own words."""
     said = kubectl_message(stderr)
+    if "exec format error" in said.lower():
+        return TransportError(
+            f"the helper at {helper_path} in {choice.describe()} is built for another architecture than the "
+            "node's: use the helper image (or helper/build.sh's binaries) of the node's architecture, "
+            f"linux/amd64 or linux/arm64. kubectl said: {said}"
+        )
     missing = ("no such file or directory", "executable file not found", "not found in $path")
     if any(m in said.lower() for m in missing):
         return TransportError(
@@ -120,6 +127,11 @@ class KubernetesTransport:
     Every `command()` lists the pods again (so a replaced pod is followed), waits up to
     `wait_timeout` seconds for one to run, and the first time it meets a pod checks that
     kubectl can exec into it and that the helper is there.
+
+    `helper_mode` "auto" connects to a pod whose helper was injected (the pod's
+    attach.INJECTED_ANNOTATION) and attaches one to any other (attach.py: copied in through
+    kubectl exec, watching the targets a Session gives `set_targets`, removed by `aclose()`);
+    "connect" or "attach" forces either.
     """
 
     def __init__(
@@ -137,7 +149,9 @@ class KubernetesTransport:
         poll_interval: float = 1.0,
         on_wait: Callable[[str], None] | None = None,
         on_choice: Callable[[PodChoice, PodChoice | None], None] | None = None,
+        helper_mode: str = "auto",
     ):
+        choose_mode(None, "", helper_mode)  # a ValueError now for a mode that does not exist
         self.image = image
         self.namespace = namespace
         self.context = context
@@ -152,6 +166,11 @@ class KubernetesTransport:
         self.on_choice = on_choice  # told (new, previous) when the chosen pod changes, e.g. after a redeploy
         self.choice: PodChoice | None = None
         self._checked: set[tuple[str, str, str]] = set()
+        self.helper_mode = helper_mode
+        self.targets: list[str] = []
+        self.excludes: list[str] = []
+        self.attach: AttachTransport | None = None
+        self._attached_to: tuple[str, str, str] | None = None
 
     def describe(self) -> str:
         if self.choice is not None:
@@ -236,7 +255,31 @@ class KubernetesTransport:
         choice = await self.resolve()
         self.adopt(choice)
         key = (choice.namespace, choice.pod, choice.container)
+        if choose_mode(dict(choice.annotations), choice.container, self.helper_mode) == "attach":
+            return await self._attached(choice, key)
         if key not in self._checked:
             await self.check_helper(choice)
             self._checked.add(key)
         return self.exec_argv(choice)
+
+    def set_targets(self, targets: list[str], excludes: list[str]) -> None:
+        """What an attached helper watches (the session's remoteSrc folders and excludes)."""
+        self.targets, self.excludes = list(targets), list(excludes)
+
+    async def _attached(self, choice: PodChoice, key: tuple[str, str, str]) -> list[str]:
+        """The app-connect of the helper attached to `choice`; attached anew after a redeploy."""
+        if not self.targets:
+            raise TransportError(f"attaching a helper to {choice.describe()} needs the folders to watch: "
+                                 "run this transport in a sync session")
+        if self._attached_to != key:
+            await self.aclose()
+            prefix = self.kubectl_args(choice.namespace) + ["exec", "-i", choice.pod, "-c", choice.container, "--"]
+            self.attach = AttachTransport(prefix, choice.describe(), self.targets, self.excludes)
+            self._attached_to = key
+        return await self.attach.command()
+
+    async def aclose(self) -> None:
+        """End an attached helper (nothing to do for an injected one)."""
+        attach, self.attach, self._attached_to = self.attach, None, None
+        if attach is not None:
+            await attach.aclose()

@@ -65,6 +65,7 @@ class PodChoice:
     image: str
     ready: bool
     candidates: int  # how many (pod, container) pairs ran the image
+    annotations: tuple[tuple[str, str], ...] = ()  # the pod's, sorted (attach.choose_mode reads them)
 
     def describe(self) -> str:
         return f"pod {self.namespace}/{self.pod} (container {self.container})"
@@ -183,6 +184,7 @@ def choose_pod(
         image=best.image,
         ready=best.ready,
         candidates=len(found),
+        annotations=tuple(sorted((getattr(best.pod.metadata, "annotations", None) or {}).items())),
     )
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+from sync_helper.frozen import APP_TMPDIR_ENV
+
 __all__ = ["INJECTED_ANNOTATION", "FINGERPRINT_ANNOTATION", "HELPER_VERSION", "DEFAULT_HELPER_IMAGE",
-           "VOLUME_NAME", "MOUNT_PATH", "INIT_CONTAINER_NAME", "APP_SERVER", "APP_TMPDIR",
+           "VOLUME_NAME", "MOUNT_PATH", "INIT_CONTAINER_NAME", "APP_SERVER", "APP_TMPDIR", "HELPER_TMPDIR",
            "rules_fingerprint", "format_fingerprints", "parse_fingerprints", "injected_containers",
            "injection_status"]
 
@@ -27,7 +29,8 @@ MOUNT_PATH = "/sync-helper"
 INIT_CONTAINER_NAME = "downstream-sync-install"
 APP_SERVER = f"{MOUNT_PATH}/app-server"
 INSTALL_COMMAND = ["/app-server", "--install", MOUNT_PATH]
-APP_TMPDIR = "DOWNSTREAM_SYNC_APP_TMPDIR"  # the app's own TMPDIR, given back to it by app-server
+HELPER_TMPDIR = f"{MOUNT_PATH}/tmp"  # made by `app-server --install`; the standalone binaries unpack there
+APP_TMPDIR = APP_TMPDIR_ENV  # the app's own TMPDIR, given back to it by app-server
 
 
 def rules_fingerprint(targets: list[str], excludes: list[str]) -> str:

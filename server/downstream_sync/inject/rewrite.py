@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .imageconfig import ImageConfig, ImageConfigError
-from .names import (APP_SERVER, APP_TMPDIR, FINGERPRINT_ANNOTATION, INIT_CONTAINER_NAME, INJECTED_ANNOTATION,
+from .names import (APP_SERVER, APP_TMPDIR, FINGERPRINT_ANNOTATION, HELPER_TMPDIR, INIT_CONTAINER_NAME, INJECTED_ANNOTATION,
                     INSTALL_COMMAND, MOUNT_PATH, VOLUME_NAME, format_fingerprints, injected_containers,
                     parse_fingerprints)
 
@@ -127,7 +127,7 @@ def _set_env(container: dict, app_tmpdir: dict | None) -> None:
     names = [e.get("name") if isinstance(e, dict) else None for e in env]
     if APP_TMPDIR in names:  # injected before: the app's own is kept there already
         return
-    ours = {"name": "TMPDIR", "value": MOUNT_PATH}
+    ours = {"name": "TMPDIR", "value": HELPER_TMPDIR}
     if "TMPDIR" in names:
         at = names.index("TMPDIR")
         own = {k: v for k, v in env[at].items() if k != "name"}

@@ -206,6 +206,7 @@ class Sessions:
             connect_command=tuple(connect) if connect else None,
             policy=policy,  # type: ignore[arg-type]
             pod_timeout=float(timeout),
+            helper_mode=_optional_str(opts, "helper") or "auto",
             name=_optional_str(opts, "name"),
             text=self._open_text(config_path),
         )

@@ -57,6 +57,9 @@ class Session:
         self.name = name
         self.rules = rules
         self.transport = transport
+        set_targets = getattr(transport, "set_targets", None)  # a transport that may start a helper (attach)
+        if set_targets is not None:
+            set_targets(rules.targets, rules.excludes)
         self.project_root = Path(project_root).resolve()
         self.policy: Policy = policy
         self.state_dir = Path(state_dir) if state_dir is not None else self.project_root / STATE_DIR_NAME
@@ -282,6 +285,12 @@ class Session:
         if self._bridge is not None:
             await self._bridge.close()
             self._bridge = None
+        aclose = getattr(self.transport, "aclose", None)  # a transport that set something up (attach)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception as e:
+                log.warning("session %s: could not close %s: %s", self.name, self.transport.describe(), e)
         if self._commit_handle is not None:
             self._commit_handle.cancel()
             self._commit_handle = None
