@@ -78,6 +78,7 @@ class Ledger:
                               f"check that the folder is writable") from e
         self._dirty = False
         self._unsaved: dict[str, Entry | None] = {}  # path -> latest put, or None: removed
+        self._unsaved_meta: dict[str, str] = {}  # key -> latest value ("": removed)
 
     def get(self, path: str) -> Entry | None:
         return self._entries.get(path)
@@ -99,10 +100,14 @@ class Ledger:
         return self._meta.get(key)
 
     def set_meta(self, key: str, value: str) -> None:
-        if self._meta.get(key) == value:
+        """Set a value ("" removes it); saved with the next commit, as the files are."""
+        if self._meta.get(key, "") == value:
             return
-        self._meta[key] = value
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?,?,?)", (self.session, key, value))
+        if value:
+            self._meta[key] = value
+        else:
+            self._meta.pop(key, None)
+        self._unsaved_meta[key] = value
         self._dirty = True
 
     @property
@@ -112,15 +117,21 @@ class Ledger:
     def commit(self) -> None:
         if self._dirty:
             unsaved, self._unsaved = self._unsaved, {}
+            meta, self._unsaved_meta = self._unsaved_meta, {}
             try:
                 self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", [
                     (self.session, e.path, e.remote_path, e.md5, e.size, e.mtime_ns, e.ino, e.checked_ns / 1e9)
                     for e in unsaved.values() if e is not None])
                 self._db.executemany("DELETE FROM files WHERE session=? AND path=?",
                                      [(self.session, p) for p, v in unsaved.items() if v is None])
+                self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?,?,?)",
+                                     [(self.session, k, v) for k, v in meta.items() if v])
+                self._db.executemany("DELETE FROM meta WHERE session=? AND key=?",
+                                     [(self.session, k) for k, v in meta.items() if not v])
                 self._db.commit()
             except BaseException:
                 self._unsaved = {**unsaved, **self._unsaved}
+                self._unsaved_meta = {**meta, **self._unsaved_meta}
                 raise
             self._dirty = False
 
