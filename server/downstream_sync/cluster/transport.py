@@ -28,6 +28,9 @@ class Transport(Protocol):
         """A short description for messages."""
         ...
 
+    # A transport may also have `advice`: what to do when the helper cannot be reached through it
+    # (a sentence for the end of an error; the session has a default for Kubernetes pods).
+
 
 class CommandTransport:
     """A fixed command line, e.g. ["docker", "exec", "-i", "web", "/sync-helper/app-connect"]."""
@@ -39,6 +42,9 @@ class CommandTransport:
 
     async def command(self) -> list[str]:
         return list(self.argv)
+
+    advice = ("check that the command reaches the helper: it must run app-connect where app-server runs "
+              "(e.g. docker exec -i CONTAINER /sync-helper/app-connect)")
 
     def describe(self) -> str:
         return shlex.join(self.argv)
