@@ -254,7 +254,7 @@ class TerminalPrinter:
         shown = [printable(path) + (f" (changed {c.repeats} more time{'s' if c.repeats != 1 else ''} in the "
                                     f"container since)" if c.repeats else "") for path, c in still.items()]
         listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
-        return f"Conflicts to look at: {listed} (each conflict line above says where the other copy is)."
+        return f"Conflicts to look at: {listed}; each conflict line above says where the other copy is."
 
     # the end ----------------------------------------------------------------------------------
 
