@@ -247,7 +247,7 @@ async def run_sessions(project, plans: list, args, *, seconds: float = 0, out=No
         for s, plan in zip(sessions, plans):
             stats = s.stats
             tally = printer.tally(s.name)
-            rows.append({"artifact": plan.image, "transport": plan.transport.describe(),
+            rows.append({"artifact": plan.image, "transport": plan.transport.describe(), "root": str(plan.root),
                          "state": s.state.name.lower(), "files_synced": stats.files_synced,
                          "bytes_synced": stats.bytes_synced, "conflicts": stats.conflicts, "errors": stats.errors,
                          "open_conflicts": {path: c.copy for path, c in printer.open_conflicts(s.name).items()},
@@ -393,7 +393,9 @@ def cmd_status(args) -> int:
     for r in records:
         for s in r.get("sessions", []):
             artifact = printable(str(s.get("artifact", "?")))
-            conflicts = s.get("open_conflicts") or {}
+            folder = Path(s.get("root") or root)
+            conflicts = {path: copy for path, copy in (s.get("open_conflicts") or {}).items()
+                         if not copy or os.path.lexists(folder / copy)}  # a copy removed since settles it
             rows.append((str(r["pid"]), artifact, str(s.get("state", "?")), str(s.get("files_synced", 0)),
                          str(len(conflicts)), str(s.get("errors", 0)), printable(str(s.get("transport", "?")))))
             for path, copy in sorted(conflicts.items()):

@@ -110,6 +110,8 @@ def test_a_file_rewritten_again_is_one_conflict_line_and_the_summary_lists_open_
         assert row[4:6] == ["2", "0"], shown  # CONFLICTS, ERRORS
         assert "web: conflict local/out/a.txt (the container's copy: local/out/a.txt.downstream-conflict)" in shown
         (local / "sub" / "run.sh.downstream-conflict").unlink()  # settled by hand
+        after = run("status", "-f", str(project / "skaffold.yaml")).stdout
+        assert after.splitlines()[1].split()[4] == "1" and "run.sh" not in after, after
     finally:
         code = stop(proc, out)
     assert code == 130, out.text

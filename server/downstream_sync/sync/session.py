@@ -504,7 +504,7 @@ class Session:
     def _check_targets(self, info: pb.HelperInfo, rec: Reconcile | None) -> None:
         """Every rule's remoteSrc must be a folder the helper watches: one that none covers is an
         error (once per session, and in the reconcile's count); the covered rules sync on."""
-        if not info.targets:
+        if not info.working_dir and not info.targets:
             return  # an older helper, that does not say
         for rule in self.rules.bind(info.working_dir, list(info.targets), list(info.target_dirs)):
             text = (f"download rule {rule.remote} -> {rule.local_dst}: the helper in {self.transport.describe()} "
