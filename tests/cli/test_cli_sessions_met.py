@@ -150,3 +150,17 @@ def test_help_lists_the_exit_codes():
         assert result.returncode == 0
         listed = result.stdout.split("exit codes:")[1]
         assert all(f"  {code} " in listed for code in codes), result.stdout
+
+
+def test_a_second_ctrl_c_quits_at_once_with_130(project, helper):
+    proc = start(project, helper)
+    out = Output(proc)
+    wait_for(lambda: out.has("watching"), "the watching state")
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: out.has("Stopping (Ctrl+C again to quit at once)"), "the first Ctrl+C to be taken")
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(30)
+    out.thread.join(10)
+    assert code == 130, out.text
+    assert "Traceback" not in proc.stderr.read()
+    assert not list((project / ".downstream-sync" / "sessions").glob("*.json"))

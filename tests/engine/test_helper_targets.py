@@ -105,3 +105,20 @@ def test_a_reconcile_counts_each_of_its_files_once():
     for path in ("src/a", "src/a", "extra/x", "src/b"):
         rec.done(path)
     assert (rec.files_done, rec.files_total, rec.bytes_done, rec.bytes_total) == (2, 2, 15, 15)
+
+
+async def test_a_live_session_reports_an_uncovered_rule_once_and_syncs_the_others(container, project, tmp_path,
+                                                                                 make_session):
+    h = Helper(container, tmp_path / "h.sock", ["src"]).start()
+    try:
+        session, rec = await make_session(h, mappings=(("src", "out"), ("gen", "gen")))
+        await eventually(lambda: session.state is SessionState.WATCHING, "watching")
+        for proc in list(session._bridge._procs):  # a reconnect greets again
+            proc.kill()
+        await eventually(lambda: rec.of(StateChanged, state=SessionState.RECONNECTING), "the cut to be noticed")
+        (container / "src" / "late.txt").write_text("late")
+        await eventually(lambda: (project / "out" / "late.txt").exists(), "a change after the reconnect")
+    finally:
+        h.kill()
+    uncovered = [e for e in rec.errors if "gen -> gen" in e.message]
+    assert len(uncovered) == 1, [e.message for e in rec.errors]
