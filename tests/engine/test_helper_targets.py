@@ -122,3 +122,17 @@ async def test_a_live_session_reports_an_uncovered_rule_once_and_syncs_the_other
         h.kill()
     uncovered = [e for e in rec.errors if "gen -> gen" in e.message]
     assert len(uncovered) == 1, [e.message for e in rec.errors]
+
+
+def test_bind_compares_folders_as_absolute_and_maps_the_helpers_spelling(tmp_path):
+    from downstream_sync.sync.rules import RuleSet
+
+    rules = RuleSet.from_download([("/app/out", "a"), ("gen/sub", "b"), ("logs", "c"), ("/var/tmp", "d")], [], tmp_path)
+    uncovered = rules.bind("/app", ["out", "/app/gen", "/var"], ["/app/out", "/app/gen", "/var"])
+    assert [r.local_dst for r in uncovered] == ["c"]  # /app/logs is no target, nor below one
+    assert rules.local_path("out/x.txt") == tmp_path.resolve() / "a" / "x.txt"       # the helper's spelling
+    assert rules.local_path("/app/out/x.txt") == tmp_path.resolve() / "a" / "x.txt"  # the rule's own
+    assert rules.local_path("/app/gen/sub/y") == tmp_path.resolve() / "b" / "y"
+    assert rules.local_path("/app/gen/other/y") is None  # the target holds more than the rule
+    assert rules.local_path("/var/tmp/z") == tmp_path.resolve() / "d" / "z"
+    assert rules.canonical("out/x.txt") == "/app/out/x.txt"

@@ -227,7 +227,7 @@ class Applier:
                                       f"(only plain paths below the download targets are accepted)",
                                 w.reconcile if w else None)
                 elif folder := _reserved(wire):
-                    self._skipped(self._would_be(wire), wire, f"in {folder}/, a folder never written from a "
+                    self._skipped(self.rules.named(wire), wire, f"in {folder}/, a folder never written from a "
                                                               f"container (exclude it in the stanza to say so)", w)
                 else:
                     self._skipped(None, wire, "not covered by any download rule", w)
@@ -251,15 +251,6 @@ class Applier:
         if relpath:  # walked from the project root down, never following a symlink
             return Target(wire, root, relpath, f"{root}/{relpath}", relpath, rule.local_rel)
         return Target(wire, root.parent, root.name, str(root), relpath)
-
-    def _would_be(self, wire: str) -> str:
-        """The local path a wire path below a rule's folder names, checked or not ("" when none)."""
-        for rule in self.rules.rules:
-            for prefix in {rule.remote, self.rules.spelling(rule)}:
-                if wire.startswith(prefix + "/"):
-                    rel = wire[len(prefix) + 1:]
-                    return f"{rule.local_rel}/{rel}" if rule.local_rel else rel
-        return ""
 
     async def _local_md5(self, t: Target, st: os.stat_result | None, checked: int) -> str | None:
         """The local file's MD5 (None when absent): from the ledger or the cache when its stat proves

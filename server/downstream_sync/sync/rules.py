@@ -166,9 +166,14 @@ class RuleSet:
         self._sort()
         return uncovered
 
-    def spelling(self, rule: Rule) -> str:
-        """How the helper spells `rule`'s folder on the wire (its remoteSrc until `bind` learnt otherwise)."""
-        return self._spelled.get(rule.remote, rule.remote)
+    def named(self, wire_path: str) -> str:
+        """The local path (relative to the project root) that a wire path below a rule's folder
+        names, for messages only: unchecked, and "" when no rule's folder holds it."""
+        for prefix, rule in self._prefixes:
+            if wire_path.startswith(prefix.rstrip("/") + "/"):
+                rel = wire_path[len(prefix.rstrip("/")) + 1:]
+                return f"{rule.local_rel}/{rel}" if rule.local_rel else rel
+        return ""
 
     def canonical(self, wire_path: str) -> str:
         """A wire path in the rules' own spelling (remoteSrc as written), whichever spelling it came in."""
