@@ -11,7 +11,12 @@ from __future__ import annotations
 import shlex
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Transport", "CommandTransport", "TransportError"]
+__all__ = ["Transport", "CommandTransport", "TransportError", "HELPER_ADVICE"]
+
+# What to do when a helper that should be in the container does not answer (an injected one).
+HELPER_ADVICE = ("make sure the helper runs in the container: deploy the artifact with its download "
+                 "stanza so /sync-helper/app-server wraps the container's command, or attach the helper "
+                 "to the running container")
 
 
 class TransportError(Exception):
@@ -29,7 +34,7 @@ class Transport(Protocol):
         ...
 
     # A transport may also have `advice`: what to do when the helper cannot be reached through it
-    # (a sentence for the end of an error; the session has a default for Kubernetes pods).
+    # (a sentence for the end of an error; HELPER_ADVICE when it has none).
 
 
 class CommandTransport:

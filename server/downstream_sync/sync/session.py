@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from ..cluster.bridge import Bridge
-from ..cluster.transport import Transport, TransportError
+from ..cluster.transport import HELPER_ADVICE, Transport, TransportError
 from .apply import Applier, LostStream, Work, merge, written_copy
 from .client import HelperClient, connection_lost, pb
 from .lane import Lane
@@ -43,9 +43,6 @@ log = logging.getLogger("downstream_sync")
 _BACKOFF_FIRST = 0.2
 _BACKOFF_MAX = 10.0
 _WORKERS = 8
-_HELPER_HINT = ("make sure the helper runs in the container: deploy the artifact with its download "
-                "stanza so /sync-helper/app-server wraps the container's command, or attach the helper "
-                "to the running container")
 
 
 class Session:
@@ -371,7 +368,7 @@ class Session:
             text = f"lost the connection to the helper through {where}"
             return f"{text}: {failure.message}" if failure else text
         text = f"cannot reach the helper through {where}"
-        advice = getattr(self.transport, "advice", _HELPER_HINT)
+        advice = getattr(self.transport, "advice", HELPER_ADVICE)
         if failure is not None:
             return f"{text}: {failure.message}; {advice}"
         details = e.details() if hasattr(e, "details") else str(e)
