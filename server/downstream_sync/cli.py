@@ -72,7 +72,9 @@ def _session_flags(p: argparse.ArgumentParser) -> None:
                         "remote-wins: the container's version overwrites it")
     p.add_argument("--pod-timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="how long to wait for a running pod (default: 60)")
-    p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show each file skipped (up to date, excluded, in a reserved folder such as .git), "
+                        "during the first reconcile too")
 
 
 def _seconds(text: str) -> float:
@@ -96,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Sync each artifact's files live until Ctrl+C. The first Ctrl+C (or SIGTERM) "
                                    "stops cleanly and prints a summary;\na second one quits at once.",
                        epilog="exit codes:\n"
-                              "  1    a session failed, or the helper cannot be reached before it starts\n"
+                              "  1    a session failed, or the pod or kubectl to reach it cannot be found (a helper that\n"
+                              "       does not answer is retried, and said so)\n"
                               "  2    skaffold.yaml has errors, or names no artifact to sync, or the command line is wrong\n"
                               "  130  stopped by Ctrl+C (SIGINT), as a shell counts it (128 + 2)\n"
                               "  143  stopped by SIGTERM (128 + 15)")
@@ -140,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--helper-image", metavar="REF", help="the helper image for the init container")
     p = sub.add_parser("demo", help="a live sync from an embedded local container (no cluster needed)")
     p.add_argument("--seconds", type=_seconds, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")
-    p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show each file skipped (up to date, excluded, in a reserved folder such as .git), "
+                        "during the first reconcile too")
     return parser
 
 
