@@ -108,6 +108,7 @@ class Tally:
     last_state: str = ""
     last_detail: str = ""
     last_error: str = ""
+    said: set[str] = field(default_factory=set)  # why it reconnects, once shown (an error line or a retry's)
     in_conflict: dict[str, OpenConflict] = field(default_factory=dict)  # by path, until synced again
 
 
@@ -201,6 +202,7 @@ class TerminalPrinter:
         elif isinstance(event, SyncError):
             tally.errors += 1
             tally.last_error = event.message
+            tally.said.add(event.message)
             if event.path:
                 tally.failed_paths.add(event.path)
             where = f"{event.path}: " if event.path else ""
@@ -212,7 +214,13 @@ class TerminalPrinter:
             tally.last_state, tally.last_detail = state, event.detail
             if state == "reconciling":
                 self._progress_step.pop(event.session, None)  # a new reconcile reports its progress afresh
-            shown = printable(event.detail) if event.detail and event.detail != state else ""
+            detail = event.detail
+            if state == "reconnecting":  # "<why>; retrying in 0.4s": why once, then each retry in one short line
+                why, _, retry = detail.rpartition("; ")
+                if why in tally.said:
+                    detail = retry
+                tally.said.add(why)
+            shown = printable(detail) if detail and detail != state else ""
             if shown:
                 self.write(f"{self._prefix(event)}{self._action(state, 'state')} {self.paint(shown, 'dim')}")
             else:

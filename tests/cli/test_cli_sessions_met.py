@@ -164,3 +164,19 @@ def test_a_second_ctrl_c_quits_at_once_with_130(project, helper):
     assert code == 130, out.text
     assert "Traceback" not in proc.stderr.read()
     assert not list((project / ".downstream-sync" / "sessions").glob("*.json"))
+
+
+def test_start_says_why_once_and_each_retry_in_one_short_line(project, tmp_path):
+    command = f"{Path(sys.executable).parent / 'app-connect'} --socket {tmp_path / 'nothing.sock'}"
+    proc = subprocess.Popen([CLI, "start", "-f", str(project / "skaffold.yaml"), "--connect-command", command],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    out = Output(proc)
+    try:
+        wait_for(lambda: len([l for l in out.lines if "retrying in" in l]) >= 3, "three retries")
+    finally:
+        stop(proc, out)
+    errors = [l for l in out.lines if l.split()[1:2] == ["error"]]
+    assert len(errors) == 1 and "app-connect: cannot connect to" in errors[0], out.text
+    assert "check that the command reaches the helper" in errors[0]
+    retries = [l for l in out.lines if "retrying in" in l]
+    assert all(l.split()[1:4] == ["reconnecting", "retrying", "in"] and len(l.split()) == 5 for l in retries), retries

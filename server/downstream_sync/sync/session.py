@@ -160,6 +160,7 @@ class Session:
                     message = await self._explain(e, started, hello=False)
                     if attempt == 2:
                         raise TransportError(message) from None
+                    # Short: the error that ends a pull says why, once.
                     self._set_state(SessionState.RECONNECTING, f"retrying in {delay:.1f}s")
                     await asyncio.sleep(delay)
                     delay *= 2
@@ -335,10 +336,10 @@ class Session:
                     message = await self._explain(e, started, hello=self._hello)
                 if self._hello:
                     delay = _BACKOFF_FIRST
-                if message != self._last_error_message:  # said once in full; a retry is one short line
+                if message != self._last_error_message:  # an error once, not on every retry
                     self._last_error_message = message
                     self._error(None, message)
-                self._set_state(SessionState.RECONNECTING, f"retrying in {delay:.1f}s")
+                self._set_state(SessionState.RECONNECTING, f"{message}; retrying in {delay:.1f}s")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _BACKOFF_MAX)
         except asyncio.CancelledError:
