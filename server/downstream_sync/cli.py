@@ -72,7 +72,9 @@ def _session_flags(p: argparse.ArgumentParser) -> None:
                         "remote-wins: the container's version overwrites it")
     p.add_argument("--pod-timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="how long to wait for a running pod (default: 60)")
-    p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show each file skipped (up to date, excluded, in a reserved folder such as .git), "
+                        "during the first reconcile too")
 
 
 def _seconds(text: str) -> float:
@@ -92,7 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
                                "of the download stanza in skaffold.yaml.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("start", help="sync live until Ctrl+C", description="Sync each artifact's files live until Ctrl+C.")
+    p = sub.add_parser("start", help="sync live until Ctrl+C", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Sync each artifact's files live until Ctrl+C. The first Ctrl+C (or SIGTERM) "
+                                   "stops cleanly and prints a summary;\na second one quits at once.",
+                       epilog="exit codes:\n"
+                              "  1    a session failed, or the pod or kubectl to reach it cannot be found (a helper that\n"
+                              "       does not answer is retried, and said so)\n"
+                              "  2    skaffold.yaml has errors, or names no artifact to sync, or the command line is wrong\n"
+                              "  130  stopped by Ctrl+C (SIGINT), as a shell counts it (128 + 2)\n"
+                              "  143  stopped by SIGTERM (128 + 15)")
     _session_flags(p)
     p = sub.add_parser("pull", help="reconcile once and exit (0: in sync, 1: conflicts or errors)",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -100,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="exit codes:\n"
                               "  0    the local tree matches the container's (under the rules)\n"
                               "  1    conflicts or errors remain (listed above), or the helper cannot be reached\n"
-                              "  2    skaffold.yaml has errors, or names no artifact to sync\n"
-                              "  130  interrupted (Ctrl+C)")
+                              "  2    skaffold.yaml has errors, or names no artifact to sync, or the command line is wrong\n"
+                              "  130  interrupted (Ctrl+C)\n"
+                              "  143  terminated (SIGTERM)")
     _session_flags(p)
     p = sub.add_parser("validate", help="check the download stanza of a skaffold.yaml",
                        description="Print problems as file:line:col: severity: code: message; exit 1 on errors.")
@@ -132,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--helper-image", metavar="REF", help="the helper image for the init container")
     p = sub.add_parser("demo", help="a live sync from an embedded local container (no cluster needed)")
     p.add_argument("--seconds", type=_seconds, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")
-    p.add_argument("-v", "--verbose", action="store_true", help="also show files skipped as up to date or excluded")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show each file skipped (up to date, excluded, in a reserved folder such as .git), "
+                        "during the first reconcile too")
     return parser
 
 
@@ -201,10 +214,13 @@ async def preflight(plans: list, out) -> None:
 # --- start -----------------------------------------------------------------------------------
 
 
-def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out) -> None:
-    """The first Ctrl+C (or SIGTERM) stops cleanly; a second one interrupts at once."""
+def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out) -> list[signal.Signals]:
+    """The first Ctrl+C (or SIGTERM) stops cleanly; a second one interrupts at once. Returns the
+    list the first signal is put in, for the exit code (128 + its number, as a shell reports it)."""
+    caught: list[signal.Signals] = []
 
     def first(sig: signal.Signals) -> None:
+        caught.append(sig)
         if sig == signal.SIGINT:
             print("\nStopping (Ctrl+C again to quit at once) ...", file=out, flush=True)
         for s in (signal.SIGINT, signal.SIGTERM):
@@ -213,6 +229,7 @@ def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out) -> 
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, first, sig)
+    return caught
 
 
 async def run_sessions(project, plans: list, args, *, seconds: float = 0, out=None) -> int:
@@ -224,18 +241,22 @@ async def run_sessions(project, plans: list, args, *, seconds: float = 0, out=No
     out = out or sys.stdout
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    _stop_signals(loop, stop, out)
-    printer = TerminalPrinter(out, show_names=len(plans) > 1, verbose=args.verbose)
-    sessions = [p.session(owner=f"{PROG} {args.command}") for p in plans]
+    caught = _stop_signals(loop, stop, out)
+    printer = TerminalPrinter(out, show_names=len(plans) > 1, verbose=args.verbose,
+                              roots={p.name: Path(p.root) for p in plans})
+    sessions = [p.session(owner=f"{PROG} {args.command}", every_skip=args.verbose) for p in plans]
     record = Record(Path(project.root), Path(args.filename).resolve())
 
     def snapshot() -> list[dict]:
         rows = []
         for s, plan in zip(sessions, plans):
             stats = s.stats
-            rows.append({"artifact": plan.image, "transport": plan.transport.describe(),
+            tally = printer.tally(s.name)
+            rows.append({"artifact": plan.image, "transport": plan.transport.describe(), "root": str(plan.root),
                          "state": s.state.name.lower(), "files_synced": stats.files_synced,
-                         "bytes_synced": stats.bytes_synced, "conflicts": stats.conflicts, "errors": stats.errors})
+                         "bytes_synced": stats.bytes_synced, "conflicts": stats.conflicts, "errors": stats.errors,
+                         "open_conflicts": {path: c.copy for path, c in printer.open_conflicts(s.name).items()},
+                         "last_error": tally.last_error})
         return rows
 
     dirty = asyncio.Event()
@@ -301,7 +322,9 @@ async def run_sessions(project, plans: list, args, *, seconds: float = 0, out=No
     for s in failed:
         detail = printer.tally(s.name).last_detail
         _err(f"session {s.name} failed" + (f": {detail}" if detail else ""))
-    return EXIT_FAIL if failed else EXIT_OK
+    if failed:
+        return EXIT_FAIL
+    return 128 + caught[0] if caught else EXIT_OK
 
 
 async def cmd_start(args) -> int:
@@ -319,11 +342,12 @@ async def cmd_pull(args) -> int:
 
     from .terminal import TerminalPrinter
 
-    printer = TerminalPrinter(sys.stdout, show_names=len(plans) > 1, verbose=args.verbose)
+    printer = TerminalPrinter(sys.stdout, show_names=len(plans) > 1, verbose=args.verbose,
+                              roots={p.name: Path(p.root) for p in plans})
     code = EXIT_OK
     started = time.monotonic()
     for plan in plans:
-        session = plan.session(owner=f"{PROG} pull")
+        session = plan.session(owner=f"{PROG} pull", every_skip=args.verbose)
         session.subscribe(printer)
         result = await session.pull()
         ok = result.in_sync and not result.conflicts and not result.errors
@@ -361,6 +385,7 @@ def cmd_validate(args) -> int:
 
 def cmd_status(args) -> int:
     from .records import live_records
+    from .sync.events import printable
 
     given = Path(args.filename).resolve()
     root = given if given.is_dir() else given.parent
@@ -368,14 +393,28 @@ def cmd_status(args) -> int:
     if not records:
         print(f"No sessions are running for {root}.")
         return EXIT_OK
-    rows = [("PID", "ARTIFACT", "STATE", "FILES", "TRANSPORT")]
+    rows = [("PID", "ARTIFACT", "STATE", "FILES", "CONFLICTS", "ERRORS", "TRANSPORT")]
+    notes = []
     for r in records:
         for s in r.get("sessions", []):
-            rows.append((str(r["pid"]), s.get("artifact", "?"), s.get("state", "?"),
-                         str(s.get("files_synced", 0)), s.get("transport", "?")))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+            artifact = printable(str(s.get("artifact", "?")))
+            folder = Path(s.get("root") or root)
+            conflicts = {path: copy for path, copy in (s.get("open_conflicts") or {}).items()
+                         if not copy or os.path.lexists(folder / copy)}  # a copy removed since settles it
+            rows.append((str(r["pid"]), artifact, str(s.get("state", "?")), str(s.get("files_synced", 0)),
+                         str(len(conflicts)), str(s.get("errors", 0)), printable(str(s.get("transport", "?")))))
+            for path, copy in sorted(conflicts.items()):
+                where = f" (the container's copy: {copy})" if copy else ""
+                notes.append(printable(f"{artifact}: conflict {path}{where}"))
+            if s.get("last_error"):
+                notes.append(printable(f"{artifact}: last error: {s['last_error']}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:6], widths)) + "  " + row[6])
+    if notes:
+        print()
+        for note in notes:
+            print(note)
     return EXIT_OK
 
 

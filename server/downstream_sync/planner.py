@@ -91,11 +91,13 @@ class SessionPlan:
     root: Path         # the folder of the artifact's skaffold.yaml: what localDst is relative to
     policy: Policy
 
-    def session(self, owner: str):
-        """The session; `owner` names the face that runs it (a second session is refused naming it)."""
+    def session(self, owner: str, every_skip: bool = False):
+        """The session; `owner` names the face that runs it (a second session is refused naming it);
+        `every_skip`: it reports each file a reconcile skips, for a face that shows them."""
         from .sync.session import Session
 
-        return Session(self.name, self.rules, self.transport, self.root, policy=self.policy, owner=owner)
+        return Session(self.name, self.rules, self.transport, self.root, policy=self.policy, owner=owner,
+                       every_skip=every_skip)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from .sync.events import (Conflict, DownloadProgress, FileSkipped, FileSynced, ReconcileProgress, StateChanged,
@@ -85,6 +86,14 @@ def human_duration(seconds: float) -> str:
 
 
 @dataclass
+class OpenConflict:
+    """A file in conflict: where the container's copy is, and how often the container changed it since."""
+
+    copy: str | None
+    repeats: int = 0
+
+
+@dataclass
 class Tally:
     """What one session did, counted from its events (the summary's figures)."""
 
@@ -98,13 +107,19 @@ class Tally:
     recovered: int = 0  # errors whose file was written on a later try
     last_state: str = ""
     last_detail: str = ""
-    conflict_paths: list[str] = field(default_factory=list)
+    last_error: str = ""
+    said: set[str] = field(default_factory=set)  # why it reconnects, once shown (an error line or a retry's)
+    in_conflict: dict[str, OpenConflict] = field(default_factory=dict)  # by path, until synced again
 
 
 class TerminalPrinter:
     """A subscriber for one or more sessions that writes what they do to a stream."""
 
-    def __init__(self, stream: TextIO | None = None, *, show_names: bool = False, verbose: bool = False):
+    def __init__(self, stream: TextIO | None = None, *, show_names: bool = False, verbose: bool = False,
+                 roots: dict[str, Path] | None = None):
+        """`roots`: each session's project folder, where its conflict copies are (a conflict whose
+        copy is gone is settled)."""
+        self.roots = roots or {}
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.color = self.tty and not os.environ.get("NO_COLOR")
@@ -149,6 +164,9 @@ class TerminalPrinter:
     def __call__(self, event) -> None:
         tally = self.tally(event.session)
         if isinstance(event, FileSynced):
+            tally.in_conflict.pop(event.path, None)  # synced since: no longer in conflict
+            if event.old_path:
+                tally.in_conflict.pop(event.old_path, None)
             if event.path in tally.failed_paths:
                 tally.failed_paths.discard(event.path)
                 tally.recovered += 1
@@ -166,16 +184,25 @@ class TerminalPrinter:
         elif isinstance(event, FileSkipped):
             tally.skipped += 1
             if self.verbose:
-                self.write(f"{self._prefix(event)}{self._action('skipped', 'skipped')} {printable(event.path)}  "
+                where = event.path or f"{event.remote_path} (in the container)"
+                self.write(f"{self._prefix(event)}{self._action('skipped', 'skipped')} {printable(where)}  "
                            f"({printable(event.reason)})")
         elif isinstance(event, Conflict):
-            tally.conflicts += 1
-            tally.conflict_paths.append(event.path)
-            kept = f"; remote copy kept at {event.remote_copy}" if event.remote_copy else ""
+            # One line per file in conflict: the container changing it again (a file rewritten every
+            # second) is counted, not printed, while its copy stays where the line said.
+            known = tally.in_conflict.get(event.path)
+            if known is not None and known.copy == event.remote_copy:
+                known.repeats += 1
+                return
+            if known is None:
+                tally.conflicts += 1
+            tally.in_conflict[event.path] = OpenConflict(event.remote_copy)
             self.write(f"{self._prefix(event)}{self._action('conflict', 'conflict')} {printable(event.path)}  "
-                       f"({printable(event.reason + kept)})")
+                       f"({printable(event.reason)})")  # the reason says where the container's copy is
         elif isinstance(event, SyncError):
             tally.errors += 1
+            tally.last_error = event.message
+            tally.said.add(event.message)
             if event.path:
                 tally.failed_paths.add(event.path)
             where = f"{event.path}: " if event.path else ""
@@ -187,7 +214,13 @@ class TerminalPrinter:
             tally.last_state, tally.last_detail = state, event.detail
             if state == "reconciling":
                 self._progress_step.pop(event.session, None)  # a new reconcile reports its progress afresh
-            shown = printable(event.detail) if event.detail and event.detail != state else ""
+            detail = event.detail
+            if state == "reconnecting":  # "<why>; retrying in 0.4s": why once, then each retry in one short line
+                why, _, retry = detail.rpartition("; ")
+                if why in tally.said:
+                    detail = retry
+                tally.said.add(why)
+            shown = printable(detail) if detail and detail != state else ""
             if shown:
                 self.write(f"{self._prefix(event)}{self._action(state, 'state')} {self.paint(shown, 'dim')}")
             else:
@@ -215,13 +248,21 @@ class TerminalPrinter:
             self._progress_step[event.session] = step
             self.write(self._prefix(event) + text)
 
+    def open_conflicts(self, name: str) -> dict[str, OpenConflict]:
+        """The files still in conflict: not synced since, and their copy (when there is one) still there."""
+        t, root = self.tally(name), self.roots.get(name)
+        return {path: c for path, c in sorted(t.in_conflict.items())
+                if c.copy is None or root is None or os.path.lexists(root / c.copy)}
+
     def conflicts_note(self, name: str) -> str | None:
-        """The files that were in conflict, to look at by hand."""
-        paths = sorted(set(map(printable, self.tally(name).conflict_paths)))
-        if not paths:
+        """The conflicts still open, to look at by hand."""
+        still = self.open_conflicts(name)
+        if not still:
             return None
-        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
-        return f"Conflicts to look at: {shown} (each conflict line above says where the other copy is)."
+        shown = [printable(path) + (f" (changed {c.repeats} more time{'s' if c.repeats != 1 else ''} in the "
+                                    f"container since)" if c.repeats else "") for path, c in still.items()]
+        listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+        return f"Conflicts to look at: {listed}; each conflict line above says where the other copy is."
 
     # the end ----------------------------------------------------------------------------------
 
@@ -232,8 +273,10 @@ class TerminalPrinter:
                  + (f": {kinds})" if kinds else ")")]
         if t.skipped:
             parts.append(f"{t.skipped} skipped (up to date or excluded)")
-        parts.append(self.paint(f"{t.conflicts} conflict{'s' if t.conflicts != 1 else ''}", "conflict") if t.conflicts
-                     else "0 conflicts")
+        still = len(self.open_conflicts(name))
+        settled = f" ({t.conflicts - still} settled since)" if still < t.conflicts else ""
+        parts.append(self.paint(f"{t.conflicts} conflict{'s' if t.conflicts != 1 else ''}", "conflict") + settled
+                     if t.conflicts else "0 conflicts")
         recovered = f" ({t.recovered} of them written on a later try)" if t.recovered else ""
         parts.append(self.paint(f"{t.errors} error{'s' if t.errors != 1 else ''}", "error") + recovered if t.errors
                      else "0 errors")

@@ -44,7 +44,7 @@ def test_a_second_start_or_pull_is_refused_naming_the_first(project, helper):
         (helper.container / "out" / "later.txt").write_text("still synced by the first\n")
         wait_for(lambda: (project / "local" / "out" / "later.txt").exists(), "the first session still syncing")
     finally:
-        assert stop(first, out) == 0, out.text
+        assert stop(first, out) == 130, out.text
     assert not conflict_copies(project)
     assert run("pull", *sync_args(project, helper)).returncode == 0  # free again once the first stopped
 
@@ -120,7 +120,7 @@ def test_the_editor_and_a_terminal_refuse_each_other(project, helper):
                                                               "arguments": []})
             assert listed["result"]["sessions"] == [], json.dumps(listed)
         finally:
-            assert stop(first, out) == 0, out.text
+            assert stop(first, out) == 130, out.text
     finally:
         lsp.close()
     assert not conflict_copies(project)

@@ -42,7 +42,7 @@ def test_a_local_edit_is_a_conflict_and_exit_1(project, helper):
     assert mine.read_text() == "my own edit\n"  # never lost
     assert any("conflict" in line and "local/out/a.txt" in line for line in result.stdout.splitlines()), result.stdout
     assert "NOT in sync" in result.stdout and "1 conflict" in result.stdout
-    assert result.stdout.strip().splitlines()[-1].startswith("Conflicts to look at: local/out/a.txt (")
+    assert result.stdout.strip().splitlines()[-1].startswith("Conflicts to look at: local/out/a.txt; ")
 
     # remote-wins takes the container's version, keeps the local one beside it, and still says so
     (helper.container / "out" / "a.txt").write_text("the container's newer version\n")

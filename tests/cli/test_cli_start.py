@@ -56,10 +56,10 @@ def test_start_syncs_live_lists_itself_in_status_and_stops_on_ctrl_c(project, he
             status = run("status", "-f", str(project / "skaffold.yaml"))
             assert status.returncode == 0, status.stderr
             header, *rows = status.stdout.strip().splitlines()
-            assert header.split()[:4] == ["PID", "ARTIFACT", "STATE", "FILES"]
+            assert header.split()[:6] == ["PID", "ARTIFACT", "STATE", "FILES", "CONFLICTS", "ERRORS"]
             assert len(rows) == 1, rows
-            pid, artifact, state, files, *transport = rows[0].split()
-            assert (int(pid), artifact, state) == (proc.pid, "web", "watching")
+            pid, artifact, state, files, conflicts, errors, *transport = rows[0].split()
+            assert (int(pid), artifact, state, conflicts, errors) == (proc.pid, "web", "watching", "0", "0")
             assert "app-connect" in " ".join(transport)
             return int(files) >= 5  # the record catches up with the files within a moment
 
@@ -69,7 +69,7 @@ def test_start_syncs_live_lists_itself_in_status_and_stops_on_ctrl_c(project, he
         code = proc.wait(30)
         out.thread.join(10)
     stderr = proc.stderr.read()
-    assert code == 0, out.text + stderr
+    assert code == 130, out.text + stderr  # Ctrl+C: a clean stop, the exit code of an interrupted tool
     assert "Traceback" not in stderr
     summary = [line for line in out.lines if line.startswith("Stopped.")]
     assert summary and "5 changes synced" in summary[0] and "0 conflicts, 0 errors" in summary[0], out.text

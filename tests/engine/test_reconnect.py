@@ -55,7 +55,8 @@ async def test_missing_helper_is_reported_and_retried(container, project, make_s
     err = rec.errors[0]
     assert err.path is None
     assert "app-connect" in err.message and str(sock) in err.message  # the command's own stderr
-    assert "helper" in err.message and "download stanza" in err.message  # how to inject it
+    assert "check that the command reaches the helper" in err.message  # advice for this transport
+    assert "download stanza" not in err.message  # not the advice for an injected pod
     await eventually(lambda: len(rec.of(StateChanged, state=SessionState.RECONNECTING)) >= 2, "retries")
     assert session.state in (SessionState.RECONNECTING, SessionState.CONNECTING)
     # The helper appears: the same session connects and syncs.

@@ -122,8 +122,7 @@ class Bridge:
             return
         if rc != 0 or text:
             status = f"exited with status {rc}" if rc >= 0 else f"was killed by signal {-rc}"
-            detail = f": {text}" if text else ""
-            self._fail(f"the command {status}{detail}", rc)
+            self._fail(text or f"the command {status}", rc)  # its own words say more than its status
 
     async def close(self) -> None:
         if self._accept_task is not None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .attach import AttachTransport, choose_mode
 from .pods import NoPodError, PodChoice, PodNotRunningError, choose_pod, wait_for_pod, where_searched
-from .transport import TransportError
+from .transport import HELPER_ADVICE, TransportError
 
 __all__ = ["KubernetesTransport", "PodChoice", "NoPodError", "PodNotRunningError", "HELPER_PATH"]
 
@@ -171,6 +171,14 @@ class KubernetesTransport:
         self.excludes: list[str] = []
         self.attach: AttachTransport | None = None
         self._attached_to: tuple[str, str, str] | None = None
+
+    @property
+    def advice(self) -> str:
+        """What to do when the helper does not answer: it depends on how it came into the pod."""
+        if self.attach is not None:
+            return ("the helper attached for this session does not answer: check that the container still "
+                    "runs (kubectl describe pod)")
+        return HELPER_ADVICE
 
     def describe(self) -> str:
         if self.choice is not None:

@@ -11,7 +11,12 @@ from __future__ import annotations
 import shlex
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Transport", "CommandTransport", "TransportError"]
+__all__ = ["Transport", "CommandTransport", "TransportError", "HELPER_ADVICE"]
+
+# What to do when a helper that should be in the container does not answer (an injected one).
+HELPER_ADVICE = ("make sure the helper runs in the container: deploy the artifact with its download "
+                 "stanza so /sync-helper/app-server wraps the container's command, or attach the helper "
+                 "to the running container")
 
 
 class TransportError(Exception):
@@ -28,6 +33,9 @@ class Transport(Protocol):
         """A short description for messages."""
         ...
 
+    # A transport may also have `advice`: what to do when the helper cannot be reached through it
+    # (a sentence for the end of an error; HELPER_ADVICE when it has none).
+
 
 class CommandTransport:
     """A fixed command line, e.g. ["docker", "exec", "-i", "web", "/sync-helper/app-connect"]."""
@@ -39,6 +47,9 @@ class CommandTransport:
 
     async def command(self) -> list[str]:
         return list(self.argv)
+
+    advice = ("check that the command reaches the helper: it must run app-connect where app-server runs "
+              "(e.g. docker exec -i CONTAINER /sync-helper/app-connect)")
 
     def describe(self) -> str:
         return shlex.join(self.argv)

@@ -2,7 +2,8 @@
 
 Modules, each owning one thing:
 
-- rules.py     `RuleSet.from_download(...)`: container path -> local path, or None.
+- rules.py     `RuleSet.from_download(...)`: container path -> local path, or None; `bind` checks the
+               rules against the helper's targets and learns its spelling of each folder.
 - events.py    what subscribers receive (StateChanged, ReconcileProgress, FileSynced, FileSkipped,
                Conflict, SyncError) and the session's stats.
 - session.py   `Session`: connect, watch, reconnect with backoff, resume, reconcile; `pull`;
@@ -12,7 +13,8 @@ Modules, each owning one thing:
 - decide.py    the pure decision from the remote, local and ledger MD5s.
 - writer.py    atomic writes through O_NOFOLLOW folder descriptors; deletes and renames.
 - ledger.py    what this tool last wrote where (sqlite, per session name).
-- reconcile.py progress and the list of files gone remotely during a snapshot reconcile.
+- reconcile.py progress (of the files the rules cover, each counted once) and the list of files
+               gone remotely during a snapshot reconcile.
 - client.py    the gRPC client of the helper, over the bridge of `cluster/bridge.py`.
 
 What the engine leaves on disk, beside the synced files:

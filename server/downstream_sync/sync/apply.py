@@ -96,7 +96,10 @@ class Target:
 
 
 def merge(old: Work, new: Work) -> Work:
-    """Coalesce two items for one path, latest wins: but a rename's old path must still go."""
+    """Coalesce two items for one path, latest wins: but a rename's old path must still go, and a
+    reconcile still counts its file done when a live change took its place."""
+    if new.reconcile is None:
+        new.reconcile = old.reconcile
     if old.kind == "rename" and not new.old_path:
         new.old_path = old.old_path
         if new.kind == "change":
@@ -154,7 +157,12 @@ def written_copy(ledger: Ledger, root: Path, relpath: str) -> Expected | None:
 def _unsafe(wire: str) -> bool:
     body = wire[1:] if wire.startswith("/") else wire
     return (not wire or "\x00" in wire or "\\" in wire
-            or any(seg in ("", ".", "..") or seg.casefold() in RESERVED for seg in body.split("/")))
+            or any(seg in ("", ".", "..") for seg in body.split("/")))
+
+
+def _reserved(wire: str) -> str | None:
+    """The reserved folder (.git, ours) a wire path goes through, or None."""
+    return next((seg for seg in wire.split("/") if seg.casefold() in RESERVED), None)
 
 
 class Applier:
@@ -176,6 +184,7 @@ class Applier:
         self._hash_cache: dict[str, tuple[int, int, int, int, str]] = {}  # size, mtime, ino, checked_ns, md5
         self._renamed_away: dict[str, int] = {}
         self._made_dirs: list[str] = []  # folders made by writes (maybe in worker threads), to record
+        self.every_skip = False  # also report each file a reconcile skips (a face that shows them all)
 
     def _error(self, path: str | None, message: str, rec: Reconcile | None = None) -> None:
         self.stats.errors += 1
@@ -190,10 +199,12 @@ class Applier:
         if message is not None:
             self._error(relpath, message, w.reconcile)
 
-    def _skipped(self, t: Target | None, wire: str, reason: str, w: Work | None = None) -> None:
-        if w is not None and w.reconcile is not None:
-            return  # a reconcile reports progress, not one line per unchanged file
-        self._emit(FileSkipped(session=self.name, path=t.relpath if t else "", remote_path=wire, reason=reason))
+    def _skipped(self, t: Target | str | None, wire: str, reason: str, w: Work | None = None) -> None:
+        """`t`: the target, or the local path it would have had ("" when no rule maps it)."""
+        if w is not None and w.reconcile is not None and not self.every_skip:
+            return  # a reconcile reports progress, not one event per unchanged file
+        path = t.relpath if isinstance(t, Target) else t or ""
+        self._emit(FileSkipped(session=self.name, path=path, remote_path=wire, reason=reason))
 
     def progress(self, rec: Reconcile, final: bool = False) -> None:
         if final or rec.should_report():
@@ -202,7 +213,7 @@ class Applier:
 
     def _done(self, w: Work) -> None:
         if w.reconcile is not None:
-            w.reconcile.done(w.size)
+            w.reconcile.done(w.path)
             self.progress(w.reconcile)
 
     # --- applying work ------------------------------------------------------------------------
@@ -215,19 +226,22 @@ class Applier:
                     self._error(None, f"refused a path from the helper that is not safe: {wire!r} "
                                       f"(only plain paths below the download targets are accepted)",
                                 w.reconcile if w else None)
+                elif folder := _reserved(wire):
+                    self._skipped(self.rules.named(wire), wire, f"in {folder}/, a folder never written from a "
+                                                              f"container (exclude it in the stanza to say so)", w)
                 else:
                     self._skipped(None, wire, "not covered by any download rule", w)
             return None
         rule, rel = found
+        relpath = f"{rule.local_rel}/{rel}" if rule.local_rel and rel else rule.local_rel or rel
         if self.rules.is_excluded(rule, rel):
             if not quiet:
-                self._skipped(None, wire, "excluded", w)
+                self._skipped(relpath, wire, "excluded", w)
             return None
         if _ours(wire.rsplit("/", 1)[-1]):
             if not quiet:
-                self._skipped(None, wire, "named like a file of downstream sync itself (an echo of an upload)", w)
+                self._skipped(relpath, wire, "named like a file of downstream sync itself (an echo of an upload)", w)
             return None
-        relpath = f"{rule.local_rel}/{rel}" if rule.local_rel and rel else rule.local_rel or rel
         refused = self.rules.refusal(relpath)
         if refused:
             if not quiet:

@@ -32,6 +32,9 @@ class HelperClient:
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
             ("grpc.enable_retries", 0),
+            # Its own subchannel: one of an earlier attempt, in its reconnect backoff, would fail this
+            # attempt at once without running the transport's command (and its message would be lost).
+            ("grpc.use_local_subchannel_pool", 1),
             # A transport may take seconds to start (kubectl exec); the session does its own backoff.
             ("grpc.min_reconnect_backoff_ms", 20000),
             ("grpc.keepalive_time_ms", 30000),

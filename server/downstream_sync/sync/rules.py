@@ -82,9 +82,9 @@ class RuleSet:
                  protected: frozenset[str] = frozenset()):
         self.project_root = project_root
         self._protected = protected  # casefolded project-relative POSIX paths
-        # Most specific first, so the first prefix match wins.
-        self._rules = sorted(rules, key=lambda r: r.remote.count("/") + len(r.remote) / 1e6, reverse=True)
         self._order = list(rules)
+        self._spelled: dict[str, str] = {}  # remoteSrc -> the helper's spelling of it, when they differ
+        self._sort()
         self._excludes_list = list(excludes)
         self._excludes = Excludes(tuple(excludes))
 
@@ -131,6 +131,58 @@ class RuleSet:
                 raise RuleError(f"download.excludes: {e}") from None
         return cls(rules, excludes, root, _protected(root, config_files))
 
+    def _sort(self) -> None:
+        """The (prefix, rule) pairs to match wire paths against, most specific first, so the first
+        prefix match wins: each rule's remoteSrc and the helper's spelling of it."""
+        pairs = {(r.remote, r) for r in self._order} | {(self._spelled[r.remote], r) for r in self._order
+                                                         if r.remote in self._spelled}
+        self._prefixes = sorted(pairs, key=lambda p: (p[0].count("/") + len(p[0]) / 1e6, p[0]), reverse=True)
+
+    def bind(self, working_dir: str, targets: list[str], target_dirs: list[str]) -> list[Rule]:
+        """Learn how the helper spells each rule's folder on the wire, from what it announced (its
+        working directory, its targets as given and as absolute folders, pairwise); returns the
+        rules whose remoteSrc no target covers (equal to a target or below one, compared as
+        absolute folders: `/app/out` and `out` in `/app` are the same folder)."""
+        def absolute(path: str) -> str:
+            return path if path.startswith("/") or not working_dir else posixpath.join(working_dir, path)
+
+        uncovered = []
+        self._spelled = {}
+        for rule in self._order:
+            folder = absolute(rule.remote)
+            best = None
+            for target, target_dir in zip(targets, target_dirs or map(absolute, targets)):
+                base = target_dir.rstrip("/")
+                if folder == target_dir or folder.startswith(base + "/"):
+                    if best is None or len(target_dir) > len(best[1]):
+                        best = (target, target_dir)
+            if best is None:
+                uncovered.append(rule)
+                continue
+            below = folder[len(best[1]):].strip("/")
+            spelled = f"{best[0].rstrip('/')}/{below}" if below else best[0]
+            if spelled != rule.remote:
+                self._spelled[rule.remote] = spelled
+        self._sort()
+        return uncovered
+
+    def named(self, wire_path: str) -> str:
+        """The local path (relative to the project root) that a wire path below a rule's folder
+        names, for messages only: unchecked, and "" when no rule's folder holds it."""
+        for prefix, rule in self._prefixes:
+            if wire_path.startswith(prefix.rstrip("/") + "/"):
+                rel = wire_path[len(prefix.rstrip("/")) + 1:]
+                return f"{rule.local_rel}/{rel}" if rule.local_rel else rel
+        return ""
+
+    def canonical(self, wire_path: str) -> str:
+        """A wire path in the rules' own spelling (remoteSrc as written), whichever spelling it came in."""
+        found = self.match(wire_path)
+        if found is None:
+            return wire_path
+        rule, rel = found
+        return f"{rule.remote}/{rel}" if rel else rule.remote
+
     @property
     def targets(self) -> list[str]:
         """The normalized remoteSrc values, in the order given: what app-server's --targets gets."""
@@ -156,11 +208,11 @@ class RuleSet:
         """The rule for a wire path and the path below its remoteSrc ("" for the target itself)."""
         if not isinstance(wire_path, str) or not wire_path or "\x00" in wire_path or "\\" in wire_path:
             return None
-        for rule in self._rules:
-            if wire_path == rule.remote:
+        for prefix, rule in self._prefixes:
+            if wire_path == prefix:
                 return rule, ""
-            if wire_path.startswith(rule.remote + "/"):
-                rel = wire_path[len(rule.remote) + 1:]
+            if wire_path.startswith(prefix.rstrip("/") + "/"):
+                rel = wire_path[len(prefix.rstrip("/")) + 1:]
                 return (rule, rel) if _check_rel_wire(rel) else None
         return None
 

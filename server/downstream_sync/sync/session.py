@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from ..cluster.bridge import Bridge
-from ..cluster.transport import Transport, TransportError
+from ..cluster.transport import HELPER_ADVICE, Transport, TransportError
 from .apply import Applier, LostStream, Work, merge, written_copy
 from .client import HelperClient, connection_lost, pb
 from .lane import Lane
@@ -43,15 +43,14 @@ log = logging.getLogger("downstream_sync")
 _BACKOFF_FIRST = 0.2
 _BACKOFF_MAX = 10.0
 _WORKERS = 8
-_HELPER_HINT = ("make sure the helper runs in the container: deploy the artifact with its download "
-                "stanza so /sync-helper/app-server wraps the container's command, or attach the helper "
-                "to the running container")
 
 
 class Session:
     def __init__(self, name: str, rules: RuleSet, transport: Transport, project_root: Path,
-                 policy: Policy = "safe", state_dir: Path | None = None, owner: str = "downstream-sync"):
-        """`owner` names the face running the session, for the refusal of a second one."""
+                 policy: Policy = "safe", state_dir: Path | None = None, owner: str = "downstream-sync",
+                 every_skip: bool = False):
+        """`owner` names the face running the session, for the refusal of a second one; `every_skip`:
+        a reconcile reports each file it skips too (not only its progress)."""
         if policy not in ("safe", "remote-wins"):
             raise ValueError(f"policy must be 'safe' or 'remote-wins', got {policy!r}")
         self.name = name
@@ -80,6 +79,7 @@ class Session:
         self._commit_handle: asyncio.TimerHandle | None = None
         self._last_error_message = ""
         self._applier = Applier(name, rules, policy, self.stats, self._emit, self._schedule_commit)
+        self._applier.every_skip = every_skip
         self._retries = Retries(self._resubmit)
         self._pipe: Pipeline | None = None  # the current connection's work queue
         self._hello = False
@@ -147,8 +147,8 @@ class Session:
             raise LedgerError(self._last_error_message)
         try:
             delay = _BACKOFF_FIRST
+            self._set_state(SessionState.CONNECTING, self.transport.describe())
             for attempt in range(3):
-                self._set_state(SessionState.CONNECTING, self.transport.describe())
                 started = time.time()
                 try:
                     rec = await self._connect_once(snapshot=True, once=True)
@@ -160,9 +160,11 @@ class Session:
                     message = await self._explain(e, started, hello=False)
                     if attempt == 2:
                         raise TransportError(message) from None
+                    # Short: the error that ends a pull says why, once.
+                    self._set_state(SessionState.RECONNECTING, f"retrying in {delay:.1f}s")
                     await asyncio.sleep(delay)
                     delay *= 2
-            self._set_state(SessionState.STOPPED, "pull complete")
+            self._set_state(SessionState.STOPPED, f"pull complete: {_reconciled(rec)}")
             return PullResult(synced=rec.synced, conflicts=rec.conflicts, errors=rec.errors,
                               in_sync=rec.conflicts == 0 and rec.errors == 0)
         except BaseException:
@@ -334,10 +336,10 @@ class Session:
                     message = await self._explain(e, started, hello=self._hello)
                 if self._hello:
                     delay = _BACKOFF_FIRST
-                self._set_state(SessionState.RECONNECTING, f"{message}; retrying in {delay:.1f}s")
-                if message != self._last_error_message:
+                if message != self._last_error_message:  # an error once, not on every retry
                     self._last_error_message = message
                     self._error(None, message)
+                self._set_state(SessionState.RECONNECTING, f"{message}; retrying in {delay:.1f}s")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _BACKOFF_MAX)
         except asyncio.CancelledError:
@@ -367,10 +369,11 @@ class Session:
             text = f"lost the connection to the helper through {where}"
             return f"{text}: {failure.message}" if failure else text
         text = f"cannot reach the helper through {where}"
+        advice = getattr(self.transport, "advice", HELPER_ADVICE)
         if failure is not None:
-            return f"{text}: {failure.message}; {_HELPER_HINT}"
+            return f"{text}: {failure.message}; {advice}"
         details = e.details() if hasattr(e, "details") else str(e)
-        return f"{text} ({details}); {_HELPER_HINT}"
+        return f"{text} ({details}); {advice}"
 
     # --- one connection -----------------------------------------------------------------------
 
@@ -445,7 +448,8 @@ class Session:
                         if rec is None:
                             rec = Reconcile()
                             self._set_state(SessionState.RECONCILING, "the helper sends a fresh snapshot")
-                        rec.add(ev.path, ev.size)
+                        if self.rules.local_path(ev.path) is not None:  # counts what the rules cover
+                            rec.add(ev.path, ev.size)
                         work = self._work_from(ev)
                         work.reconcile = rec
                         await pipe.submit(ev.path, work)
@@ -466,15 +470,13 @@ class Session:
                         self._ledger.set_meta("instance_id", self._instance_id)
                         self._ledger.set_meta("last_version", str(self._received))
                         self._commit()
-                        self._set_state(SessionState.WATCHING,
-                                        f"reconciled {rec.files_total} files ({rec.synced} synced)"
-                                        f"{_missing_note(rec.missing)}; watching")
                         if once:
                             if rec.missing:  # a pull cannot say these are in sync
                                 self._error(None, f"nothing was pulled from {', '.join(rec.missing)}"
                                                   f"{_missing_note(rec.missing)}", rec)
                             call.cancel()
                             return rec
+                        self._set_state(SessionState.WATCHING, f"{_reconciled(rec)}; watching")
                         rec = None
                     elif kind == pb.FileEvent.HELLO:
                         self._hello = True
@@ -486,6 +488,7 @@ class Session:
                                             "the helper restarted; reconciling" if restarted else "reconciling")
                         else:
                             self._set_state(SessionState.WATCHING, f"resumed after version {self._resume_version}")
+                        self._check_targets(ev.helper, rec)
                     elif kind == pb.FileEvent.NOTICE:
                         self._notice(ev.notice)
                     elif kind == pb.FileEvent.RESYNC:
@@ -495,6 +498,21 @@ class Session:
             raise LostStream("the helper ended the watch")
         finally:
             self._rec = rec
+
+    def _check_targets(self, info: pb.HelperInfo, rec: Reconcile | None) -> None:
+        """Every rule's remoteSrc must be a folder the helper watches: one that none covers is an
+        error (once per session, and in the reconcile's count); the covered rules sync on."""
+        if not info.working_dir and not info.targets:
+            return  # an older helper, that does not say
+        for rule in self.rules.bind(info.working_dir, list(info.targets), list(info.target_dirs)):
+            text = (f"download rule {rule.remote} -> {rule.local_dst}: the helper in {self.transport.describe()} "
+                    f"does not watch {rule.remote}; it watches {', '.join(info.targets)}"
+                    f"{f' in {info.working_dir}' if info.working_dir else ''}, so nothing of this rule is synced: "
+                    f"give the helper every remoteSrc of the download stanza as its --targets (redeploy the "
+                    f"artifact, or attach the helper again)")
+            if text not in self._notices:
+                self._notices.add(text)
+                self._error(None, text, rec)
 
     def _notice(self, text: str) -> None:
         """Something the helper skips (a name that is not UTF-8): reported once per session."""
@@ -511,6 +529,10 @@ class Session:
         if content is not None and not md5:
             md5 = hashlib.md5(content).hexdigest()
         return Work(kind, ev.path, md5, ev.size, ev.mode, content, ev.old_path, ev.version)
+
+
+def _reconciled(rec: Reconcile) -> str:
+    return f"reconciled {rec.files_total} files ({rec.synced} synced){_missing_note(rec.missing)}"
 
 
 def _missing_note(missing: tuple[str, ...]) -> str:
