@@ -19,7 +19,8 @@ import {
     showWarningMessage,
     textDocuments,
 } from './common/vscodeapi';
-import { CommandFailed, SERVER_COMMANDS, ServerManager } from './server';
+import type { ServerManager } from './server';
+import { CommandFailed, SERVER_COMMANDS } from './serverCommands';
 import { eventFile, Node } from './sessionsView';
 import { Conflict, SessionsModel } from './sessionsModel';
 import { getSettings, startSessionArgs } from './settings';

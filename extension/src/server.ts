@@ -2,7 +2,6 @@
 // output and protocol trace go to the one log channel, restart it on a command or a settings
 // change, and turn a server that cannot be found or that stops into a message with a button.
 
-import * as fs from 'fs';
 import type { ExtensionContext, LogOutputChannel } from 'vscode';
 import {
     CloseAction,
@@ -14,77 +13,16 @@ import {
     ServerOptions,
     State,
 } from 'vscode-languageclient/node';
-import { describeError, traceError, traceInfo, traceWarn } from './common/log';
-import { run } from './common/process';
-import { executeCommand, getExtension, getWorkspaceFolders, openSettings, showErrorMessage } from './common/vscodeapi';
-import { ensureBundledEnvironment } from './bundledEnv';
-import { describeServer, findServer, IMPORT_CHECK, importFailure, ServerCommand, ServerNotFound, ServerProbes } from './python';
-import { FileEventParams, SessionsModel, SessionStateParams } from './sessionsModel';
-import { getSettings } from './settings';
-
-export const SERVER_COMMANDS = {
-    start: 'downstreamSync.server.startSession',
-    stop: 'downstreamSync.server.stopSession',
-    list: 'downstreamSync.server.listSessions',
-    resolve: 'downstreamSync.server.resolveConflict',
-};
 
 const SHOW_LOG = 'Show Log';
 const OPEN_SETTING = 'Open Setting';
-
-/** A command the server answered with an error: its message is meant for the user. */
-export class CommandFailed extends Error {}
-
-export function realProbes(context: ExtensionContext, log: (m: string) => void, progress?: (m: string) => void): ServerProbes {
-    return {
-        async isExecutable(path) {
-            try {
-                await fs.promises.access(path, fs.constants.X_OK);
-                return (await fs.promises.stat(path)).isFile();
-            } catch {
-                return false;
-            }
-        },
-        async canImportServer(python) {
-            const result = await run(python, ['-c', IMPORT_CHECK], 30_000);
-            return result.code === 0 ? { ok: true } : { ok: false, reason: importFailure(result) };
-        },
-        async pythonExtensionInterpreter() {
-            const extension = getExtension('ms-python.python');
-            if (!extension) {
-                return undefined;
-            }
-            try {
-                const api = extension.isActive ? extension.exports : await extension.activate();
-                const resource = getWorkspaceFolders()[0]?.uri;
-                const environments = api?.environments;
-                if (environments?.getActiveEnvironmentPath) {
-                    const active = environments.getActiveEnvironmentPath(resource);
-                    const resolved = await environments.resolveEnvironment(active);
-                    const executable = resolved?.executable?.uri?.fsPath;
-                    if (executable) {
-                        return executable;
-                    }
-                }
-                const command: string[] | undefined = api?.settings?.getExecutionDetails?.(resource)?.execCommand;
-                return command && command.length === 1 ? command[0] : undefined;
-            } catch (error) {
-                log(`The Python extension did not name an interpreter: ${describeError(error)}`);
-                return undefined;
-            }
-        },
-        bundledEnvironment() {
-            return ensureBundledEnvironment(
-                context.globalStorageUri.fsPath,
-                context.asAbsolutePath('wheels'),
-                context.extension.packageJSON.version,
-                log,
-                progress,
-            );
-        },
-        log,
-    };
-}
+import { describeError, traceError, traceInfo, traceWarn } from './common/log';
+import { executeCommand, getWorkspaceFolders, openSettings, showErrorMessage } from './common/vscodeapi';
+import { describeServer, findServer, ServerCommand, ServerNotFound } from './python';
+import { CommandFailed, SERVER_COMMANDS } from './serverCommands';
+import { realProbes } from './serverProbes';
+import { FileEventParams, SessionsModel, SessionStateParams } from './sessionsModel';
+import { getSettings } from './settings';
 
 export class ServerManager {
     client: LanguageClient | undefined;
