@@ -3,7 +3,7 @@
 
 import type { ExtensionContext } from 'vscode';
 import { registerLogger, showLog, traceInfo } from './common/log';
-import { createOutputChannel, createTreeView, executeCommand, onDidChangeConfiguration, registerCommand } from './common/vscodeapi';
+import { createFileSystemWatcher, createOutputChannel, createTreeView, executeCommand, onDidChangeConfiguration, registerCommand } from './common/vscodeapi';
 import { Commands } from './commands';
 import { provideSchema } from './schema';
 import { ServerManager } from './server';
@@ -24,9 +24,14 @@ export async function activate(context: ExtensionContext): Promise<void> {
     server = new ServerManager(context, channel, model);
     const commands = new Commands(context, server, model);
     const view = createTreeView<Node>('downstreamSync.sessions', new SessionsView(model));
+    // A conflict is settled when the container's copy beside the file goes (Keep local from the
+    // server's prompt, Take remote, or by hand): the server sends no event for Keep local.
+    const copies = createFileSystemWatcher('**/*.downstream-conflict');
+    copies.onDidDelete((uri) => model.copyGone(uri.fsPath));
 
     context.subscriptions.push(
         view,
+        copies,
         new StatusBar(model, server),
         new FileStatus(model),
         registerCommand('downstreamSync.start', (uri) => commands.start(uri)),

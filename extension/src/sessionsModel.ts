@@ -170,6 +170,18 @@ export class SessionsModel {
         this.changed();
     }
 
+    /** The container's copy at `file` is gone: its conflict is settled. */
+    copyGone(file: string): void {
+        for (const session of this.sessions.values()) {
+            for (const conflict of session.conflicts.values()) {
+                if (conflict.remoteCopy && samePath(localPath(session, conflict.remoteCopy), file)) {
+                    session.conflicts.delete(conflict.path);
+                    this.changed();
+                }
+            }
+        }
+    }
+
     /** Every session forgotten (the server stopped). */
     clear(): void {
         this.sessions.clear();
@@ -195,6 +207,15 @@ export class SessionsModel {
     sessionsFor(configPath: string): Session[] {
         return [...this.sessions.values()].filter((s) => samePath(s.configPath, configPath));
     }
+}
+
+/** An event's path (relative to the config's folder, or absolute) as an absolute path. */
+export function localPath(session: Pick<Session, 'configPath'>, relative: string): string {
+    if (/^([a-zA-Z]:)?[\\/]/.test(relative) || !session.configPath) {
+        return relative;
+    }
+    const folder = session.configPath.replace(/[\\/][^\\/]*$/, '');
+    return `${folder}/${relative}`;
 }
 
 export function samePath(a: string, b: string): boolean {

@@ -117,3 +117,7 @@ export async function showUntitled(content: string, language: string): Promise<v
     const document = await vscode.workspace.openTextDocument({ content, language });
     await vscode.window.showTextDocument(document);
 }
+
+export function createFileSystemWatcher(glob: string): vscode.FileSystemWatcher {
+    return vscode.workspace.createFileSystemWatcher(glob);
+}

@@ -84,3 +84,13 @@ test('progress tokens name their session', () => {
     assert.equal(reconcileTokenSession('downstreamSync/node-example/download/3'), undefined);
     assert.equal(reconcileTokenSession(7), undefined);
 });
+
+test("a conflict is settled when the container's copy beside the file is gone", () => {
+    const model = new SessionsModel();
+    model.applyState(state('web', 'watching'));
+    model.applyFileEvent({ kind: 'conflict', session: 'web', time: 2, path: 'synced/a.txt', remotePath: 'a.txt', remoteCopy: 'synced/a.txt.downstream-conflict', reason: 'changed locally' });
+    model.copyGone('/p/other/a.txt.downstream-conflict');
+    assert.equal(model.conflicts().length, 1);
+    model.copyGone('/p/synced/a.txt.downstream-conflict');
+    assert.equal(model.conflicts().length, 0);
+});
