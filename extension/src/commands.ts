@@ -8,6 +8,7 @@ import type { ExtensionContext, QuickPickItem, Uri } from 'vscode';
 import { describeError, traceError, traceInfo } from './common/log';
 import {
     asRelativePath,
+    closeDiffsOf,
     executeCommand,
     fileUri,
     findFiles,
@@ -261,11 +262,18 @@ export class Commands {
     }
 
     private async resolve(conflict: Conflict, choice: 'keep-local' | 'take-remote'): Promise<void> {
+        const session = this.model.sessions.get(conflict.session);
+        if (!session?.conflicts.has(conflict.path)) {
+            return; // settled meanwhile (the other button, or the server's prompt)
+        }
+        const copy = conflict.remoteCopy ? eventFile(session, conflict.remoteCopy) : undefined;
         try {
             await this.server.execute(SERVER_COMMANDS.resolve, { session: conflict.session, path: conflict.path, choice });
             this.model.resolved(conflict.session, conflict.path);
             traceInfo(`Conflict on ${conflict.path} resolved: ${choice}`);
-            await executeCommand('workbench.action.closeActiveEditor').then(undefined, () => undefined);
+            if (copy) {
+                await closeDiffsOf(copy);
+            }
         } catch (error) {
             await this.failed(`Downstream Sync could not resolve ${conflict.path}`, error);
         }
@@ -286,14 +294,12 @@ export class Commands {
             fileUri(remote),
             `${path.basename(conflict.path)}: local ↔ container`,
         );
-        const choice = await showWarningMessage(
+        // Not awaited: the diff's title bar has the same two buttons.
+        void showWarningMessage(
             `Downstream Sync '${conflict.session}': ${conflict.path} changed on your disk and in the container. Which version do you keep?`,
             KEEP_LOCAL,
             TAKE_REMOTE,
-        );
-        if (choice) {
-            await this.resolve(conflict, choice === KEEP_LOCAL ? 'keep-local' : 'take-remote');
-        }
+        ).then((choice) => (choice ? this.resolve(conflict, choice === KEEP_LOCAL ? 'keep-local' : 'take-remote') : undefined));
     }
 
     async openEvent(node: Node): Promise<void> {

@@ -68,7 +68,7 @@ export class SessionsView implements TreeDataProvider<Node> {
         item.description = `${path.dirname(shown) === '.' ? '' : path.dirname(shown) + ' · '}${eventDescription(event)}`;
         item.tooltip = `${shown}\n${eventDescription(event)}\nin the container: ${event.remotePath ?? '?'}`;
         const open = event.kind === 'conflict' && session.conflicts.has(event.path ?? '');
-        item.contextValue = open ? 'conflict' : event.kind;
+        item.contextValue = open ? 'conflict' : event.kind === 'conflict' ? 'settledConflict' : event.kind;
         item.iconPath = new ThemeIcon(
             { synced: 'check', skipped: 'circle-slash', conflict: 'warning', error: 'error' }[event.kind],
         );

@@ -270,3 +270,28 @@ test('a conflict is shown and resolved with Keep local', async () => {
         (await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'downstream-conflict' }).count()) === 0);
     await shot('kept-local');
 });
+
+test('a conflict opened from the view is a diff whose title bar takes the remote copy', async () => {
+    const local = path.join(workspace, 'synced', 'hello.txt');
+    // The kept local version still differs from what was synced: the container's next change conflicts again.
+    fs.writeFileSync(path.join(container, 'generated', 'hello.txt'), 'the second container version\n');
+    await until('the status bar counting the conflict', async () => /1 sync conflict/.test(await statusBarText()));
+    const view = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Downstream Sync' }) });
+    const row = view.locator('.monaco-list-row', { hasText: 'conflict' }).first();
+    await row.click();
+    const diff = page.locator('.monaco-diff-editor');
+    await until('the diff of the local file against the container copy', () => diff.isVisible());
+    await until('both versions in the diff', async () => {
+        const text = await diff.innerText();
+        return text.includes('my local line') && text.includes('the second container version');
+    });
+    const takeRemote = page.locator('.editor-actions .action-item a[aria-label="Take remote"]');
+    await takeRemote.waitFor({ state: 'visible' });
+    await page.locator('.editor-actions .action-item a[aria-label="Keep local"]').waitFor({ state: 'visible' });
+    await shot('conflict-diff');
+    await takeRemote.click();
+    await until('the container version in place', () => fs.readFileSync(local, 'utf8') === 'the second container version\n');
+    await until('the conflict resolved', async () => !/sync conflict/.test(await statusBarText()));
+    assert.ok(!fs.existsSync(`${local}.downstream-conflict`));
+    await shot('took-remote');
+});

@@ -121,3 +121,13 @@ export async function showUntitled(content: string, language: string): Promise<v
 export function createFileSystemWatcher(glob: string): vscode.FileSystemWatcher {
     return vscode.workspace.createFileSystemWatcher(glob);
 }
+
+/** Closes the diff editors whose right side is `fsPath`. */
+export async function closeDiffsOf(fsPath: string): Promise<void> {
+    const tabs = vscode.window.tabGroups.all
+        .flatMap((group) => group.tabs)
+        .filter((tab) => tab.input instanceof vscode.TabInputTextDiff && tab.input.modified.fsPath === fsPath);
+    if (tabs.length) {
+        await vscode.window.tabGroups.close(tabs);
+    }
+}
