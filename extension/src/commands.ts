@@ -279,7 +279,8 @@ export class Commands {
         }
     }
 
-    /** A diff of the local file (left) against the container's copy (right), with the two buttons. */
+    /** A diff of the local file (left) against the container's copy (right); its title bar has
+     * Keep local and Take remote (package.json, menus.editor/title). */
     async showConflict(conflict: Conflict): Promise<void> {
         const session = this.model.sessions.get(conflict.session);
         const local = session && eventFile(session, conflict.path);
@@ -294,12 +295,6 @@ export class Commands {
             fileUri(remote),
             `${path.basename(conflict.path)}: local ↔ container`,
         );
-        // Not awaited: the diff's title bar has the same two buttons.
-        void showWarningMessage(
-            `Downstream Sync '${conflict.session}': ${conflict.path} changed on your disk and in the container. Which version do you keep?`,
-            KEEP_LOCAL,
-            TAKE_REMOTE,
-        ).then((choice) => (choice ? this.resolve(conflict, choice === KEEP_LOCAL ? 'keep-local' : 'take-remote') : undefined));
     }
 
     async openEvent(node: Node): Promise<void> {

@@ -89,6 +89,8 @@ export class ServerManager {
         const serverOptions: ServerOptions = { command: server.command, args: server.args, options: { env: { ...process.env } } };
         const model = this.model;
         let startedAt = Date.now();
+        let running = false;
+        const setting = server.source === 'serverPath' ? 'downstreamSync.serverPath' : server.source === 'python' ? 'downstreamSync.python' : undefined;
         const clientOptions: LanguageClientOptions = {
             documentSelector: [
                 { scheme: 'file', language: 'yaml' },
@@ -107,9 +109,12 @@ export class ServerManager {
             errorHandler: {
                 error: () => ({ action: ErrorAction.Continue }),
                 closed: () => {
+                    if (!running) {
+                        return { action: CloseAction.DoNotRestart, handled: true }; // start() says why
+                    }
                     // A server that dies soon after its start would only die again: say so, once.
                     if (Date.now() - startedAt < 15_000) {
-                        this.fail(`The Downstream Sync language server stopped soon after it started (${describeServer(server)}). The log says why.`, server.source === 'bundled' ? undefined : `downstreamSync.${server.source === 'serverPath' ? 'serverPath' : 'python'}`);
+                        this.fail(`The Downstream Sync language server stopped soon after it started (${describeServer(server)}). Its output is in the log.`, setting);
                         return { action: CloseAction.DoNotRestart, handled: true };
                     }
                     traceWarn('The language server stopped; starting it again.');
@@ -118,6 +123,8 @@ export class ServerManager {
                     return { action: CloseAction.Restart };
                 },
             },
+            // start() turns a failed start into one message of ours.
+            initializationFailedHandler: () => false,
         };
         const client = new LanguageClient('downstreamSync', 'Downstream Sync', serverOptions, clientOptions);
         client.onNotification('downstreamSync/sessionState', (params: SessionStateParams) => model.applyState(params));
@@ -133,10 +140,14 @@ export class ServerManager {
             await client.start();
         } catch (error) {
             this.client = undefined;
-            await client.dispose().catch(() => undefined);
-            this.fail(`The Downstream Sync language server could not start (${describeServer(server)}): ${describeError(error)}`);
+            this.fail(
+                `The Downstream Sync language server stopped at start (${describeServer(server)}): ${describeError(error)}. Its output is in the log.`,
+                setting,
+            );
             return;
         }
+        running = true;
+        startedAt = Date.now();
         traceInfo(`The language server runs (${client.initializeResult?.serverInfo?.name ?? 'downstream-sync'} ${client.initializeResult?.serverInfo?.version ?? ''}).`);
         const offered = client.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
         this.injectedManifestsCommand = offered.find((c) => /manifest/i.test(c));

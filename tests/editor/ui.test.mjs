@@ -87,6 +87,11 @@ async function shot(name) {
     return file;
 }
 
+/** What a part of the page shows, with the editor's non-breaking spaces as spaces. */
+async function textOf(locator) {
+    return (await locator.innerText()).replace(/\u00a0/g, ' ');
+}
+
 function statusBarText() {
     return page.locator('.part.statusbar').innerText();
 }
@@ -282,7 +287,7 @@ test('a conflict opened from the view is a diff whose title bar takes the remote
     const diff = page.locator('.monaco-diff-editor');
     await until('the diff of the local file against the container copy', () => diff.isVisible());
     await until('both versions in the diff', async () => {
-        const text = await diff.innerText();
+        const text = await textOf(diff);
         return text.includes('my local line') && text.includes('the second container version');
     });
     const takeRemote = page.locator('.editor-actions .action-item a[aria-label="Take remote"]');
@@ -293,5 +298,23 @@ test('a conflict opened from the view is a diff whose title bar takes the remote
     await until('the container version in place', () => fs.readFileSync(local, 'utf8') === 'the second container version\n');
     await until('the conflict resolved', async () => !/sync conflict/.test(await statusBarText()));
     assert.ok(!fs.existsSync(`${local}.downstream-conflict`));
+    await until('the copy gone from the Explorer', async () =>
+        (await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'downstream-conflict' }).count()) === 0);
     await shot('took-remote');
+});
+
+test('a server that exits at start is a message with buttons to the setting and the log', async () => {
+    // A workspace setting of the server restarts the server; this "server" exits at once.
+    fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+    fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'downstreamSync.serverPath': '/bin/false' }));
+    const toast = page.locator('.notification-toast', { hasText: 'language server' }).filter({ hasText: '/bin/false' }).first();
+    await until('the message that the server stopped', () => toast.isVisible());
+    await until('its buttons', async () =>
+        (await toast.locator('.monaco-button', { hasText: 'Open Setting' }).isVisible()) &&
+        (await toast.locator('.monaco-button', { hasText: 'Show Log' }).isVisible()));
+    await until('the status bar showing the error', async () => (await page.locator('.part.statusbar .statusbar-item', { has: page.locator('.codicon-error') }).count()) > 0);
+    await shot('server-exits-at-start');
+    await toast.locator('.monaco-button', { hasText: 'Show Log' }).click();
+    await until('the log open', async () => /Server process exited with code 1/.test(await textOf(page.locator('.part.panel'))));
+    await shot('log');
 });
