@@ -6,16 +6,21 @@ export interface FakeState {
     configuration: Record<string, Record<string, unknown>>;
     messages: Array<{ kind: 'error' | 'warning' | 'info'; message: string; items: string[] }>;
     answers: Array<string | undefined>;
+    /** What each showQuickPick call answers: a function of the items offered. */
+    picks: Array<(items: any[], options: any) => any>;
+    quickPicks: Array<{ items: any[]; options: any }>;
     commands: Array<{ command: string; args: unknown[] }>;
 }
 
-export const fake: FakeState = { configuration: {}, messages: [], answers: [], commands: [] };
+export const fake: FakeState = { configuration: {}, messages: [], answers: [], commands: [], picks: [], quickPicks: [] };
 
 export function resetFake(): void {
     fake.configuration = {};
     fake.messages = [];
     fake.answers = [];
     fake.commands = [];
+    fake.picks = [];
+    fake.quickPicks = [];
 }
 
 /** Configuration per scope key ('' for none): the value of the scope, else of the user. */
@@ -55,6 +60,11 @@ export const window = {
     showErrorMessage: message('error'),
     showWarningMessage: message('warning'),
     showInformationMessage: message('info'),
+    showQuickPick(items: any[], options: any) {
+        fake.quickPicks.push({ items, options });
+        const answer = fake.picks.shift();
+        return Promise.resolve(answer ? answer(items, options) : undefined);
+    },
 };
 
 export const commands = {
