@@ -107,7 +107,10 @@ export class ServerManager {
                 },
             },
             errorHandler: {
-                error: () => ({ action: ErrorAction.Continue }),
+                error: (error) => {
+                    traceError('The connection to the language server failed', error);
+                    return { action: running ? ErrorAction.Continue : ErrorAction.Shutdown, handled: true };
+                },
                 closed: () => {
                     if (!running) {
                         return { action: CloseAction.DoNotRestart, handled: true }; // start() says why
