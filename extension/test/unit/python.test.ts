@@ -107,3 +107,20 @@ test('a build without wheels says what to set instead', async () => {
         fs.rmSync(empty, { recursive: true, force: true });
     }
 });
+
+test('no Python 3.11+ on PATH: the bundled environment says which names it tried and what to set', async () => {
+    const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-nopython-'));
+    const savedPath = process.env.PATH;
+    process.env.PATH = storage; // a folder with no Python in it
+    try {
+        await assert.rejects(ensureBundledEnvironment(storage, WHEELS, '1', () => undefined), (e: unknown) => {
+            assert.ok(e instanceof ServerNotFound);
+            assert.equal(e.setting, 'downstreamSync.python');
+            assert.match(e.message, /^No Python 3\.11 or newer was found on PATH \(tried python3\.14, .*python3, python\)\. Install one, or set downstreamSync\.python to one\.$/);
+            return true;
+        });
+    } finally {
+        process.env.PATH = savedPath;
+        fs.rmSync(storage, { recursive: true, force: true });
+    }
+});
