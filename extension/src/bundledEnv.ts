@@ -35,6 +35,12 @@ export async function findBasePython(log: (m: string) => void): Promise<{ python
     return undefined;
 }
 
+/** Whether the environment of this version is already made (then ensureBundledEnvironment is quick). */
+export function bundledEnvironmentMade(storageDir: string, extensionVersion: string): boolean {
+    const envDir = path.join(storageDir, `python-env-${extensionVersion}`);
+    return fs.existsSync(path.join(envDir, '.downstream-sync-installed')) && fs.existsSync(venvPython(envDir));
+}
+
 /** The Python of the bundled environment, created on first use (and after an upgrade of the extension). */
 export async function ensureBundledEnvironment(
     storageDir: string,
@@ -46,7 +52,7 @@ export async function ensureBundledEnvironment(
     const envDir = path.join(storageDir, `python-env-${extensionVersion}`);
     const stamp = path.join(envDir, '.downstream-sync-installed');
     const python = venvPython(envDir);
-    if (fs.existsSync(stamp) && fs.existsSync(python)) {
+    if (bundledEnvironmentMade(storageDir, extensionVersion)) {
         return python;
     }
     const wheels = fs.existsSync(wheelsDir) ? fs.readdirSync(wheelsDir) : [];

@@ -5,11 +5,11 @@ import * as fs from 'fs';
 import type { ExtensionContext } from 'vscode';
 import { describeError } from './common/log';
 import { run } from './common/process';
-import { getExtension, getWorkspaceFolders } from './common/vscodeapi';
-import { ensureBundledEnvironment } from './bundledEnv';
+import { getExtension, getWorkspaceFolders, withProgress } from './common/vscodeapi';
+import { bundledEnvironmentMade, ensureBundledEnvironment } from './bundledEnv';
 import { IMPORT_CHECK, importFailure, ServerProbes } from './python';
 
-export function realProbes(context: ExtensionContext, log: (m: string) => void, progress?: (m: string) => void): ServerProbes {
+export function realProbes(context: ExtensionContext, log: (m: string) => void): ServerProbes {
     return {
         async isExecutable(path) {
             try {
@@ -47,13 +47,17 @@ export function realProbes(context: ExtensionContext, log: (m: string) => void, 
                 return undefined;
             }
         },
-        bundledEnvironment() {
-            return ensureBundledEnvironment(
-                context.globalStorageUri.fsPath,
-                context.asAbsolutePath('wheels'),
-                context.extension.packageJSON.version,
-                log,
-                progress,
+        async bundledEnvironment() {
+            const storage = context.globalStorageUri.fsPath;
+            const version: string = context.extension.packageJSON.version;
+            const make = (report?: (m: string) => void) =>
+                ensureBundledEnvironment(storage, context.asAbsolutePath('wheels'), version, log, report);
+            if (bundledEnvironmentMade(storage, version)) {
+                return make();
+            }
+            // The first start: tell the user what takes these seconds.
+            return withProgress('Downstream Sync: setting up its Python environment', (progress) =>
+                make((message) => progress.report({ message })),
             );
         },
         log,
