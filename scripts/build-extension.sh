@@ -48,5 +48,5 @@ fi
 echo "build-extension: bundling"
 (cd extension && node esbuild.mjs --minify)
 echo "build-extension: packaging"
-(cd extension && npx vsce package --no-dependencies --out out/downstream-sync.vsix >/dev/null)
+(cd extension && npx vsce package --no-dependencies --allow-missing-repository --no-rewrite-relative-links --out out/downstream-sync.vsix >/dev/null)
 ls -l extension/out/downstream-sync.vsix
