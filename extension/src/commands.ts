@@ -193,10 +193,7 @@ export class Commands {
         try {
             const result = await this.server.execute<{ stopped: string[] }>(SERVER_COMMANDS.stop, payload);
             traceInfo(`Stopped: ${(result?.stopped ?? []).join(', ') || 'none'}`);
-            for (const name of result?.stopped ?? []) {
-                this.model.sessions.delete(name);
-            }
-            this.model.resolved('', '');
+            this.model.forget(result?.stopped ?? []);
         } catch (error) {
             await this.failed('Downstream Sync could not stop', error);
         }

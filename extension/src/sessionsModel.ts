@@ -182,6 +182,12 @@ export class SessionsModel {
         }
     }
 
+    /** Sessions the server stopped. */
+    forget(names: string[]): void {
+        names.forEach((name) => this.sessions.delete(name));
+        this.changed();
+    }
+
     /** Every session forgotten (the server stopped). */
     clear(): void {
         this.sessions.clear();

@@ -6,7 +6,10 @@
 // Steps, each with a screenshot in $UI_SCREENSHOTS (default tests/editor/out/screenshots):
 // a broken download stanza shows a squiggle and a Problems count; the quick fix repairs it;
 // "Start Downstream Sync" from the palette starts a session; a file the container writes appears
-// in the Explorer and the status bar says syncing; a conflict is made and resolved with Keep local.
+// in the Explorer and the status bar says syncing; a conflict is made and resolved with Keep local
+// on its notification; a second one is opened from the view as a diff and resolved with the diff's
+// Take remote button; Stop ends the session; a server that exits at start gives a message with
+// buttons to the setting and the log (changing the setting restarts the server).
 //
 // Run by scripts/test-extension.sh (after scripts/build-extension.sh), with Node 24.
 
@@ -301,6 +304,14 @@ test('a conflict opened from the view is a diff whose title bar takes the remote
     await until('the copy gone from the Explorer', async () =>
         (await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'downstream-conflict' }).count()) === 0);
     await shot('took-remote');
+});
+
+test('Stop Downstream Sync from the palette ends the session', async () => {
+    await palette('Skaffold: Stop Downstream Sync');
+    await until('the status bar idle', async () => !/Syncing/.test(await statusBarText()));
+    const view = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Downstream Sync' }) });
+    await until('the view empty', async () => /No sync session runs/.test(await view.innerText()));
+    await shot('stopped');
 });
 
 test('a server that exits at start is a message with buttons to the setting and the log', async () => {
