@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 
+from .channel import server_options
 from .globs import Excludes, GlobError
 from .supervisor import Child, CommandError, become_subreaper
 
@@ -25,11 +26,6 @@ log = logging.getLogger("app-server")
 MAX_INLINE = 256 << 10
 BACKLOG = 10_000
 CLIENT_QUEUE = 10_000
-MAX_MESSAGE = 8 << 20
-GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE),
-    ("grpc.max_receive_message_length", MAX_MESSAGE),
-]
 
 
 def helper_version() -> str:
@@ -148,7 +144,7 @@ class SyncSide:
             log.error("app-server: watching needs Linux inotify; files are served but no changes are reported")
             ready = asyncio.Event()
             ready.set()
-        self.server = grpc.aio.server(options=GRPC_OPTIONS)
+        self.server = grpc.aio.server(options=server_options())
         watcher = self.watcher
 
         def busy(wire: str) -> bool:

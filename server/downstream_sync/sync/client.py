@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 import grpc
+from sync_helper.channel import KEEPALIVE_MS, MAX_MESSAGE, client_options
 from sync_helper.wire import filedownload_pb2 as pb
 from sync_helper.wire import filedownload_pb2_grpc as pb_grpc
 
 __all__ = ["HelperClient", "pb", "MAX_MESSAGE", "INLINE_LIMIT", "connection_lost"]
 
-MAX_MESSAGE = 8 << 20
 INLINE_LIMIT = 256 << 10
 _LOST = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL,
          grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -27,20 +27,15 @@ def connection_lost(e: BaseException) -> bool:
 
 
 class HelperClient:
-    def __init__(self, target: str):
+    def __init__(self, target: str, keepalive_ms: int = KEEPALIVE_MS):
         self.channel = grpc.aio.insecure_channel(target, options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
+            *client_options(keepalive_ms),
             ("grpc.enable_retries", 0),
             # Its own subchannel: one of an earlier attempt, in its reconnect backoff, would fail this
             # attempt at once without running the transport's command (and its message would be lost).
             ("grpc.use_local_subchannel_pool", 1),
             # A transport may take seconds to start (kubectl exec); the session does its own backoff.
             ("grpc.min_reconnect_backoff_ms", 20000),
-            ("grpc.keepalive_time_ms", 30000),
-            ("grpc.keepalive_timeout_ms", 20000),
-            ("grpc.http2.max_pings_without_data", 0),
-            ("grpc.keepalive_permit_without_calls", 1),
         ])
         self.stub = pb_grpc.FileServiceStub(self.channel)
         self.has_download_files = True
