@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from .client import HelperClient, connection_lost, pb
-from .decide import Action, Decision, Policy, decide_change, decide_delete
-from .events import Conflict, Event, FileSkipped, FileSynced, ReconcileProgress, SessionStats, SyncError
+from .decide import DELETED_LOCALLY, Action, Decision, Policy, decide_change, decide_delete
+from .events import (Conflict, ConflictResolved, Event, FileSkipped, FileSynced, ReconcileProgress, SessionStats,
+                     SyncError)
 from .lane import Lane, fetch_large
 from .ledger import Entry, Ledger
 from .reconcile import Reconcile
@@ -36,7 +37,7 @@ from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, Expe
                      backup_name, conflict_name, lstat, match_exec_bits, md5_file, move_file, now_ns,
                      remove_empty_dir, remove_file, stat_proves)
 
-__all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
+__all__ = ["Applier", "Work", "Target", "LostStream", "merge", "conflict_keys", "open_conflict"]
 
 log = logging.getLogger("downstream_sync")
 
@@ -151,6 +152,19 @@ def written_copy(ledger: Ledger, root: Path, relpath: str) -> Expected | None:
     return Expected(_Stat(int(size), int(mtime_ns), int(ino)), md5, int(checked))
 
 
+def conflict_keys(ledger: Ledger, relpath: str) -> list[str]:
+    """The ledger's meta keys of a conflict on relpath: its wire path, its copy's path, the MD5 of
+    the container's version kept there, and the record of that copy as written."""
+    keys = [f"conflict:{relpath}", f"conflict-copy:{relpath}", f"conflict-md5:{relpath}"]
+    copy = ledger.meta(keys[1])
+    return keys + [f"copy:{copy}"] if copy else keys
+
+
+def open_conflict(ledger: Ledger, relpath: str) -> str | None:
+    """The MD5 of the container's version kept for the open conflict on relpath, or None."""
+    return (ledger.meta(f"conflict-md5:{relpath}") or None) if ledger.meta(f"conflict:{relpath}") else None
+
+
 def _unsafe(wire: str) -> bool:
     body = wire[1:] if wire.startswith("/") else wire
     return (not wire or "\x00" in wire or "\\" in wire
@@ -233,6 +247,9 @@ class Applier:
             if not quiet:
                 self._error(relpath, refused, w.reconcile if w else None)
             return None
+        if self.ledger is not None and self.ledger.meta(f"conflict:{relpath}"):
+            # Another process (`downstream-sync resolve`) may have settled it: read its record again.
+            self.ledger.refresh(relpath, conflict_keys(self.ledger, relpath))
         root = self.rules.project_root
         if relpath:  # walked from the project root down, never following a symlink
             return Target(wire, root, relpath, f"{root}/{relpath}", relpath, rule.local_rel)
@@ -354,6 +371,8 @@ class Applier:
                     _, d, st, checked = res
                     self._note_in_sync(w, t, st, checked)
                     self._skipped(t, w.path, d.reason, w)
+                    if d.ends_conflict:
+                        self._settle(t, "the local file holds the container's version")
                 elif res[0] == "error":
                     raise res[1]
                 else:
@@ -386,7 +405,8 @@ class Applier:
                     continue
                 entry = self.ledger.get(t.relpath)
                 local_md5 = self._local_md5_now(t, st, entry, checked)
-                d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
+                d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy,
+                                  open_conflict(self.ledger, t.relpath))
                 if d.action is Action.SKIP:
                     if st is not None and match_exec_bits(t.dir, t.rel, w.mode):
                         checked, st = now_ns(), lstat(t.local)
@@ -445,9 +465,11 @@ class Applier:
         expect = _expected(st, local_md5, checked)
         if not w.md5 and w.content is None:
             # No MD5 from the helper (a seed helper): download and decide on the header's MD5.
-            d = decide_change("", local_md5, entry.md5 if entry else None, self.policy)
+            d = decide_change("", local_md5, entry.md5 if entry else None, self.policy,
+                              open_conflict(self.ledger, t.relpath))
             return (w, t, d, expect)
-        d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
+        d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy,
+                          open_conflict(self.ledger, t.relpath))
         if d.action is Action.SKIP:
             try:
                 if match_exec_bits(t.dir, t.rel, w.mode):
@@ -457,6 +479,8 @@ class Applier:
                             w.reconcile)
             self._note_in_sync(w, t, st, checked)
             self._skipped(t, w.path, d.reason, w)
+            if d.ends_conflict:
+                self._settle(t, "the local file holds the container's version")
             return None
         if w.content is not None:
             started = time.monotonic()
@@ -562,14 +586,41 @@ class Applier:
                 return
             self.ledger.set_meta(f"dir:{rel}", "")
 
-    def _conflict(self, w: Work, t: Target, copy: str | None, reason: str) -> None:
+    def _conflict(self, w: Work, t: Target, copy: str | None, reason: str, md5: str = "") -> None:
+        """Report a conflict; with `copy` (holding the container's version, of `md5`) it stays open
+        in the ledger until it is resolved or ends (decide.py)."""
         self.stats.conflicts += 1
         if w.reconcile is not None:
             w.reconcile.conflicts += 1
+        repeat = bool(self.ledger.meta(f"conflict:{t.relpath}"))
         if copy is not None:
             self.ledger.set_meta(f"conflict:{t.relpath}", w.path)
             self.ledger.set_meta(f"conflict-copy:{t.relpath}", copy)
-        self._emit(Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason))
+            self.ledger.set_meta(f"conflict-md5:{t.relpath}", md5)
+        self._emit(Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason,
+                            repeat=repeat))
+
+    def _settle(self, t: Target, how: str) -> None:
+        """The open conflict on t is over: forget it, and remove its copy when that is still as this
+        tool wrote it (a copy edited since is the user's merge: it stays)."""
+        self.ledger.refresh(t.relpath, conflict_keys(self.ledger, t.relpath))
+        if not self.ledger.meta(f"conflict:{t.relpath}"):
+            return  # settled meanwhile (by `downstream-sync resolve`)
+        root = self.rules.project_root
+        copy_rel = self.ledger.meta(f"conflict-copy:{t.relpath}")
+        as_written = written_copy(self.ledger, root, copy_rel) if copy_rel else None
+        for key in conflict_keys(self.ledger, t.relpath):
+            self.ledger.set_meta(key, "")
+        removed = None
+        if as_written is not None:
+            try:
+                remove_file(root, copy_rel, as_written)
+                removed = copy_rel
+            except LocalChanged:
+                pass
+            except WriteError as e:
+                self._error(copy_rel, f"could not remove the conflict copy {copy_rel}: {e}; remove it yourself")
+        self._emit(ConflictResolved(session=self.name, path=t.relpath, how=how, removed_copy=removed))
 
     def _synced(self, w: Work, t: Target, action: str, size: int, started: float, old: str | None = None) -> None:
         self.stats.files_synced += 1
@@ -625,11 +676,16 @@ class Applier:
             copy_rel = _beside(t.relpath, copy)
             self.ledger.set_meta(f"copy:{copy_rel}", f"{md5} {st.st_size} {st.st_mtime_ns} {st.st_ino} {checked}")
             why = d.reason if placed[0] == "copy" else "changed locally while it was being synced"
-            self._conflict(w, t, copy_rel, f"{why}; the container's version is kept beside it as {copy}")
+            if why == DELETED_LOCALLY:
+                why += f"; `downstream-sync resolve {t.relpath} --take-remote` brings it back"
+            self._conflict(w, t, copy_rel, why, md5)
             return
         _, new_st, backup, md5, checked = placed
         self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino, checked))
         self._synced(w, t, "created" if before is None else "updated", new_st.st_size, started)
+        if d.ends_conflict:
+            self._settle(t, "the local file went back to a version of the container's" if backup is None
+                         else "took the container's version (policy remote-wins)")
         if backup is not None:
             why = d.reason if d.action is Action.WRITE_WITH_BACKUP else "changed locally while it was being synced"
             self._conflict(w, t, None, f"{why}; took the container's version (policy remote-wins), "
@@ -791,16 +847,21 @@ class Applier:
         checked = now_ns()
         st = lstat(t.local)
         entry = self.ledger.get(t.relpath)
+        if st is not None and not stat_mod.S_ISREG(st.st_mode):
+            self._skipped(t, w.path, "not a regular file locally; kept", w)
+            return
+        local_md5 = await self._local_md5(t, st, checked)
+        d = decide_delete(local_md5, entry.md5 if entry else None, self.policy, open_conflict(self.ledger, t.relpath))
+        if d.ends_conflict:  # the container's version kept for it no longer exists
+            self._settle(t, "deleted in the container" + ("; the local file is kept" if d.action is Action.KEEP
+                                                          else ""))
+            if d.action is Action.KEEP:
+                return  # reported as a conflict already
         if st is None:
             if entry is not None:
                 self.ledger.remove(t.relpath)
             self._skipped(t, w.path, "already absent", w)
             return
-        if not stat_mod.S_ISREG(st.st_mode):
-            self._skipped(t, w.path, "not a regular file locally; kept", w)
-            return
-        local_md5 = await self._local_md5(t, st, checked)
-        d = decide_delete(local_md5, entry.md5 if entry else None, self.policy)
         started = time.monotonic()
         backup = backup_name(t.name)
         if d.action is Action.SKIP:
