@@ -21,11 +21,11 @@ from typing import Callable, Literal
 
 from ..cluster.bridge import Bridge
 from ..cluster.transport import Transport, TransportError
-from .apply import Applier, LostStream, Work, merge, written_copy
+from .apply import Applier, LostStream, Work, conflict_keys, merge, written_copy
 from .client import HelperClient, connection_lost, pb
 from .lane import Lane
 from .decide import Policy
-from .events import (Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
+from .events import (ConflictResolved, Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
                      SyncError)
 from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
 from .lock import SessionBusy, SessionLock
@@ -175,7 +175,13 @@ class Session:
     async def resolve_conflict(self, path: str, choice: Literal["keep-local", "take-remote"]) -> None:
         """Settle a conflict on `path` (relative to the project root, or absolute).
         keep-local drops the remote copy (never one the user edited since); take-remote puts the
-        latest copy in place of the local file. Raises ValueError when there is no such conflict."""
+        latest copy in place of the local file (bringing back a file deleted locally). Raises
+        ValueError when there is no such conflict.
+
+        Works on a running session, and on one that is not started: then the ledger is opened for
+        the call, while a session of this name may run in another process. That one reads the
+        record of a path in conflict again before it decides on it (apply.py), so what is written
+        here is not undone by its older copy."""
         if choice not in ("keep-local", "take-remote"):
             raise ValueError(f"choice must be 'keep-local' or 'take-remote', got {choice!r}")
         local = Path(path)
@@ -188,6 +194,7 @@ class Session:
         own = self._ledger is None
         ledger = self._ledger or Ledger(self.state_dir, self.name)
         try:
+            ledger.refresh(relpath, conflict_keys(ledger, relpath))
             wire = ledger.meta(f"conflict:{relpath}")
             entry = ledger.get(relpath)
             if not wire and entry is not None:
@@ -207,6 +214,7 @@ class Session:
                 ledger.put(Entry(relpath, t.wire, digest, st.st_size, st.st_mtime_ns, st.st_ino, checked))
                 self._emit(FileSynced(session=self.name, path=relpath, remote_path=t.wire, action="updated",
                                       bytes=st.st_size, duration=time.monotonic() - started))
+                removed = None
             else:
                 # The ledger keeps what this tool last wrote: the kept local version still differs
                 # from it, so the container's next change or delete is a conflict again, never a
@@ -220,10 +228,12 @@ class Session:
                     except LocalChanged:
                         raise ValueError(f"{copy_rel} was edited since the container's version was written "
                                          f"there; it is kept: remove it yourself if the merge is done") from None
-            ledger.set_meta(f"conflict:{relpath}", "")
-            ledger.set_meta(f"conflict-copy:{relpath}", "")
-            ledger.set_meta(f"copy:{copy_rel}", "")
+                removed = copy_rel
+            for key in {*conflict_keys(ledger, relpath), f"copy:{copy_rel}"}:
+                ledger.set_meta(key, "")
             ledger.commit()
+            how = "kept the local version" if choice == "keep-local" else "took the container's version"
+            self._emit(ConflictResolved(session=self.name, path=relpath, how=how, removed_copy=removed))
         except (WriteError, OSError) as e:
             raise ValueError(f"could not resolve the conflict on {relpath}: {e}") from e
         finally:

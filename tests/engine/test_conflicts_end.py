@@ -1,0 +1,126 @@
+"""Conflicts a person can finish: a conflict ends when the local file holds the container's
+version however it got there, a file deleted locally is a change of the user's, and the
+container's delete takes the conflict copy with it. A real app-server, real files."""
+
+from __future__ import annotations
+
+import os
+
+from downstream_sync.sync.events import Conflict, ConflictResolved, SessionState
+from downstream_sync.sync.ledger import Ledger
+
+from engine_support import eventually
+
+
+async def watching(session):
+    await eventually(lambda: session.state is SessionState.WATCHING, "the session to watch")
+
+
+async def test_moving_the_copy_into_place_ends_the_conflict(helper, container, project, make_session):
+    session, rec = await make_session(helper)
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
+    await eventually(lambda: local.exists(), "v1")
+    local.write_text("mine")
+    f.write_text("v2")
+    await eventually(lambda: copy.exists(), "the conflict copy")
+    os.replace(copy, local)  # the user takes the container's version by hand
+    f.write_text("v3")
+    await eventually(lambda: local.read_text() == "v3", "an ordinary update")
+    assert len(rec.of(Conflict, path="out/a.txt")) == 1
+    assert rec.of(ConflictResolved, path="out/a.txt")
+    assert not copy.exists()
+    ledger = Ledger(project / ".downstream-sync", "web")
+    try:
+        assert not ledger.meta("conflict:out/a.txt")
+    finally:
+        ledger.close()
+
+
+async def test_making_the_same_edit_ends_the_conflict_and_removes_the_copy(helper, container, project, make_session):
+    session, rec = await make_session(helper)
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
+    await eventually(lambda: local.exists(), "v1")
+    local.write_text("mine")
+    f.write_text("v2")
+    await eventually(lambda: copy.exists(), "the conflict copy")
+    local.write_text("v3")  # the same edit as the container's next one
+    f.write_text("v3")
+    await eventually(lambda: rec.of(ConflictResolved, path="out/a.txt"), "the conflict to end")
+    assert not copy.exists() and local.read_text() == "v3"
+    f.write_text("v4")
+    await eventually(lambda: local.read_text() == "v4", "an ordinary update")
+    assert len(rec.of(Conflict, path="out/a.txt")) == 1
+
+
+async def test_a_repeated_conflict_says_so_and_keeps_one_copy(helper, container, project, make_session):
+    session, rec = await make_session(helper)
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
+    await eventually(lambda: local.exists(), "v1")
+    local.write_text("mine")
+    f.write_text("v2")
+    await eventually(lambda: copy.exists(), "the conflict copy")
+    f.write_text("v3")
+    await eventually(lambda: copy.read_text() == "v3", "the copy to hold the newest version")
+    first, *later = rec.of(Conflict, path="out/a.txt")
+    assert not first.repeat and later and all(c.repeat for c in later)
+    assert sorted(p.name for p in local.parent.iterdir()) == ["a.txt", "a.txt.downstream-conflict"]
+
+
+async def test_a_file_deleted_locally_is_not_recreated_under_safe(helper, container, project, make_session):
+    session, rec = await make_session(helper)
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
+    await eventually(lambda: local.exists(), "v1")
+    local.unlink()
+    f.write_text("v2")
+    await eventually(lambda: rec.of(Conflict, path="out/a.txt"), "a conflict")
+    conflict = rec.of(Conflict, path="out/a.txt")[0]
+    assert "deleted locally" in conflict.reason and "resolve out/a.txt --take-remote" in conflict.reason
+    assert not local.exists() and copy.read_text() == "v2"
+    await session.resolve_conflict("out/a.txt", "take-remote")
+    assert local.read_text() == "v2" and not copy.exists()
+    f.write_text("v3")
+    await eventually(lambda: local.read_text() == "v3", "an ordinary update")
+
+
+async def test_a_file_deleted_locally_comes_back_under_remote_wins(helper, container, project, make_session):
+    session, rec = await make_session(helper, policy="remote-wins")
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local = project / "out" / "a.txt"
+    await eventually(lambda: local.exists(), "v1")
+    local.unlink()
+    f.write_text("v2")
+    await eventually(lambda: local.exists() and local.read_text() == "v2", "the file re-created")
+    assert not rec.of(Conflict)
+
+
+async def test_a_conflict_settled_while_no_session_ran_ends_at_the_next_start(helper, container, project,
+                                                                             make_session):
+    session, rec = await make_session(helper)
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
+    await eventually(lambda: local.exists(), "v1")
+    local.write_text("mine")
+    f.write_text("v2")
+    await eventually(lambda: copy.exists(), "the conflict copy")
+    await session.stop()
+    local.write_text("v2")  # the same bytes as the container's
+    session2, rec2 = await make_session(helper)
+    await watching(session2)
+    assert rec2.of(ConflictResolved, path="out/a.txt") and not copy.exists()
+    assert not rec2.of(Conflict)
