@@ -359,7 +359,8 @@ async def cmd_resolve(args) -> int:
     from .sync.events import ConflictResolved, printable
 
     plans = plan_for(args).sessions
-    local = Path(args.path).absolute()
+    given = Path(args.path).absolute()
+    local = given.parent.resolve() / given.name  # the project root is resolved too
     if local.name.endswith(".downstream-conflict"):
         raise UserError(f"{args.path} is a conflict copy: name the file in conflict beside it")
     refusals = []
