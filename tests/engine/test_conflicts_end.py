@@ -32,9 +32,14 @@ async def test_moving_the_copy_into_place_ends_the_conflict(helper, container, p
     assert len(rec.of(Conflict, path="out/a.txt")) == 1
     assert rec.of(ConflictResolved, path="out/a.txt")
     assert not copy.exists()
+    await eventually(lambda: not _recorded_conflict(project, "out/a.txt"), "the ledger to record its end")
+
+
+def _recorded_conflict(project, relpath: str) -> str | None:
+    """What the ledger in the database says of a conflict on relpath, read as another process would."""
     ledger = Ledger(project / ".downstream-sync", "web")
     try:
-        assert not ledger.meta("conflict:out/a.txt")
+        return ledger.meta(f"conflict:{relpath}")
     finally:
         ledger.close()
 
@@ -124,3 +129,45 @@ async def test_a_conflict_settled_while_no_session_ran_ends_at_the_next_start(he
     await watching(session2)
     assert rec2.of(ConflictResolved, path="out/a.txt") and not copy.exists()
     assert not rec2.of(Conflict)
+
+
+async def test_a_conflict_settled_by_hand_ends_without_a_container_event(helper, container, project, make_session):
+    session, rec = await make_session(helper)
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
+    await eventually(lambda: local.exists(), "v1")
+    local.write_text("mine")
+    f.write_text("v2")
+    await eventually(lambda: copy.exists(), "the conflict copy")
+    os.replace(copy, local)
+    await eventually(lambda: rec.of(ConflictResolved, path="out/a.txt"), "the conflict to end on its own")
+    f.write_text("v3")
+    await eventually(lambda: local.read_text() == "v3", "an ordinary update")
+    assert len(rec.of(Conflict, path="out/a.txt")) == 1
+
+
+async def test_a_conflict_resolved_by_another_process_is_seen_by_the_running_session(helper, container, project,
+                                                                                     make_session):
+    """The second session object opens the ledger on its own sqlite connection, as the
+    `downstream-sync resolve` process does (tests/cli/test_cli_resolve.py runs that one for real)."""
+    session, rec = await make_session(helper)
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
+    await eventually(lambda: local.exists(), "v1")
+    local.write_text("mine")
+    f.write_text("v2")
+    await eventually(lambda: copy.exists(), "the conflict copy")
+    other, _ = await make_session(helper, start=False)
+    await other.resolve_conflict("out/a.txt", "keep-local")
+    assert not copy.exists() and local.read_text() == "mine"
+    resolved = await eventually(lambda: rec.of(ConflictResolved, path="out/a.txt"), "the running session to see it")
+    assert resolved[0].how == "resolved by another process"
+    f.write_text("v3")  # kept local: the next change is a conflict again, with a fresh copy
+    await eventually(lambda: copy.exists() and copy.read_text() == "v3", "a new conflict copy")
+    assert local.read_text() == "mine"
+    new = rec.of(Conflict, path="out/a.txt")[-1]
+    assert not new.repeat

@@ -372,7 +372,7 @@ class Applier:
                     self._note_in_sync(w, t, st, checked)
                     self._skipped(t, w.path, d.reason, w)
                     if d.ends_conflict:
-                        self._settle(t, "the local file holds the container's version")
+                        self._settle(t.relpath, "the local file holds the container's version")
                 elif res[0] == "error":
                     raise res[1]
                 else:
@@ -480,7 +480,7 @@ class Applier:
             self._note_in_sync(w, t, st, checked)
             self._skipped(t, w.path, d.reason, w)
             if d.ends_conflict:
-                self._settle(t, "the local file holds the container's version")
+                self._settle(t.relpath, "the local file holds the container's version")
             return None
         if w.content is not None:
             started = time.monotonic()
@@ -600,16 +600,45 @@ class Applier:
         self._emit(Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason,
                             repeat=repeat))
 
-    def _settle(self, t: Target, how: str) -> None:
+    def check_conflicts(self) -> None:
+        """Without waiting for the container: end each open conflict that another process resolved
+        (`downstream-sync resolve`), or whose local file now holds the container's version kept for
+        it. A file is hashed only when its stat changed since it was last looked at."""
+        root = self.rules.project_root
+        for relpath in [key.partition(":")[2] for key in self.ledger.meta_keys("conflict:")]:
+            self.ledger.refresh(relpath, conflict_keys(self.ledger, relpath))
+            md5 = open_conflict(self.ledger, relpath)
+            if not self.ledger.meta(f"conflict:{relpath}"):
+                self._emit(ConflictResolved(session=self.name, path=relpath, how="resolved by another process"))
+                continue
+            checked = now_ns()
+            st = lstat(root / relpath)
+            if md5 is None or st is None or not stat_mod.S_ISREG(st.st_mode):
+                continue
+            cached = self._hash_cache.get(relpath)
+            if cached is not None and stat_proves(st, *cached[:4]):
+                local_md5 = cached[4]
+            else:
+                try:
+                    local_md5 = md5_file(root / relpath)
+                except OSError:
+                    continue
+                self._hash_cache[relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, checked, local_md5)
+            if local_md5 == md5:
+                wire = self.ledger.meta(f"conflict:{relpath}")
+                self.ledger.put(Entry(relpath, wire, md5, st.st_size, st.st_mtime_ns, st.st_ino, checked))
+                self._settle(relpath, "the local file holds the container's version")
+
+    def _settle(self, relpath: str, how: str) -> None:
         """The open conflict on t is over: forget it, and remove its copy when that is still as this
         tool wrote it (a copy edited since is the user's merge: it stays)."""
-        self.ledger.refresh(t.relpath, conflict_keys(self.ledger, t.relpath))
-        if not self.ledger.meta(f"conflict:{t.relpath}"):
+        self.ledger.refresh(relpath, conflict_keys(self.ledger, relpath))
+        if not self.ledger.meta(f"conflict:{relpath}"):
             return  # settled meanwhile (by `downstream-sync resolve`)
         root = self.rules.project_root
-        copy_rel = self.ledger.meta(f"conflict-copy:{t.relpath}")
+        copy_rel = self.ledger.meta(f"conflict-copy:{relpath}")
         as_written = written_copy(self.ledger, root, copy_rel) if copy_rel else None
-        for key in conflict_keys(self.ledger, t.relpath):
+        for key in conflict_keys(self.ledger, relpath):
             self.ledger.set_meta(key, "")
         removed = None
         if as_written is not None:
@@ -620,7 +649,8 @@ class Applier:
                 pass
             except WriteError as e:
                 self._error(copy_rel, f"could not remove the conflict copy {copy_rel}: {e}; remove it yourself")
-        self._emit(ConflictResolved(session=self.name, path=t.relpath, how=how, removed_copy=removed))
+        self._emit(ConflictResolved(session=self.name, path=relpath, how=how, removed_copy=removed))
+        self._schedule_commit()
 
     def _synced(self, w: Work, t: Target, action: str, size: int, started: float, old: str | None = None) -> None:
         self.stats.files_synced += 1
@@ -684,7 +714,7 @@ class Applier:
         self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino, checked))
         self._synced(w, t, "created" if before is None else "updated", new_st.st_size, started)
         if d.ends_conflict:
-            self._settle(t, "the local file went back to a version of the container's" if backup is None
+            self._settle(t.relpath, "the local file went back to a version of the container's" if backup is None
                          else "took the container's version (policy remote-wins)")
         if backup is not None:
             why = d.reason if d.action is Action.WRITE_WITH_BACKUP else "changed locally while it was being synced"
@@ -853,7 +883,7 @@ class Applier:
         local_md5 = await self._local_md5(t, st, checked)
         d = decide_delete(local_md5, entry.md5 if entry else None, self.policy, open_conflict(self.ledger, t.relpath))
         if d.ends_conflict:  # the container's version kept for it no longer exists
-            self._settle(t, "deleted in the container" + ("; the local file is kept" if d.action is Action.KEEP
+            self._settle(t.relpath, "deleted in the container" + ("; the local file is kept" if d.action is Action.KEEP
                                                           else ""))
             if d.action is Action.KEEP:
                 return  # reported as a conflict already

@@ -117,6 +117,10 @@ class Ledger:
     def meta(self, key: str) -> str | None:
         return self._meta.get(key)
 
+    def meta_keys(self, prefix: str) -> list[str]:
+        """The meta keys that start with `prefix` and hold a value."""
+        return [key for key, value in self._meta.items() if value and key.startswith(prefix)]
+
     def set_meta(self, key: str, value: str) -> None:
         if self._meta.get(key) == value:
             return

@@ -43,6 +43,7 @@ log = logging.getLogger("downstream_sync")
 _BACKOFF_FIRST = 0.2
 _BACKOFF_MAX = 10.0
 _WORKERS = 8
+_CONFLICT_CHECK = 2.0  # seconds between looks at the open conflicts of a live session (apply.check_conflicts)
 _HELPER_HINT = ("make sure the helper runs in the container: deploy the artifact with its download "
                 "stanza so /sync-helper/app-server wraps the container's command, or attach the helper "
                 "to the running container")
@@ -70,6 +71,7 @@ class Session:
         self._ledger: Ledger | None = None
         self._bridge: Bridge | None = None
         self._task: asyncio.Task | None = None
+        self._checker: asyncio.Task | None = None
         self._finished = asyncio.Event()
         self._stopping = False
         self._started = False
@@ -114,12 +116,17 @@ class Session:
         if not await self._open():
             return
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self._checker = asyncio.get_running_loop().create_task(self._check_conflicts())
 
     async def stop(self) -> None:
         """Stop cleanly; safe to call more than once."""
         if self._finished.is_set():
             return
         self._stopping = True
+        if self._checker is not None:
+            self._checker.cancel()
+            await asyncio.gather(self._checker, return_exceptions=True)
+            self._checker = None
         if self._task is not None:
             self._task.cancel()
             try:
@@ -354,10 +361,24 @@ class Session:
             raise
         except Exception as e:  # a bug; say so rather than die silently
             log.exception("session %s failed", self.name)
+            if self._checker is not None:
+                self._checker.cancel()
             self._error(None, f"internal error: {e!r}")
             self._set_state(SessionState.FAILED, str(e))
             await self._close()
             self._finished.set()
+
+    async def _check_conflicts(self) -> None:
+        """A live session's look, every few seconds, at its open conflicts: one resolved in another
+        process or settled by hand ends without waiting for the container's next change."""
+        while True:
+            await asyncio.sleep(_CONFLICT_CHECK)
+            if self._ledger is None:
+                continue
+            try:
+                self._applier.check_conflicts()
+            except Exception as e:  # the ledger cannot be read now: the next event or reconcile sees it
+                log.warning("session %s: could not look at its open conflicts: %s", self.name, e)
 
     async def _explain(self, e: BaseException, started: float, hello: bool) -> str:
         where = self.transport.describe()
