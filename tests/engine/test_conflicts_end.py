@@ -4,6 +4,7 @@ container's delete takes the conflict copy with it. A real app-server, real file
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from downstream_sync.sync.events import Conflict, ConflictResolved, SessionState
@@ -150,8 +151,9 @@ async def test_a_conflict_settled_by_hand_ends_without_a_container_event(helper,
 
 async def test_a_conflict_resolved_by_another_process_is_seen_by_the_running_session(helper, container, project,
                                                                                      make_session):
-    """The second session object opens the ledger on its own sqlite connection, as the
-    `downstream-sync resolve` process does (tests/cli/test_cli_resolve.py runs that one for real)."""
+    """The second session object opens the ledger on its own sqlite connection in a thread of its
+    own, as the `downstream-sync resolve` process does (tests/cli/test_cli_resolve.py runs that one
+    for real): the running session's loop goes on committing meanwhile."""
     session, rec = await make_session(helper)
     await watching(session)
     f = container / "src" / "a.txt"
@@ -161,8 +163,9 @@ async def test_a_conflict_resolved_by_another_process_is_seen_by_the_running_ses
     local.write_text("mine")
     f.write_text("v2")
     await eventually(lambda: copy.exists(), "the conflict copy")
+    await eventually(lambda: _recorded_conflict(project, "out/a.txt"), "the conflict in the ledger's database")
     other, _ = await make_session(helper, start=False)
-    await other.resolve_conflict("out/a.txt", "keep-local")
+    await asyncio.to_thread(asyncio.run, other.resolve_conflict("out/a.txt", "keep-local"))
     assert not copy.exists() and local.read_text() == "mine"
     resolved = await eventually(lambda: rec.of(ConflictResolved, path="out/a.txt"), "the running session to see it")
     assert resolved[0].how == "resolved by another process"
@@ -171,3 +174,42 @@ async def test_a_conflict_resolved_by_another_process_is_seen_by_the_running_ses
     assert local.read_text() == "mine"
     new = rec.of(Conflict, path="out/a.txt")[-1]
     assert not new.repeat
+
+
+async def test_an_open_conflict_is_listed_at_the_next_start_and_its_copy_left_alone(helper, container, project,
+                                                                                    make_session):
+    session, rec = await make_session(helper)
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
+    await eventually(lambda: local.exists(), "v1")
+    local.write_text("mine")
+    f.write_text("v2")
+    await eventually(lambda: copy.exists(), "the conflict copy")
+    await session.stop()
+    before = copy.stat()
+    session2, rec2 = await make_session(helper)
+    await watching(session2)
+    (listed,) = rec2.of(Conflict, path="out/a.txt")
+    assert listed.repeat and listed.remote_copy == "out/a.txt.downstream-conflict"
+    after = copy.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+async def test_removing_the_copy_keeps_the_local_version(helper, container, project, make_session):
+    session, rec = await make_session(helper)
+    await watching(session)
+    f = container / "src" / "a.txt"
+    f.write_text("v1")
+    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
+    await eventually(lambda: local.exists(), "v1")
+    local.write_text("mine")
+    f.write_text("v2")
+    await eventually(lambda: copy.exists(), "the conflict copy")
+    copy.unlink()
+    (resolved,) = await eventually(lambda: rec.of(ConflictResolved, path="out/a.txt"), "the conflict to end")
+    assert "the local version is kept" in resolved.how
+    f.write_text("v3")  # still the user's file
+    await eventually(lambda: copy.exists() and copy.read_text() == "v3", "a new conflict")
+    assert local.read_text() == "mine" and not rec.of(Conflict, path="out/a.txt")[-1].repeat

@@ -39,6 +39,8 @@ def test_delete(local, ledger, policy, action):
 @pytest.mark.parametrize("local, ledger, conflict, policy, action, ends", [
     (None, None, None, "safe", Action.WRITE, False),   # never ours, absent: simply created
     (L, G, C, "safe", Action.CONFLICT, False),         # still in conflict: a repeat
+    (L, G, R, "safe", Action.HELD, False),             # still in conflict, and the copy holds this version
+    (None, G, R, "safe", Action.HELD, False),
     (R, G, C, "safe", Action.SKIP, True),              # the local file is the container's current version
     (C, G, C, "safe", Action.WRITE, True),             # the conflict's version moved into place: an ordinary update
     (C, None, C, "safe", Action.WRITE, True),          # the same for a file that was never ours

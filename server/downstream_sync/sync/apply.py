@@ -165,6 +165,16 @@ def open_conflict(ledger: Ledger, relpath: str) -> str | None:
     return (ledger.meta(f"conflict-md5:{relpath}") or None) if ledger.meta(f"conflict:{relpath}") else None
 
 
+_COPY_REMOVED = "its conflict copy was removed: the local version is kept"
+
+
+def _explained(reason: str, relpath: str) -> str:
+    """A conflict's reason, with what to do when that is not plain."""
+    if reason == DELETED_LOCALLY:
+        return f"{reason}; `downstream-sync resolve {relpath} --take-remote` brings it back"
+    return reason
+
+
 def _unsafe(wire: str) -> bool:
     body = wire[1:] if wire.startswith("/") else wire
     return (not wire or "\x00" in wire or "\\" in wire
@@ -273,9 +283,12 @@ class Applier:
         return None
 
     def _remember(self, t: Target, st: os.stat_result, checked: int, digest: str) -> str:
+        return self._remember_hash(t.relpath, st, checked, digest)
+
+    def _remember_hash(self, relpath: str, st: os.stat_result, checked: int, digest: str) -> str:
         if len(self._hash_cache) > 10000:
             self._hash_cache.clear()
-        self._hash_cache[t.relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, checked, digest)
+        self._hash_cache[relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, checked, digest)
         return digest
 
     def _regular_or_absent(self, t: Target, st: os.stat_result | None, w: Work) -> bool:
@@ -373,6 +386,8 @@ class Applier:
                     self._skipped(t, w.path, d.reason, w)
                     if d.ends_conflict:
                         self._settle(t.relpath, "the local file holds the container's version")
+                elif res[0] == "held":
+                    self._held(w, t, res[1])
                 elif res[0] == "error":
                     raise res[1]
                 else:
@@ -411,6 +426,9 @@ class Applier:
                     if st is not None and match_exec_bits(t.dir, t.rel, w.mode):
                         checked, st = now_ns(), lstat(t.local)
                     out.append(("skip", d, st, checked))
+                    continue
+                if d.action is Action.HELD:
+                    out.append(("held", d))
                     continue
                 af = self._open_for(t, d, w.mode)
                 try:
@@ -481,6 +499,9 @@ class Applier:
             self._skipped(t, w.path, d.reason, w)
             if d.ends_conflict:
                 self._settle(t.relpath, "the local file holds the container's version")
+            return None
+        if d.action is Action.HELD:
+            self._held(w, t, d)
             return None
         if w.content is not None:
             started = time.monotonic()
@@ -600,6 +621,18 @@ class Applier:
         self._emit(Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason,
                             repeat=repeat))
 
+    def _held(self, w: Work, t: Target, d: Decision) -> None:
+        """An open conflict stands and its copy holds this version already: nothing is written. A
+        reconcile reports it again (a session start says which conflicts are open); a copy that the
+        user removed ends it, the local version kept (see check_conflicts)."""
+        copy_rel = self.ledger.meta(f"conflict-copy:{t.relpath}")
+        if not copy_rel or lstat(self.rules.project_root / copy_rel) is None:
+            self._settle(t.relpath, _COPY_REMOVED)
+        elif w.reconcile is not None:
+            self._conflict(w, t, copy_rel, _explained(d.reason, t.relpath), w.md5)
+        else:
+            self._skipped(t, w.path, f"still in conflict; {copy_rel} holds this version already", w)
+
     def check_conflicts(self) -> None:
         """Without waiting for the container: end each open conflict that another process resolved
         (`downstream-sync resolve`), or whose local file now holds the container's version kept for
@@ -613,21 +646,24 @@ class Applier:
                 continue
             checked = now_ns()
             st = lstat(root / relpath)
-            if md5 is None or st is None or not stat_mod.S_ISREG(st.st_mode):
-                continue
-            cached = self._hash_cache.get(relpath)
-            if cached is not None and stat_proves(st, *cached[:4]):
-                local_md5 = cached[4]
-            else:
-                try:
-                    local_md5 = md5_file(root / relpath)
-                except OSError:
+            if md5 is not None and st is not None and stat_mod.S_ISREG(st.st_mode):
+                cached = self._hash_cache.get(relpath)
+                if cached is not None and stat_proves(st, *cached[:4]):
+                    local_md5 = cached[4]
+                else:
+                    try:
+                        local_md5 = md5_file(root / relpath)
+                    except OSError:
+                        continue
+                    self._remember_hash(relpath, st, checked, local_md5)
+                if local_md5 == md5:
+                    wire = self.ledger.meta(f"conflict:{relpath}")
+                    self.ledger.put(Entry(relpath, wire, md5, st.st_size, st.st_mtime_ns, st.st_ino, checked))
+                    self._settle(relpath, "the local file holds the container's version")
                     continue
-                self._hash_cache[relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, checked, local_md5)
-            if local_md5 == md5:
-                wire = self.ledger.meta(f"conflict:{relpath}")
-                self.ledger.put(Entry(relpath, wire, md5, st.st_size, st.st_mtime_ns, st.st_ino, checked))
-                self._settle(relpath, "the local file holds the container's version")
+            copy_rel = self.ledger.meta(f"conflict-copy:{relpath}")
+            if not copy_rel or lstat(root / copy_rel) is None:
+                self._settle(relpath, _COPY_REMOVED)
 
     def _settle(self, relpath: str, how: str) -> None:
         """The open conflict on t is over: forget it, and remove its copy when that is still as this
@@ -706,9 +742,7 @@ class Applier:
             copy_rel = _beside(t.relpath, copy)
             self.ledger.set_meta(f"copy:{copy_rel}", f"{md5} {st.st_size} {st.st_mtime_ns} {st.st_ino} {checked}")
             why = d.reason if placed[0] == "copy" else "changed locally while it was being synced"
-            if why == DELETED_LOCALLY:
-                why += f"; `downstream-sync resolve {t.relpath} --take-remote` brings it back"
-            self._conflict(w, t, copy_rel, why, md5)
+            self._conflict(w, t, copy_rel, _explained(why, t.relpath), md5)
             return
         _, new_st, backup, md5, checked = placed
         self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino, checked))

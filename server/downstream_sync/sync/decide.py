@@ -30,6 +30,7 @@ class Action(enum.Enum):
     WRITE = "write"                  # write the remote content (created or updated)
     WRITE_WITH_BACKUP = "backup"     # remote-wins over a local change: back it up, then write
     CONFLICT = "conflict"            # keep local, write the remote copy beside it
+    HELD = "held"                    # an open conflict stands, its copy holds this version already
     DELETE = "delete"                # remove the local file
     DELETE_WITH_BACKUP = "del-backup"  # remote-wins delete over a local change: move it to the backup
     KEEP = "keep"                    # a remote delete that would lose a local change: keep it
@@ -51,9 +52,11 @@ def decide_change(remote_md5: str, local_md5: str | None, ledger_md5: str | None
     conflict_md5 is the container's version kept for an open conflict (None: no conflict)."""
     settled = conflict_md5 is not None and local_md5 == conflict_md5
     d = _change(remote_md5, local_md5, conflict_md5 if settled else ledger_md5, policy)
-    if conflict_md5 is not None and d.action is not Action.CONFLICT:
+    if conflict_md5 is None:
+        return d
+    if d.action is not Action.CONFLICT:
         return Decision(d.action, d.reason, ends_conflict=True)
-    return d
+    return Decision(Action.HELD, d.reason) if remote_md5 == conflict_md5 else d
 
 
 def _change(remote_md5: str, local_md5: str | None, ledger_md5: str | None, policy: Policy) -> Decision:
