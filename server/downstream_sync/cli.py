@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Settle the conflict on PATH, while a session runs or not: --keep-local "
                                    "removes the container's copy kept beside it, --take-remote puts that copy in "
                                    "place of the local file (and brings back a file you deleted).")
-    p.add_argument("path", metavar="PATH", help="the local file in conflict (not its .downstream-conflict copy)")
+    p.add_argument("path", metavar="PATH", help="the local file in conflict (not its .downstream-conflict copy), "
+                                                "or a folder: every conflict below it")
     choice = p.add_mutually_exclusive_group(required=True)
     choice.add_argument("--keep-local", dest="choice", action="store_const", const="keep-local")
     choice.add_argument("--take-remote", dest="choice", action="store_const", const="take-remote")
@@ -368,15 +369,19 @@ async def cmd_resolve(args) -> int:
         session = plan.session(owner=f"{PROG} resolve")
         done: list[ConflictResolved] = []
         session.subscribe(lambda e: done.append(e) if isinstance(e, ConflictResolved) else None)
+        refused = None
         try:
             await session.resolve_conflict(str(local), args.choice)
         except ValueError as error:
-            refusals.append(str(error))
-            continue
+            refused = str(error)
         for event in done:
             removed = f"; removed {event.removed_copy}" if event.removed_copy else ""
             print(printable(f"resolved   {event.path}  ({event.how}{removed})"), flush=True)
-        return EXIT_OK
+        if refused is None:
+            return EXIT_OK
+        if done:  # a folder's conflicts, some of them left
+            raise UserError(refused)
+        refusals.append(refused)
     edited = [r for r in refusals if "was edited" in r]
     raise UserError((edited or refusals or [f"no conflict to resolve for {args.path}"])[0])
 

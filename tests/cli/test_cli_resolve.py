@@ -83,3 +83,25 @@ def test_resolve_names_what_is_wrong(project, helper):
     assert none.returncode == 1 and "no conflict to resolve for local/out/a.txt" in none.stderr
     both = run("resolve", "local/out/a.txt", "--take-remote", "--keep-local", "-f", skaffold, cwd=project)
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+def test_a_folder_deleted_locally_comes_back_with_one_resolve(project, helper):
+    skaffold = str(project / "skaffold.yaml")
+    pull = ["pull", "-f", skaffold, "--connect-command", helper.connect_command]
+    assert run(*pull).returncode == 0
+    sub = project / "local" / "out" / "sub"
+    names = sorted(p.name for p in sub.iterdir())
+    for p in sub.iterdir():
+        p.unlink()
+    sub.rmdir()
+
+    second = run(*pull)
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert not (sub / "b.bin").exists() and not (sub / "run.sh").exists()
+    back = run("resolve", "local/out/sub", "--take-remote", "-f", skaffold, cwd=project)
+    assert back.returncode == 0, back.stderr
+    assert back.stdout.count("resolved") == len(names) == 2
+    assert sorted(p.name for p in sub.iterdir()) == names
+    assert (sub / "b.bin").read_bytes() == (helper.container / "out" / "sub" / "b.bin").read_bytes()
+    assert os.access(sub / "run.sh", os.X_OK)
+    assert run(*pull).returncode == 0

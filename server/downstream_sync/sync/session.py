@@ -180,10 +180,11 @@ class Session:
             self._finished.set()
 
     async def resolve_conflict(self, path: str, choice: Literal["keep-local", "take-remote"]) -> None:
-        """Settle a conflict on `path` (relative to the project root, or absolute).
+        """Settle a conflict on `path` (relative to the project root, or absolute), or every open
+        conflict below it when it names a folder (a folder deleted locally, say).
         keep-local drops the remote copy (never one the user edited since); take-remote puts the
         latest copy in place of the local file (bringing back a file deleted locally). Raises
-        ValueError when there is no such conflict.
+        ValueError when there is no such conflict, naming what is left.
 
         Works on a running session, and on one that is not started: then the ledger is opened for
         the call, while a session of this name may run in another process. That one reads the
@@ -198,8 +199,32 @@ class Session:
             relpath = local.relative_to(self.project_root).as_posix()
         except ValueError:
             raise ValueError(f"{path} is not inside the project {self.project_root}") from None
+        relpath = "" if relpath == "." else relpath
         own = self._ledger is None
         ledger = self._ledger or Ledger(self.state_dir, self.name)
+        try:
+            below = [] if ledger.meta(f"conflict:{relpath}") else sorted(
+                key.partition(":")[2] for key in ledger.meta_keys(f"conflict:{relpath}/" if relpath else "conflict:"))
+            if not below:
+                self._resolve_one(ledger, relpath, choice)
+                return
+            left = []
+            for one in below:
+                try:
+                    self._resolve_one(ledger, one, choice)
+                except ValueError as e:
+                    left.append(str(e))
+            if left:
+                more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+                raise ValueError(f"{len(left)} of the {len(below)} conflicts below {relpath or '.'} are left: "
+                                 f"{left[0]}{more}")
+        finally:
+            if own:
+                ledger.close()
+
+    def _resolve_one(self, ledger: Ledger, relpath: str, choice: str) -> None:
+        """resolve_conflict of one file."""
+        local = self.project_root / relpath
         try:
             ledger.refresh(relpath, conflict_keys(ledger, relpath))
             wire = ledger.meta(f"conflict:{relpath}")
@@ -243,9 +268,6 @@ class Session:
             self._emit(ConflictResolved(session=self.name, path=relpath, how=how, removed_copy=removed))
         except (WriteError, OSError) as e:
             raise ValueError(f"could not resolve the conflict on {relpath}: {e}") from e
-        finally:
-            if own:
-                ledger.close()
 
     # --- events -------------------------------------------------------------------------------
 
