@@ -98,6 +98,9 @@ def test_a_folder_deleted_locally_comes_back_with_one_resolve(project, helper):
     second = run(*pull)
     assert second.returncode == 1, second.stdout + second.stderr
     assert not (sub / "b.bin").exists() and not (sub / "run.sh").exists()
+    lines = [line for line in second.stdout.splitlines() if "deleted locally" in line]
+    assert len(lines) == 1, second.stdout  # a count, not a line a file
+    assert "local/out/sub" in lines[0] and "2 files" in lines[0] and "resolve local/out/sub --take-remote" in lines[0]
     back = run("resolve", "local/out/sub", "--take-remote", "-f", skaffold, cwd=project)
     assert back.returncode == 0, back.stderr
     assert back.stdout.count("resolved") == len(names) == 2

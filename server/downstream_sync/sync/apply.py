@@ -220,6 +220,8 @@ class Applier:
         self._emit(FileSkipped(session=self.name, path=t.relpath if t else "", remote_path=wire, reason=reason))
 
     def progress(self, rec: Reconcile, final: bool = False) -> None:
+        if final:
+            self._tell_deleted_locally(rec)
         if final or rec.should_report():
             self._emit(ReconcileProgress(session=self.name, files_done=rec.files_done, files_total=rec.files_total,
                                          bytes_done=rec.bytes_done, bytes_total=rec.bytes_total))
@@ -618,8 +620,32 @@ class Applier:
             self.ledger.set_meta(f"conflict:{t.relpath}", w.path)
             self.ledger.set_meta(f"conflict-copy:{t.relpath}", copy)
             self.ledger.set_meta(f"conflict-md5:{t.relpath}", md5)
-        self._emit(Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason,
-                            repeat=repeat))
+        event = Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason,
+                         repeat=repeat)
+        if w.reconcile is not None and copy is not None and reason.startswith(DELETED_LOCALLY):
+            w.reconcile.deleted_locally.append(event)  # a folder deleted locally is one line, not one a file
+        else:
+            self._emit(event)
+
+    def _tell_deleted_locally(self, rec: Reconcile) -> None:
+        """The conflicts of a reconcile over files deleted locally: one event per file alone in its
+        folder, one per folder for the others (its path the folder, a count in the reason, no copy
+        named: resolving the folder settles them all)."""
+        by_folder: dict[str, list[Conflict]] = {}
+        for event in rec.deleted_locally:
+            by_folder.setdefault(event.path.rpartition("/")[0], []).append(event)
+        rec.deleted_locally = []
+        for folder, events in sorted(by_folder.items()):
+            if len(events) == 1:
+                self._emit(events[0])
+                continue
+            first = events[0]
+            self._emit(Conflict(session=self.name, path=folder, remote_path=first.remote_path.rpartition("/")[0],
+                                remote_copy=None, repeat=all(e.repeat for e in events),
+                                reason=f"{len(events)} files in it were deleted locally since they were last "
+                                       f"synced (e.g. {first.path.rpartition('/')[2]}); the container's versions "
+                                       f"are kept beside them as conflict copies: `downstream-sync resolve "
+                                       f"{folder or '.'} --take-remote` brings them back"))
 
     def _held(self, w: Work, t: Target, d: Decision) -> None:
         """An open conflict stands and its copy holds this version already: nothing is written. A
