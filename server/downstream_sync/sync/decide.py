@@ -10,7 +10,8 @@ A file this tool wrote that is gone locally was deleted by someone: under `safe`
 too (a conflict), under `remote-wins` it is written again. An open conflict ends when the local
 file holds the container's current version or the conflict's version (however it got there), or
 when the container deletes the file: `ends_conflict` says so, and the conflict's version then
-counts as what this tool last wrote (what comes next is an ordinary update).
+counts as what this tool last wrote (what comes next is an ordinary update). A conflict that
+stands while its copy already holds the remote version is held: nothing to write again.
 Must not import pygls, lsprotocol or terminal code.
 """
 
