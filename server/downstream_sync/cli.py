@@ -1,4 +1,4 @@
-"""The `downstream-sync` command: start, pull, validate, status, lsp, inject and demo.
+"""The `downstream-sync` command: start, pull, resolve, validate, status, lsp, inject and demo.
 
 A thin face: parses arguments, loads the project (config/), builds rules (sync/) and transports
 (cluster/), runs sessions and prints what they do (terminal.py). Heavy modules are imported
@@ -114,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
                               "  130  interrupted (Ctrl+C)\n"
                               "  143  terminated (SIGTERM)")
     _session_flags(p)
+    p = sub.add_parser("resolve", help="settle a conflict: keep your local file, or take the container's copy",
+                       description="Settle the conflict on PATH, while a session runs or not: --keep-local "
+                                   "removes the container's copy kept beside it, --take-remote puts that copy in "
+                                   "place of the local file (and brings back a file you deleted).")
+    p.add_argument("path", metavar="PATH", help="the local file in conflict (not its .downstream-conflict copy), "
+                                                "or a folder: every conflict below it")
+    choice = p.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--keep-local", dest="choice", action="store_const", const="keep-local")
+    choice.add_argument("--take-remote", dest="choice", action="store_const", const="take-remote")
+    p.add_argument("-f", "--filename", default="skaffold.yaml", metavar="FILE",
+                   help="the project's skaffold.yaml (default: ./skaffold.yaml)")
+    p.add_argument("-a", "--artifact", action="append", metavar="IMAGE", help="only this artifact's session")
+    p.add_argument("-p", "--profile", action="append", default=[], metavar="P")
+    p.set_defaults(connect_command=None, policy="safe")
     p = sub.add_parser("validate", help="check the download stanza of a skaffold.yaml",
                        description="Print problems as file:line:col: severity: code: message; exit 1 on errors.")
     p.add_argument("file", nargs="?", help="the skaffold.yaml to check (default: ./skaffold.yaml)")
@@ -361,6 +375,41 @@ async def cmd_pull(args) -> int:
     return code
 
 
+# --- resolve ---------------------------------------------------------------------------------
+
+
+async def cmd_resolve(args) -> int:
+    """Session.resolve_conflict of the session that has the conflict; the same operation as the
+    language server's resolveConflict, and safe while that session runs in another process."""
+    from .sync.events import ConflictResolved, printable
+
+    plans = plan_for(args).sessions
+    given = Path(args.path).absolute()
+    local = given.parent.resolve() / given.name  # the project root is resolved too
+    if local.name.endswith(".downstream-conflict"):
+        raise UserError(f"{args.path} is a conflict copy: name the file in conflict beside it")
+    refusals = []
+    for plan in plans:
+        session = plan.session(owner=f"{PROG} resolve")
+        done: list[ConflictResolved] = []
+        session.subscribe(lambda e: done.append(e) if isinstance(e, ConflictResolved) else None)
+        refused = None
+        try:
+            await session.resolve_conflict(str(local), args.choice)
+        except ValueError as error:
+            refused = str(error)
+        for event in done:
+            removed = f"; removed {event.removed_copy}" if event.removed_copy else ""
+            print(printable(f"resolved   {event.path}  ({event.how}{removed})"), flush=True)
+        if refused is None:
+            return EXIT_OK
+        if done:  # a folder's conflicts, some of them left
+            raise UserError(refused)
+        refusals.append(refused)
+    edited = [r for r in refusals if "was edited" in r]
+    raise UserError((edited or refusals or [f"no conflict to resolve for {args.path}"])[0])
+
+
 # --- validate, status, lsp -------------------------------------------------------------------
 
 
@@ -511,7 +560,7 @@ def _describe_os_error(error: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"start": cmd_start, "pull": cmd_pull, "demo": cmd_demo}
+    handlers = {"start": cmd_start, "pull": cmd_pull, "resolve": cmd_resolve, "demo": cmd_demo}
     if args.command != "lsp":  # there stdout is the protocol's, and the server sets up its own log
         from .terminal import QuietPipe
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .sync.events import (Conflict, DownloadProgress, FileSkipped, FileSynced, ReconcileProgress, StateChanged,
+from .sync.events import (Conflict, ConflictResolved, DownloadProgress, FileSkipped, FileSynced, ReconcileProgress, StateChanged,
                           SyncError, printable)
 
 _COLORS = {
@@ -197,8 +197,13 @@ class TerminalPrinter:
             if known is None:
                 tally.conflicts += 1
             tally.in_conflict[event.path] = OpenConflict(event.remote_copy)
+            copy = f"; the container's copy is {printable(event.remote_copy)}" if event.remote_copy else ""
             self.write(f"{self._prefix(event)}{self._action('conflict', 'conflict')} {printable(event.path)}  "
-                       f"({printable(event.reason)})")  # the reason says where the container's copy is
+                       f"({printable(event.reason)}{copy})")
+        elif isinstance(event, ConflictResolved):
+            if tally.in_conflict.pop(event.path, None) is not None:
+                self.write(f"{self._prefix(event)}{self._action('resolved', 'created')} {printable(event.path)}  "
+                           f"({printable(event.how)})")
         elif isinstance(event, SyncError):
             tally.errors += 1
             tally.last_error = event.message

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 
-from downstream_sync.sync.events import (Conflict, FileSkipped, FileSynced, ReconcileProgress,
+from downstream_sync.sync.events import (Conflict, ConflictResolved, FileSkipped, FileSynced, ReconcileProgress,
                                          SessionState)
 
 from engine_support import eventually, md5, tree
@@ -115,10 +115,11 @@ async def test_conflict_keeps_local_and_the_remote_copy_beside_it(helper, contai
     assert local.read_text() == "my local edit"
     assert copy.read_text() == "v2 from the container"
     assert rec.of(Conflict)[-1].remote_copy == "out/config.json.downstream-conflict"
-    # A remote delete does not remove the locally changed file either.
+    # A remote delete does not remove the locally changed file either; the copy of a version that
+    # no longer exists goes, and the conflict with it.
     f.unlink()
-    await eventually(lambda: len(rec.of(Conflict, path="out/config.json")) >= 2, "a delete conflict")
-    assert local.read_text() == "my local edit"
+    await eventually(lambda: rec.of(ConflictResolved, path="out/config.json"), "the conflict ended by the delete")
+    assert local.read_text() == "my local edit" and not copy.exists()
     # The ledger outlives the session: a new session still sees the local change as a conflict.
     await session.stop()
     f.write_text("v3")

@@ -195,10 +195,18 @@ async def test_show_both_then_keep_local_by_command(client: LanguageClient, proj
     await asyncio.wait_for(shown(), WAIT)
     assert {d.uri for d in client.shown_documents} == {(local / "a.txt").resolve().as_uri(), copy.resolve().as_uri()}
 
+    # The container changes it again: the same conflict, its copy updated, and no second prompt.
+    (container / "out" / "a.txt").write_text("theirs 2\n")
+    await client.file_events.wait_for(lambda p: p.kind == "conflict" and p.path == "local/out/a.txt" and p.repeat)
+    await wait_file(copy, b"theirs 2\n")
+    assert len([p for p in client.prompts.items if "a.txt" in p.message]) == 1
+
     answer = await execute(client, "downstreamSync.server.resolveConflict", session="mine", path="local/out/a.txt",
                            choice="keep-local")
     assert _get(answer, "choice") == "keep-local"
     assert (local / "a.txt").read_bytes() == b"mine\n" and not copy.exists()
+    await client.file_events.wait_for(lambda p: p.kind == "resolved" and p.path == "local/out/a.txt"
+                                      and p.how == "kept the local version")
     with pytest.raises(Exception, match="no conflict"):
         await execute(client, "downstreamSync.server.resolveConflict", session="mine", path="local/out/a.txt",
                       choice="take-remote")

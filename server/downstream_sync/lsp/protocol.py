@@ -10,7 +10,7 @@ import dataclasses
 import enum
 from typing import Any
 
-from downstream_sync.sync.events import Conflict, FileSkipped, FileSynced, SyncError
+from downstream_sync.sync.events import Conflict, ConflictResolved, FileSkipped, FileSynced, SyncError
 
 START_SESSION = "downstreamSync.server.startSession"
 STOP_SESSION = "downstreamSync.server.stopSession"
@@ -32,6 +32,7 @@ FILE_EVENT_KINDS = {
     FileSynced: "synced",
     FileSkipped: "skipped",
     Conflict: "conflict",
+    ConflictResolved: "resolved",
     SyncError: "error",
 }
 

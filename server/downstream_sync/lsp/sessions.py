@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Awaitable
 from lsprotocol import types as lsp
 from pygls.uris import to_fs_path
 
-from downstream_sync.sync.events import (Conflict, DownloadProgress, FileSkipped, FileSynced, ReconcileProgress,
-                                         SessionState, StateChanged, SyncError, printable)
+from downstream_sync.sync.events import (Conflict, ConflictResolved, DownloadProgress, FileSkipped, FileSynced,
+                                         ReconcileProgress, SessionState, StateChanged, SyncError, printable)
 
 from . import protocol
 
@@ -323,12 +323,12 @@ class Sessions:
             await self._progress(entry, event)
         elif isinstance(event, DownloadProgress):
             await self._download_progress(entry, event)
-        elif isinstance(event, (FileSynced, FileSkipped, Conflict, SyncError)):
+        elif isinstance(event, (FileSynced, FileSkipped, Conflict, ConflictResolved, SyncError)):
             self.server.protocol.notify(protocol.FILE_EVENT, protocol.file_event(event))
             if isinstance(event, SyncError):
                 where = f" ({printable(event.path)})" if event.path else ""
                 self._error(entry, f"Downstream Sync '{entry.name}'{where}: {printable(event.message)}")
-            elif isinstance(event, Conflict):
+            elif isinstance(event, Conflict) and not event.repeat:  # a repeat has its prompt, or had it
                 if entry.open_prompts < MAX_PROMPTS:
                     entry.open_prompts += 1
                     self.spawn(self._ask(entry, event), f"conflict prompt for {event.path}")

@@ -5,7 +5,7 @@ Modules, each owning one thing:
 - rules.py     `RuleSet.from_download(...)`: container path -> local path, or None; `bind` checks the
                rules against the helper's targets and learns its spelling of each folder.
 - events.py    what subscribers receive (StateChanged, ReconcileProgress, FileSynced, FileSkipped,
-               Conflict, SyncError) and the session's stats.
+               Conflict, ConflictResolved, SyncError) and the session's stats.
 - session.py   `Session`: connect, watch, reconnect with backoff, resume, reconcile; `pull`;
                `resolve_conflict`.
 - pipeline.py  the bounded, per-path coalescing work queue with a worker pool.
@@ -22,9 +22,12 @@ What the engine leaves on disk, beside the synced files:
 - `<project>/.downstream-sync/` holds the ledger and a `.gitignore` of `*`.
 - `.<name>.dstmp-<hex>`: a file being written; removed when a session starts after a crash.
 - `<name>.downstream-conflict`: the container's version of a file that changed on both sides
-  (policy `safe`); `resolve_conflict` takes it or drops it. A copy the user edited (a merge by
-  hand) is theirs: the next remote version goes to `<name>~2.downstream-conflict`, then `~3`...,
-  the first one absent or still as this tool wrote it.
+  (policy `safe`), or of a file this tool wrote that the user deleted; `resolve_conflict` takes it
+  or drops it. The conflict stays open in the ledger (`conflict:PATH`, with the MD5 of the version
+  kept) until then, or until the local file holds the container's version (moved into place, or
+  the same edit) or the container deletes the file: then a copy still as written is removed. A
+  copy the user edited (a merge by hand) is theirs: the next remote version goes to
+  `<name>~2.downstream-conflict`, then `~3`..., the first one absent or still as this tool wrote it.
 - Names too long for the file system (255 bytes) are cut on a character boundary and tagged with
   `~` and 8 hex digits of a hash of the full name, before the suffix.
 - `<name>.downstream-local`: under policy `remote-wins`, the local version that a remote change or

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from .client import HelperClient, connection_lost, pb
-from .decide import Action, Decision, Policy, decide_change, decide_delete
-from .events import Conflict, Event, FileSkipped, FileSynced, ReconcileProgress, SessionStats, SyncError
+from .decide import DELETED_LOCALLY, Action, Decision, Policy, decide_change, decide_delete
+from .events import (Conflict, ConflictResolved, Event, FileSkipped, FileSynced, ReconcileProgress, SessionStats,
+                     SyncError)
 from .lane import Lane, fetch_large
 from .ledger import Entry, Ledger
 from .reconcile import Reconcile
@@ -36,7 +37,7 @@ from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, Expe
                      backup_name, conflict_name, lstat, match_exec_bits, md5_file, move_file, now_ns,
                      remove_empty_dir, remove_file, stat_proves)
 
-__all__ = ["Applier", "Work", "Target", "LostStream", "merge"]
+__all__ = ["Applier", "Work", "Target", "LostStream", "merge", "conflict_keys", "open_conflict"]
 
 log = logging.getLogger("downstream_sync")
 
@@ -154,6 +155,29 @@ def written_copy(ledger: Ledger, root: Path, relpath: str) -> Expected | None:
     return Expected(_Stat(int(size), int(mtime_ns), int(ino)), md5, int(checked))
 
 
+def conflict_keys(ledger: Ledger, relpath: str) -> list[str]:
+    """The ledger's meta keys of a conflict on relpath: its wire path, its copy's path, the MD5 of
+    the container's version kept there, and the record of that copy as written."""
+    keys = [f"conflict:{relpath}", f"conflict-copy:{relpath}", f"conflict-md5:{relpath}"]
+    copy = ledger.meta(keys[1])
+    return keys + [f"copy:{copy}"] if copy else keys
+
+
+def open_conflict(ledger: Ledger, relpath: str) -> str | None:
+    """The MD5 of the container's version kept for the open conflict on relpath, or None."""
+    return (ledger.meta(f"conflict-md5:{relpath}") or None) if ledger.meta(f"conflict:{relpath}") else None
+
+
+_COPY_REMOVED = "its conflict copy was removed: the local version is kept"
+
+
+def _explained(reason: str, relpath: str) -> str:
+    """A conflict's reason, with what to do when that is not plain."""
+    if reason == DELETED_LOCALLY:
+        return f"{reason}; `downstream-sync resolve {relpath} --take-remote` brings it back"
+    return reason
+
+
 def _unsafe(wire: str) -> bool:
     body = wire[1:] if wire.startswith("/") else wire
     return (not wire or "\x00" in wire or "\\" in wire
@@ -207,6 +231,8 @@ class Applier:
         self._emit(FileSkipped(session=self.name, path=path, remote_path=wire, reason=reason))
 
     def progress(self, rec: Reconcile, final: bool = False) -> None:
+        if final:
+            self._tell_deleted_locally(rec)
         if final or rec.should_report():
             self._emit(ReconcileProgress(session=self.name, files_done=rec.files_done, files_total=rec.files_total,
                                          bytes_done=rec.bytes_done, bytes_total=rec.bytes_total))
@@ -247,6 +273,9 @@ class Applier:
             if not quiet:
                 self._error(relpath, refused, w.reconcile if w else None)
             return None
+        if self.ledger is not None and self.ledger.meta(f"conflict:{relpath}"):
+            # Another process (`downstream-sync resolve`) may have settled it: read its record again.
+            self.ledger.refresh(relpath, conflict_keys(self.ledger, relpath))
         root = self.rules.project_root
         if relpath:  # walked from the project root down, never following a symlink
             return Target(wire, root, relpath, f"{root}/{relpath}", relpath, rule.local_rel)
@@ -270,9 +299,12 @@ class Applier:
         return None
 
     def _remember(self, t: Target, st: os.stat_result, checked: int, digest: str) -> str:
+        return self._remember_hash(t.relpath, st, checked, digest)
+
+    def _remember_hash(self, relpath: str, st: os.stat_result, checked: int, digest: str) -> str:
         if len(self._hash_cache) > 10000:
             self._hash_cache.clear()
-        self._hash_cache[t.relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, checked, digest)
+        self._hash_cache[relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, checked, digest)
         return digest
 
     def _regular_or_absent(self, t: Target, st: os.stat_result | None, w: Work) -> bool:
@@ -368,6 +400,10 @@ class Applier:
                     _, d, st, checked = res
                     self._note_in_sync(w, t, st, checked)
                     self._skipped(t, w.path, d.reason, w)
+                    if d.ends_conflict:
+                        self._settle(t.relpath, "the local file holds the container's version")
+                elif res[0] == "held":
+                    self._held(w, t, res[1])
                 elif res[0] == "error":
                     raise res[1]
                 else:
@@ -400,11 +436,15 @@ class Applier:
                     continue
                 entry = self.ledger.get(t.relpath)
                 local_md5 = self._local_md5_now(t, st, entry, checked)
-                d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
+                d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy,
+                                  open_conflict(self.ledger, t.relpath))
                 if d.action is Action.SKIP:
                     if st is not None and match_exec_bits(t.dir, t.rel, w.mode):
                         checked, st = now_ns(), lstat(t.local)
                     out.append(("skip", d, st, checked))
+                    continue
+                if d.action is Action.HELD:
+                    out.append(("held", d))
                     continue
                 af = self._open_for(t, d, w.mode)
                 try:
@@ -459,9 +499,11 @@ class Applier:
         expect = _expected(st, local_md5, checked)
         if not w.md5 and w.content is None:
             # No MD5 from the helper (a seed helper): download and decide on the header's MD5.
-            d = decide_change("", local_md5, entry.md5 if entry else None, self.policy)
+            d = decide_change("", local_md5, entry.md5 if entry else None, self.policy,
+                              open_conflict(self.ledger, t.relpath))
             return (w, t, d, expect)
-        d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy)
+        d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy,
+                          open_conflict(self.ledger, t.relpath))
         if d.action is Action.SKIP:
             try:
                 if match_exec_bits(t.dir, t.rel, w.mode):
@@ -471,6 +513,11 @@ class Applier:
                             w.reconcile)
             self._note_in_sync(w, t, st, checked)
             self._skipped(t, w.path, d.reason, w)
+            if d.ends_conflict:
+                self._settle(t.relpath, "the local file holds the container's version")
+            return None
+        if d.action is Action.HELD:
+            self._held(w, t, d)
             return None
         if w.content is not None:
             started = time.monotonic()
@@ -576,14 +623,110 @@ class Applier:
                 return
             self.ledger.set_meta(f"dir:{rel}", "")
 
-    def _conflict(self, w: Work, t: Target, copy: str | None, reason: str) -> None:
+    def _conflict(self, w: Work, t: Target, copy: str | None, reason: str, md5: str = "") -> None:
+        """Report a conflict; with `copy` (holding the container's version, of `md5`) it stays open
+        in the ledger until it is resolved or ends (decide.py)."""
         self.stats.conflicts += 1
         if w.reconcile is not None:
             w.reconcile.conflicts += 1
+        repeat = bool(self.ledger.meta(f"conflict:{t.relpath}"))
         if copy is not None:
             self.ledger.set_meta(f"conflict:{t.relpath}", w.path)
             self.ledger.set_meta(f"conflict-copy:{t.relpath}", copy)
-        self._emit(Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason))
+            self.ledger.set_meta(f"conflict-md5:{t.relpath}", md5)
+        event = Conflict(session=self.name, path=t.relpath, remote_path=w.path, remote_copy=copy, reason=reason,
+                         repeat=repeat)
+        if w.reconcile is not None and copy is not None and reason.startswith(DELETED_LOCALLY):
+            w.reconcile.deleted_locally.append(event)  # a folder deleted locally is one line, not one a file
+        else:
+            self._emit(event)
+
+    def _tell_deleted_locally(self, rec: Reconcile) -> None:
+        """The conflicts of a reconcile over files deleted locally: one event per file alone in its
+        folder, one per folder for the others (its path the folder, a count in the reason, no copy
+        named: resolving the folder settles them all)."""
+        by_folder: dict[str, list[Conflict]] = {}
+        for event in rec.deleted_locally:
+            by_folder.setdefault(event.path.rpartition("/")[0], []).append(event)
+        rec.deleted_locally = []
+        for folder, events in sorted(by_folder.items()):
+            if len(events) == 1:
+                self._emit(events[0])
+                continue
+            first = events[0]
+            self._emit(Conflict(session=self.name, path=folder, remote_path=first.remote_path.rpartition("/")[0],
+                                remote_copy=None, repeat=all(e.repeat for e in events),
+                                reason=f"{len(events)} files in it were deleted locally since they were last "
+                                       f"synced (e.g. {first.path.rpartition('/')[2]}); the container's versions "
+                                       f"are kept beside them as conflict copies: `downstream-sync resolve "
+                                       f"{folder or '.'} --take-remote` brings them back"))
+
+    def _held(self, w: Work, t: Target, d: Decision) -> None:
+        """An open conflict stands and its copy holds this version already: nothing is written. A
+        reconcile reports it again (a session start says which conflicts are open); a copy that the
+        user removed ends it, the local version kept (see check_conflicts)."""
+        copy_rel = self.ledger.meta(f"conflict-copy:{t.relpath}")
+        if not copy_rel or lstat(self.rules.project_root / copy_rel) is None:
+            self._settle(t.relpath, _COPY_REMOVED)
+        elif w.reconcile is not None:
+            self._conflict(w, t, copy_rel, _explained(d.reason, t.relpath), w.md5)
+        else:
+            self._skipped(t, w.path, f"still in conflict; {copy_rel} holds this version already", w)
+
+    def check_conflicts(self) -> None:
+        """Without waiting for the container: end each open conflict that another process resolved
+        (`downstream-sync resolve`), or whose local file now holds the container's version kept for
+        it. A file is hashed only when its stat changed since it was last looked at."""
+        root = self.rules.project_root
+        for relpath in [key.partition(":")[2] for key in self.ledger.meta_keys("conflict:")]:
+            self.ledger.refresh(relpath, conflict_keys(self.ledger, relpath))
+            md5 = open_conflict(self.ledger, relpath)
+            if not self.ledger.meta(f"conflict:{relpath}"):
+                self._emit(ConflictResolved(session=self.name, path=relpath, how="resolved by another process"))
+                continue
+            checked = now_ns()
+            st = lstat(root / relpath)
+            if md5 is not None and st is not None and stat_mod.S_ISREG(st.st_mode):
+                cached = self._hash_cache.get(relpath)
+                if cached is not None and stat_proves(st, *cached[:4]):
+                    local_md5 = cached[4]
+                else:
+                    try:
+                        local_md5 = md5_file(root / relpath)
+                    except OSError:
+                        continue
+                    self._remember_hash(relpath, st, checked, local_md5)
+                if local_md5 == md5:
+                    wire = self.ledger.meta(f"conflict:{relpath}")
+                    self.ledger.put(Entry(relpath, wire, md5, st.st_size, st.st_mtime_ns, st.st_ino, checked))
+                    self._settle(relpath, "the local file holds the container's version")
+                    continue
+            copy_rel = self.ledger.meta(f"conflict-copy:{relpath}")
+            if not copy_rel or lstat(root / copy_rel) is None:
+                self._settle(relpath, _COPY_REMOVED)
+
+    def _settle(self, relpath: str, how: str) -> None:
+        """The open conflict on t is over: forget it, and remove its copy when that is still as this
+        tool wrote it (a copy edited since is the user's merge: it stays)."""
+        self.ledger.refresh(relpath, conflict_keys(self.ledger, relpath))
+        if not self.ledger.meta(f"conflict:{relpath}"):
+            return  # settled meanwhile (by `downstream-sync resolve`)
+        root = self.rules.project_root
+        copy_rel = self.ledger.meta(f"conflict-copy:{relpath}")
+        as_written = written_copy(self.ledger, root, copy_rel) if copy_rel else None
+        for key in conflict_keys(self.ledger, relpath):
+            self.ledger.set_meta(key, "")
+        removed = None
+        if as_written is not None:
+            try:
+                remove_file(root, copy_rel, as_written)
+                removed = copy_rel
+            except LocalChanged:
+                pass
+            except WriteError as e:
+                self._error(copy_rel, f"could not remove the conflict copy {copy_rel}: {e}; remove it yourself")
+        self._emit(ConflictResolved(session=self.name, path=relpath, how=how, removed_copy=removed))
+        self._schedule_commit()
 
     def _synced(self, w: Work, t: Target, action: str, size: int, started: float, old: str | None = None) -> None:
         self.stats.files_synced += 1
@@ -639,11 +782,14 @@ class Applier:
             copy_rel = _beside(t.relpath, copy)
             self.ledger.set_meta(f"copy:{copy_rel}", f"{md5} {st.st_size} {st.st_mtime_ns} {st.st_ino} {checked}")
             why = d.reason if placed[0] == "copy" else "changed locally while it was being synced"
-            self._conflict(w, t, copy_rel, f"{why}; the container's version is kept beside it as {copy}")
+            self._conflict(w, t, copy_rel, _explained(why, t.relpath), md5)
             return
         _, new_st, backup, md5, checked = placed
         self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino, checked))
         self._synced(w, t, "created" if before is None else "updated", new_st.st_size, started)
+        if d.ends_conflict:
+            self._settle(t.relpath, "the local file went back to a version of the container's" if backup is None
+                         else "took the container's version (policy remote-wins)")
         if backup is not None:
             why = d.reason if d.action is Action.WRITE_WITH_BACKUP else "changed locally while it was being synced"
             self._conflict(w, t, None, f"{why}; took the container's version (policy remote-wins), "
@@ -805,16 +951,21 @@ class Applier:
         checked = now_ns()
         st = lstat(t.local)
         entry = self.ledger.get(t.relpath)
+        if st is not None and not stat_mod.S_ISREG(st.st_mode):
+            self._skipped(t, w.path, "not a regular file locally; kept", w)
+            return
+        local_md5 = await self._local_md5(t, st, checked)
+        d = decide_delete(local_md5, entry.md5 if entry else None, self.policy, open_conflict(self.ledger, t.relpath))
+        if d.ends_conflict:  # the container's version kept for it no longer exists
+            self._settle(t.relpath, "deleted in the container" + ("; the local file is kept" if d.action is Action.KEEP
+                                                          else ""))
+            if d.action is Action.KEEP:
+                return  # reported as a conflict already
         if st is None:
             if entry is not None:
                 self.ledger.remove(t.relpath)
             self._skipped(t, w.path, "already absent", w)
             return
-        if not stat_mod.S_ISREG(st.st_mode):
-            self._skipped(t, w.path, "not a regular file locally; kept", w)
-            return
-        local_md5 = await self._local_md5(t, st, checked)
-        d = decide_delete(local_md5, entry.md5 if entry else None, self.policy)
         started = time.monotonic()
         backup = backup_name(t.name)
         if d.action is Action.SKIP:

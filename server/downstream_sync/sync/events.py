@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Union
 
 __all__ = ["SessionState", "StateChanged", "ReconcileProgress", "DownloadProgress", "FileSynced", "FileSkipped",
-           "Conflict", "SyncError", "Event", "SessionStats", "PullResult", "printable"]
+           "Conflict", "ConflictResolved", "SyncError", "Event", "SessionStats", "PullResult", "printable"]
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _JOINERS = ("\u200c", "\u200d")  # format characters that ordinary scripts and emoji need
@@ -109,10 +109,24 @@ class FileSkipped(_Base):
 
 @dataclass(frozen=True, kw_only=True)
 class Conflict(_Base):
+    """A local change kept against the container's version. `remote_copy`: where that version is
+    kept (project-relative; None when nothing was kept, e.g. a remote delete). `repeat`: the path
+    was already in conflict (the container changed it again; the copy holds the newest version)."""
     path: str
     remote_path: str
     remote_copy: str | None
     reason: str
+    repeat: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConflictResolved(_Base):
+    """An open conflict ended: `how` says why (resolve --keep-local or --take-remote, the local
+    file now holds the container's version, the container deleted the file); `removed_copy`: the
+    conflict copy that was removed (None when it was moved into place, or kept because it was edited)."""
+    path: str
+    how: str
+    removed_copy: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,7 +135,8 @@ class SyncError(_Base):
     message: str
 
 
-Event = Union[StateChanged, ReconcileProgress, DownloadProgress, FileSynced, FileSkipped, Conflict, SyncError]
+Event = Union[StateChanged, ReconcileProgress, DownloadProgress, FileSynced, FileSkipped, Conflict, ConflictResolved,
+              SyncError]
 
 
 @dataclass

@@ -9,7 +9,8 @@ still matches is not hashed again, unless the stat was taken within a timestamp 
 helper instance id and the last version processed, to resume a watch.
 
 Reads come from an in-memory copy; writes are kept (the latest per path) and go to sqlite in one
-transaction per batch (`commit`).
+transaction per batch (`commit`). Another process may change a path's record while a session
+runs (`downstream-sync resolve`): `refresh` reads that path's entry and meta keys again.
 With synchronous=NORMAL a crash loses at most the last uncommitted batch, which the next
 reconcile recovers (a file already holding the remote MD5 is recorded, not fetched again).
 Must not import pygls, lsprotocol or terminal code.
@@ -96,8 +97,30 @@ class Ledger:
             self._unsaved[path] = None
             self._dirty = True
 
+    def refresh(self, path: str, keys: list[str]) -> None:
+        """Read again from the database the entry of `path` (unless it has an unsaved write here)
+        and the meta `keys`, as another process may have committed them."""
+        self.commit()  # ends this connection's transaction, so that the read sees the latest commits
+        if path not in self._unsaved:
+            row = self._db.execute("SELECT path, remote_path, md5, size, mtime_ns, ino, written_at FROM files "
+                                   "WHERE session=? AND path=?", (self.session, path)).fetchone()
+            if row is None:
+                self._entries.pop(path, None)
+            else:
+                self._entries[path] = Entry(*row[:6], int(row[6] * 1e9))
+        for key in keys:
+            row = self._db.execute("SELECT value FROM meta WHERE session=? AND key=?", (self.session, key)).fetchone()
+            if row is None:
+                self._meta.pop(key, None)
+            else:
+                self._meta[key] = row[0]
+
     def meta(self, key: str) -> str | None:
         return self._meta.get(key)
+
+    def meta_keys(self, prefix: str) -> list[str]:
+        """The meta keys that start with `prefix` and hold a value."""
+        return [key for key, value in self._meta.items() if value and key.startswith(prefix)]
 
     def set_meta(self, key: str, value: str) -> None:
         """Set a value ("" removes it); saved with the next commit, as the files are."""

@@ -31,6 +31,7 @@ class Reconcile:
     conflicts: int = 0
     errors: int = 0
     missing: tuple[str, ...] = ()  # targets the helper could not see: their files are unknown, not gone
+    deleted_locally: list = field(default_factory=list)  # their Conflict events, told per folder at the end
     _last_report: float = 0.0
 
     def add(self, wire_path: str, size: int) -> None:

@@ -21,11 +21,11 @@ from typing import Callable, Literal
 
 from ..cluster.bridge import Bridge
 from ..cluster.transport import HELPER_ADVICE, Transport, TransportError
-from .apply import Applier, LostStream, Work, merge, written_copy
+from .apply import Applier, LostStream, Work, conflict_keys, merge, written_copy
 from .client import HelperClient, connection_lost, pb
 from .lane import Lane
 from .decide import Policy
-from .events import (Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
+from .events import (ConflictResolved, Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
                      SyncError)
 from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
 from .lock import SessionBusy, SessionLock
@@ -43,6 +43,7 @@ log = logging.getLogger("downstream_sync")
 _BACKOFF_FIRST = 0.2
 _BACKOFF_MAX = 10.0
 _WORKERS = 8
+_CONFLICT_CHECK = 2.0  # seconds between looks at the open conflicts of a live session (apply.check_conflicts)
 
 
 class Session:
@@ -69,6 +70,7 @@ class Session:
         self._ledger: Ledger | None = None
         self._bridge: Bridge | None = None
         self._task: asyncio.Task | None = None
+        self._checker: asyncio.Task | None = None
         self._finished = asyncio.Event()
         self._stopping = False
         self._started = False
@@ -114,12 +116,17 @@ class Session:
         if not await self._open():
             return
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self._checker = asyncio.get_running_loop().create_task(self._check_conflicts())
 
     async def stop(self) -> None:
         """Stop cleanly; safe to call more than once."""
         if self._finished.is_set():
             return
         self._stopping = True
+        if self._checker is not None:
+            self._checker.cancel()
+            await asyncio.gather(self._checker, return_exceptions=True)
+            self._checker = None
         if self._task is not None:
             self._task.cancel()
             try:
@@ -175,9 +182,16 @@ class Session:
             self._finished.set()
 
     async def resolve_conflict(self, path: str, choice: Literal["keep-local", "take-remote"]) -> None:
-        """Settle a conflict on `path` (relative to the project root, or absolute).
+        """Settle a conflict on `path` (relative to the project root, or absolute), or every open
+        conflict below it when it names a folder (a folder deleted locally, say).
         keep-local drops the remote copy (never one the user edited since); take-remote puts the
-        latest copy in place of the local file. Raises ValueError when there is no such conflict."""
+        latest copy in place of the local file (bringing back a file deleted locally). Raises
+        ValueError when there is no such conflict, naming what is left.
+
+        Works on a running session, and on one that is not started: then the ledger is opened for
+        the call, while a session of this name may run in another process. That one reads the
+        record of a path in conflict again before it decides on it (apply.py), so what is written
+        here is not undone by its older copy."""
         if choice not in ("keep-local", "take-remote"):
             raise ValueError(f"choice must be 'keep-local' or 'take-remote', got {choice!r}")
         local = Path(path)
@@ -187,9 +201,34 @@ class Session:
             relpath = local.relative_to(self.project_root).as_posix()
         except ValueError:
             raise ValueError(f"{path} is not inside the project {self.project_root}") from None
+        relpath = "" if relpath == "." else relpath
         own = self._ledger is None
         ledger = self._ledger or Ledger(self.state_dir, self.name)
         try:
+            below = [] if ledger.meta(f"conflict:{relpath}") else sorted(
+                key.partition(":")[2] for key in ledger.meta_keys(f"conflict:{relpath}/" if relpath else "conflict:"))
+            if not below:
+                self._resolve_one(ledger, relpath, choice)
+                return
+            left = []
+            for one in below:
+                try:
+                    self._resolve_one(ledger, one, choice)
+                except ValueError as e:
+                    left.append(str(e))
+            if left:
+                more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+                raise ValueError(f"{len(left)} of the {len(below)} conflicts below {relpath or '.'} are left: "
+                                 f"{left[0]}{more}")
+        finally:
+            if own:
+                ledger.close()
+
+    def _resolve_one(self, ledger: Ledger, relpath: str, choice: str) -> None:
+        """resolve_conflict of one file."""
+        local = self.project_root / relpath
+        try:
+            ledger.refresh(relpath, conflict_keys(ledger, relpath))
             wire = ledger.meta(f"conflict:{relpath}")
             entry = ledger.get(relpath)
             if not wire and entry is not None:
@@ -209,6 +248,7 @@ class Session:
                 ledger.put(Entry(relpath, t.wire, digest, st.st_size, st.st_mtime_ns, st.st_ino, checked))
                 self._emit(FileSynced(session=self.name, path=relpath, remote_path=t.wire, action="updated",
                                       bytes=st.st_size, duration=time.monotonic() - started))
+                removed = None
             else:
                 # The ledger keeps what this tool last wrote: the kept local version still differs
                 # from it, so the container's next change or delete is a conflict again, never a
@@ -222,15 +262,14 @@ class Session:
                     except LocalChanged:
                         raise ValueError(f"{copy_rel} was edited since the container's version was written "
                                          f"there; it is kept: remove it yourself if the merge is done") from None
-            ledger.set_meta(f"conflict:{relpath}", "")
-            ledger.set_meta(f"conflict-copy:{relpath}", "")
-            ledger.set_meta(f"copy:{copy_rel}", "")
+                removed = copy_rel
+            for key in {*conflict_keys(ledger, relpath), f"copy:{copy_rel}"}:
+                ledger.set_meta(key, "")
             ledger.commit()
+            how = "kept the local version" if choice == "keep-local" else "took the container's version"
+            self._emit(ConflictResolved(session=self.name, path=relpath, how=how, removed_copy=removed))
         except (WriteError, OSError) as e:
             raise ValueError(f"could not resolve the conflict on {relpath}: {e}") from e
-        finally:
-            if own:
-                ledger.close()
 
     # --- events -------------------------------------------------------------------------------
 
@@ -346,10 +385,24 @@ class Session:
             raise
         except Exception as e:  # a bug; say so rather than die silently
             log.exception("session %s failed", self.name)
+            if self._checker is not None:
+                self._checker.cancel()
             self._error(None, f"internal error: {e!r}")
             self._set_state(SessionState.FAILED, str(e))
             await self._close()
             self._finished.set()
+
+    async def _check_conflicts(self) -> None:
+        """A live session's look, every few seconds, at its open conflicts: one resolved in another
+        process or settled by hand ends without waiting for the container's next change."""
+        while True:
+            await asyncio.sleep(_CONFLICT_CHECK)
+            if self._ledger is None:
+                continue
+            try:
+                self._applier.check_conflicts()
+            except Exception as e:  # the ledger cannot be read now: the next event or reconcile sees it
+                log.warning("session %s: could not look at its open conflicts: %s", self.name, e)
 
     async def _explain(self, e: BaseException, started: float, hello: bool) -> str:
         where = self.transport.describe()
