@@ -13,10 +13,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 from engine_support import APP_CONNECT, LIMIT, eventually, md5
 
 RUNNER = str(pathlib.Path(__file__).resolve().parent.parent / "engine" / "run_session.py")
-SIZE = 192 << 20
+SIZE = 256 << 20
+ATTEMPTS = 4
 
 
 def _temps(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -38,11 +40,25 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 async def test_kill_9_while_the_user_version_is_swapped_out_loses_nothing(helper, container, project):
-    big = container / "src" / "big.bin"
+    """Tried up to ATTEMPTS times, until the kill lands in the window (the user's version under a
+    temporary name); skipped when it never does."""
+    for attempt in range(ATTEMPTS):
+        hit = await _attempt(helper, container, project, attempt)
+        if hit:
+            return
+    pytest.skip(f"the kill never landed while the user's version was swapped out ({ATTEMPTS} tries)")
+
+
+async def _attempt(helper, container, project, attempt: int) -> bool:
+    for folder in (container / "src", project / "out"):  # an earlier attempt's files (no engine runs)
+        for p in folder.glob("*big*") if folder.exists() else ():
+            p.unlink()
+    big = container / "src" / f"big{attempt}.bin"
     big.write_bytes(b"A" * SIZE)
     out = project / "out"
-    local = out / "big.bin"
-    argv = [sys.executable, RUNNER, str(project), "src", "out", "--", APP_CONNECT, "--socket", str(helper.sock)]
+    local = out / big.name
+    argv = ["nice", "-n", "19", sys.executable, RUNNER, str(project), "src", "out", "--", APP_CONNECT,
+            "--socket", str(helper.sock)]
     proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
     try:
         await eventually(lambda: md5(local) == hashlib.md5(b"A" * SIZE).hexdigest(), "the first version",
@@ -76,5 +92,8 @@ async def test_kill_9_while_the_user_version_is_swapped_out_loses_nothing(helper
         time.sleep(3)
     finally:
         _kill(proc)
+    if not swapped:
+        return False  # the kill missed the window
     assert _holding(out, user), (f"the user's save is gone after a kill -9 and a restart (it was under "
                                  f"{swapped} when the engine died); files: {sorted(p.name for p in out.iterdir())}")
+    return True
