@@ -11,6 +11,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from downstream_sync.sync.events import SessionState
 
 from engine_support import eventually
@@ -24,8 +26,9 @@ def _state(folder: pathlib.Path) -> dict[str, str]:
             for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.parametrize("swapped", ["out", "out/sub"])
 async def test_symlink_swaps_during_a_burst_touch_nothing_outside(helper, container, project, make_session,
-                                                                   tmp_path):
+                                                                   tmp_path, swapped):
     outside = tmp_path / "outside"
     (outside / "sub").mkdir(parents=True)
     for i in range(FILES):
@@ -37,9 +40,8 @@ async def test_symlink_swaps_during_a_burst_touch_nothing_outside(helper, contai
     (out / "sub").mkdir(parents=True)
     session, rec = await make_session(helper)
     await eventually(lambda: session.state is SessionState.WATCHING, "the session to watch")
-    swappers = [subprocess.Popen([sys.executable, SWAPPER, str(out / "sub"), str(outside / "sub"), "200", "0.001"],
-                                 stdout=subprocess.PIPE, text=True),
-                subprocess.Popen([sys.executable, SWAPPER, str(out), str(outside), "200", "0.001"],
+    target = outside / "sub" if swapped == "out/sub" else outside
+    swappers = [subprocess.Popen([sys.executable, SWAPPER, str(project / swapped), str(target), "200", "0.001"],
                                  stdout=subprocess.PIPE, text=True)]
     try:
         src = container / "src"
