@@ -110,10 +110,17 @@ class Tally:
     last_error: str = ""
     said: set[str] = field(default_factory=set)  # why it reconnects, once shown (an error line or a retry's)
     in_conflict: dict[str, OpenConflict] = field(default_factory=dict)  # by path, until synced again
+    reconciling: bool = False
+    lines_in_reconcile: int = 0   # file lines shown in the current reconcile
+    hidden_in_reconcile: int = 0  # and those counted without a line (see RECONCILE_LINES)
+
+
+RECONCILE_LINES = 20  # file lines a reconcile shows before it only counts them (-v shows every one)
 
 
 class TerminalPrinter:
-    """A subscriber for one or more sessions that writes what they do to a stream."""
+    """A subscriber for one or more sessions that writes what they do to a stream. A reconcile (a
+    first sync of a large tree) names its first RECONCILE_LINES files, then counts the rest."""
 
     def __init__(self, stream: TextIO | None = None, *, show_names: bool = False, verbose: bool = False,
                  roots: dict[str, Path] | None = None):
@@ -173,6 +180,11 @@ class TerminalPrinter:
             tally.synced += 1
             tally.bytes += event.bytes
             tally.actions[event.action] = tally.actions.get(event.action, 0) + 1
+            if tally.reconciling and not self.verbose:
+                if tally.lines_in_reconcile >= RECONCILE_LINES:
+                    tally.hidden_in_reconcile += 1
+                    return
+                tally.lines_in_reconcile += 1
             path = printable(f"{event.old_path} -> {event.path}" if event.action == "renamed" and event.old_path
                              else event.path)
             if event.action == "deleted":
@@ -214,6 +226,7 @@ class TerminalPrinter:
             self.write(f"{self._prefix(event)}{self._action('error', 'error')} {printable(where + event.message)}")
         elif isinstance(event, StateChanged):
             state = event.state.name.lower() if hasattr(event.state, "name") else str(event.state)
+            self._reconcile_state(event, tally, state == "reconciling")
             if (state, event.detail) == (tally.last_state, tally.last_detail):
                 return
             tally.last_state, tally.last_detail = state, event.detail
@@ -236,6 +249,15 @@ class TerminalPrinter:
             text = f"downloading {printable(event.path)}: {human_size(event.bytes_done)} of {human_size(event.bytes_total)}"
             self._put("\r\x1b[K" + self._prefix(event) + self.paint(text, "dim"))
             self._progress_shown = True  # the next line replaces it
+
+    def _reconcile_state(self, event: StateChanged, tally: Tally, reconciling: bool) -> None:
+        """A reconcile starts counting its file lines afresh; at its end, the files it only counted."""
+        if tally.reconciling and not reconciling and tally.hidden_in_reconcile:
+            self.write(f"{self._prefix(event)}{self.paint(f'... and {tally.hidden_in_reconcile} more files synced', 'dim')} "
+                       f"(-v names each)")
+        if reconciling and not tally.reconciling:
+            tally.lines_in_reconcile = tally.hidden_in_reconcile = 0
+        tally.reconciling = reconciling
 
     def progress(self, event: ReconcileProgress) -> None:
         done, total = event.files_done, event.files_total

@@ -2,6 +2,7 @@
 app-connect as the --connect-command, real gRPC over its stdio."""
 
 import os
+import shutil
 import subprocess
 
 from clitools import BIN, CLI, run
@@ -108,3 +109,21 @@ def test_one_connect_command_serves_every_artifact_through_image(project, tmp_pa
 
     only_api = run("pull", "-f", str(project / "skaffold.yaml"), "--connect-command", command, "--artifact", "api")
     assert only_api.returncode == 0 and "[web]" not in only_api.stdout and "web:" not in only_api.stdout
+
+
+def test_a_large_first_sync_names_twenty_files_then_counts(project, helper):
+    """A first sync of a big tree (a node_modules) is not a flood of lines; -v names every file."""
+    for i in range(30):
+        (helper.container / "out" / "many" / f"f{i:02}.js").parent.mkdir(exist_ok=True)
+        (helper.container / "out" / "many" / f"f{i:02}.js").write_text(f"{i}\n")
+    result = pull(project, helper)
+    assert result.returncode == 0, result.stdout + result.stderr
+    named = [line for line in result.stdout.splitlines() if "created" in line and "local/out/many/" in line]
+    assert 0 < len(named) <= 20 and "more files synced (-v names each)" in result.stdout, result.stdout
+    assert len(list((project / "local" / "out" / "many").iterdir())) == 30
+    shutil.rmtree(project / "local")  # a fresh start: no tree, no record of what was written
+    shutil.rmtree(project / ".downstream-sync")
+    verbose = pull(project, helper, "-v")
+    assert verbose.returncode == 0, verbose.stdout + verbose.stderr
+    assert sum("created" in line and "local/out/many/" in line for line in verbose.stdout.splitlines()) == 30
+    assert "more files synced" not in verbose.stdout
