@@ -105,3 +105,18 @@ async def test_a_start_after_a_crash_right_after_the_exchange(helper, container,
         assert out == {"app.conf": b"c2"}
         assert not rec.of(Conflict, path="out/app.conf")
     assert not rec.errors, rec.errors[0].message
+
+
+def test_cleaning_never_follows_a_symlink_below_local_dst(project, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    theirs = outside / ".notes.txt.dstmp-0badf00d"
+    theirs.write_bytes(b"someone else's file")
+    (project / "out" / "real").mkdir(parents=True)
+    (project / "out" / "real" / ".notes.txt.dstmp-0badf00d").write_bytes(b"half")
+    (project / "out" / "link").symlink_to(outside, target_is_directory=True)
+    assert writer.clean_stale_temps(project, "out", lambda path: None) == (1, [])
+    assert theirs.exists() and not (project / "out" / "real" / ".notes.txt.dstmp-0badf00d").exists()
+    (project / "elsewhere").symlink_to(outside, target_is_directory=True)
+    assert writer.clean_stale_temps(project, "elsewhere", lambda path: None) == (0, [])
+    assert theirs.exists()
