@@ -12,7 +12,7 @@ from sync_helper.wire import filedownload_pb2 as pb
 from sync_helper.wire import filedownload_pb2_grpc as pb_grpc
 
 from downstream_sync.cluster.transport import CommandTransport
-from downstream_sync.sync.events import SessionState
+from downstream_sync.sync.events import FileSkipped, SessionState
 
 from engine_support import APP_CONNECT, eventually, fake_helper
 
@@ -48,7 +48,8 @@ async def test_remote_wins_never_deletes_a_user_file_when_its_backup_name_is_a_f
     async with fake_helper(Service(name), tmp_path / "evil.sock") as sock:
         session, rec = await make_session(CommandTransport([APP_CONNECT, "--socket", str(sock)]),
                                           policy="remote-wins")
-        await eventually(lambda: (out / f"{name}.downstream-local" / "x").exists(), "the folder")
+        await eventually(lambda: rec.of(FileSkipped, remote_path=f"src/{name}.downstream-local/x")
+                         or (out / f"{name}.downstream-local" / "x").exists(), "the folder's event")
         await eventually(lambda: rec.errors or mine.read_bytes() == REMOTE, "the second event to be handled")
         await asyncio.sleep(1.0)  # and its retries
         await session.stop()
@@ -79,6 +80,11 @@ class DeleteService(pb_grpc.FileServiceServicer):
         await asyncio.Event().wait()
 
 
+def _hidden(name: str) -> bool:
+    """A temporary or swap name of the engine's, not one a person looks for."""
+    return name.startswith(".") and (".dstmp-" in name or ".dsswap-" in name)
+
+
 async def test_remote_wins_delete_never_hides_a_user_edit_when_its_backup_name_is_a_folder(tmp_path, project,
                                                                                              make_session):
     name = "notes.txt"
@@ -91,11 +97,13 @@ async def test_remote_wins_delete_never_hides_a_user_edit_when_its_backup_name_i
         await eventually(lambda: mine.exists() and mine.read_bytes() == REMOTE, "the engine's version")
         mine.write_bytes(b"the user's edit\n")
         edited.set()
+        await eventually(lambda: rec.of(FileSkipped, remote_path=f"src/{name}.downstream-local/x")
+                         or (out / f"{name}.downstream-local" / "x").exists(), "the folder's event")
         await eventually(lambda: rec.errors or not mine.exists(), "the delete to be handled")
         await asyncio.sleep(1.0)
         await session.stop()
-    visible = [p.name for p in out.rglob("*") if p.is_file() and ".dstmp-" not in p.name
+    visible = [p.name for p in out.rglob("*") if p.is_file() and not _hidden(p.name)
                and p.read_bytes() == b"the user's edit\n"]
-    hidden = [p.name for p in out.rglob("*") if p.is_file() and ".dstmp-" in p.name]
+    hidden = [p.name for p in out.rglob("*") if p.is_file() and _hidden(p.name)]
     assert visible, (f"the user's edit is no longer under any real name (hidden as {hidden}, which the next "
                      f"start removes); errors: {[e.message for e in rec.errors]}")

@@ -34,6 +34,8 @@ INLINE = [
     "src/.git/config", "src/.GIT/config", "src/a/.Git/hooks/pre-commit", "src/.git",
     "src/.downstream-sync/ledger.db", "src/deep/.downstream-sync/x", "src/.Downstream-Sync/locks/x",
     "src/mine.txt.downstream-conflict", "src/mine.txt.downstream-local", "src/.mine.txt.dstmp-1234abcd",
+    "src/.mine.txt.dsswap-1234abcd", "src/mine.txt.downstream-local/x", "src/a.downstream-conflict/b/c",
+    "src/.d.dstmp-1234abcd/x", "src/.d.dsswap-1234abcd/x",
     "src/" + "n" * 300, "src/" + "é" * 200,
     "src/../skaffold.yaml", "src//skaffold.yaml", "/src/skaffold.yaml", "src/./skaffold.yaml",
     "src\\..\\skaffold.yaml", "src/sk\x00aml",

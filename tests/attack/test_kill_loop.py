@@ -62,7 +62,7 @@ async def test_kill_9_in_a_loop_corrupts_nothing(helper, container, project):
         await eventually(settled, "the tree after the restart", limit=LIMIT * 2)
     finally:
         _kill(proc)
-    assert not [p for p in out.rglob("*") if ".dstmp-" in p.name]
+    assert not [p for p in out.rglob("*") if ".dstmp-" in p.name or ".dsswap-" in p.name]
     Ledger(project / ".downstream-sync", "web").close()
     if (out / "mine.txt").exists():
         texts = [p.read_text() for p in out.glob("mine.txt*")]

@@ -44,7 +44,7 @@ async def test_initial_reconcile_then_create_modify_delete_rename(helper, contai
     assert rec.of(FileSynced, path="out/old.txt", action="deleted")
     assert not rec.errors
     assert session.stats.files_synced >= 6
-    assert not [p for p in out.rglob("*") if ".dstmp-" in p.name]
+    assert not [p for p in out.rglob("*") if ".dstmp-" in p.name or ".dsswap-" in p.name]
 
 
 async def test_exec_bit_is_kept(helper, container, project, make_session):

@@ -112,7 +112,7 @@ async def test_long_multibyte_names_are_written_with_their_copies_and_temporarie
     # A temporary file left under a cut name is found and removed.
     stale = project / "out" / (f".{name[:70]}~0123abcd.dstmp-0badf00d")
     stale.write_text("half")
-    assert clean_stale_temps(project / "out") == 1 and not stale.exists()
+    assert clean_stale_temps(project, "out", lambda path: None) == (1, []) and not stale.exists()
     await session.stop()
     session2, rec2 = await make_session(helper, policy="remote-wins", name="web2")
     await watching(session2)

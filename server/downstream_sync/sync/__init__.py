@@ -21,6 +21,9 @@ What the engine leaves on disk, beside the synced files:
 
 - `<project>/.downstream-sync/` holds the ledger and a `.gitignore` of `*`.
 - `.<name>.dstmp-<hex>`: a file being written; removed when a session starts after a crash.
+- `.<name>.dsswap-<hex>`: for a moment, what a write or delete displaced from `<name>`; a session
+  starting after a crash removes it when it is this tool's last version (its MD5 in the ledger),
+  else keeps it as a backup (below) and reports a conflict.
 - `<name>.downstream-conflict`: the container's version of a file that changed on both sides
   (policy `safe`), or of a file this tool wrote that the user deleted; `resolve_conflict` takes it
   or drops it. The conflict stays open in the ledger (`conflict:PATH`, with the MD5 of the version
@@ -31,6 +34,8 @@ What the engine leaves on disk, beside the synced files:
 - Names too long for the file system (255 bytes) are cut on a character boundary and tagged with
   `~` and 8 hex digits of a hash of the full name, before the suffix.
 - `<name>.downstream-local`: under policy `remote-wins`, the local version that a remote change or
-  delete replaced; one per file, the latest one.
+  delete replaced; a backup never replaces anything: a later one goes to `<name>~2.downstream-local`,
+  then `~3`..., the first name free.
+- No path from a container with a part named like one of these files (a folder included) is written.
 
 Must not import pygls, lsprotocol, or anything of the terminal."""

@@ -33,8 +33,8 @@ from .lane import Lane, fetch_large
 from .ledger import Entry, Ledger
 from .reconcile import Reconcile
 from .rules import RESERVED, RuleSet
-from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, TEMP_MARK, AtomicFile, Expected, LocalChanged, WriteError,
-                     backup_name, conflict_name, lstat, match_exec_bits, md5_file, move_file, now_ns,
+from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, SWAP_MARK, TEMP_MARK, AtomicFile, Expected, LocalChanged, WriteError,
+                     conflict_name, lstat, match_exec_bits, md5_file, move_file, now_ns,
                      remove_empty_dir, remove_file, stat_proves)
 
 __all__ = ["Applier", "Work", "Target", "LostStream", "merge", "conflict_keys", "open_conflict"]
@@ -111,7 +111,7 @@ def merge(old: Work, new: Work) -> Work:
 def _ours(name: str) -> bool:
     """A conflict copy, a backup or a temporary file of this tool: never synced from a container."""
     return (name.endswith((CONFLICT_SUFFIX, BACKUP_SUFFIX))
-            or (name.startswith(".") and TEMP_MARK in name))
+            or (name.startswith(".") and (TEMP_MARK in name or SWAP_MARK in name)))
 
 
 def _expected(st: os.stat_result | None, md5: str | None, checked: int) -> Expected | None:
@@ -264,7 +264,7 @@ class Applier:
             if not quiet:
                 self._skipped(relpath, wire, "excluded", w)
             return None
-        if _ours(wire.rsplit("/", 1)[-1]):
+        if any(_ours(part) for part in wire.split("/")):  # a folder so named would block one of ours
             if not quiet:
                 self._skipped(relpath, wire, "named like a file of downstream sync itself (an echo of an upload)", w)
             return None
@@ -747,7 +747,7 @@ class Applier:
         meanwhile so the copy went beside it, or ("written", new stat, backup name or None, md5, checked)."""
         if d.action is Action.CONFLICT:
             return ("copy", *self._keep_copy(t, af, md5))
-        backup = backup_name(t.name) if self.policy == "remote-wins" else None
+        backup = self.policy == "remote-wins"
         if d.action is Action.WRITE_WITH_BACKUP:
             expect = None  # nothing there is this tool's: whatever the new file displaces is kept
         checked = now_ns()
@@ -755,7 +755,7 @@ class Applier:
             new_st, kept = af.commit(md5 or None, expect, backup)
         except LocalChanged:
             return ("changed", *self._keep_copy(t, af, md5))
-        return ("written", new_st, backup if kept else None, af.md5, checked)
+        return ("written", new_st, kept, af.md5, checked)
 
     def _keep_copy(self, t: Target, af: AtomicFile, md5: str) -> tuple[str, os.stat_result, int, str]:
         """Put the container's version beside the file as its conflict copy: the first of
@@ -967,13 +967,11 @@ class Applier:
             self._skipped(t, w.path, "already absent", w)
             return
         started = time.monotonic()
-        backup = backup_name(t.name)
         if d.action is Action.SKIP:
             self._skipped(t, w.path, d.reason, w)
         elif d.action is Action.DELETE:
             try:
-                kept = remove_file(t.dir, t.rel, _expected(st, local_md5, checked),
-                                   backup if self.policy == "remote-wins" else None)
+                kept = remove_file(t.dir, t.rel, _expected(st, local_md5, checked), self.policy == "remote-wins")
             except LocalChanged:
                 self._conflict(w, t, None, "deleted in the container but changed locally meanwhile; kept the local file")
                 return
@@ -982,15 +980,16 @@ class Applier:
             self._synced(w, t, "deleted", 0, started)
             if kept:
                 self._conflict(w, t, None, f"changed locally while it was being deleted; deleted it (policy "
-                                           f"remote-wins), the local one is kept as {backup}")
+                                           f"remote-wins), the local one is kept as {kept}")
         elif d.action is Action.KEEP:
             self._conflict(w, t, None, d.reason)
         elif d.action is Action.DELETE_WITH_BACKUP:
-            remove_file(t.dir, t.rel, None, backup)
+            kept = remove_file(t.dir, t.rel, None, True)
             self.ledger.remove(t.relpath)
             self._synced(w, t, "deleted", 0, started)
-            self._conflict(w, t, None, f"{d.reason}; deleted it (policy remote-wins), the local one is kept "
-                                       f"as {backup}")
+            if kept:
+                    self._conflict(w, t, None, f"{d.reason}; deleted it (policy remote-wins), the local one is "
+                                           f"kept as {kept}")
 
     async def _apply_rename(self, w: Work):
         new_t = self.target(w.path, quiet=True)

@@ -25,7 +25,7 @@ from .apply import Applier, LostStream, Work, conflict_keys, merge, written_copy
 from .client import HelperClient, connection_lost, pb
 from .lane import Lane
 from .decide import Policy
-from .events import (ConflictResolved, Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
+from .events import (Conflict, ConflictResolved, Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
                      SyncError)
 from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
 from .lock import SessionBusy, SessionLock
@@ -314,12 +314,25 @@ class Session:
             self._set_state(SessionState.FAILED, str(e))
             self._finished.set()
             return False
-        for rule in self.rules.rules:
-            if rule.local_dir.is_dir():
-                clean_stale_temps(rule.local_dir)
+        self._clean_at_start()
         self._bridge = Bridge(self.transport)
         await self._bridge.start()
         return True
+
+    def _clean_at_start(self) -> None:
+        """Remove what a crashed run left below each localDst; a version a write or delete had
+        displaced that is not this tool's last one is kept as a backup and reported."""
+        def last_md5(relpath: str) -> str | None:
+            entry = self._ledger.get(relpath)
+            return entry.md5 if entry else None
+
+        for rule in self.rules.rules:
+            _, kept = clean_stale_temps(self.rules.project_root, rule.local_rel, last_md5)
+            for relpath, backup in kept:
+                entry = self._ledger.get(relpath)
+                self._emit(Conflict(session=self.name, path=relpath, remote_path=entry.remote_path if entry else "",
+                                    remote_copy=None, reason=f"a local version was displaced when the engine stopped "
+                                                             f"mid-write; it is kept as {backup}"))
 
     async def _close(self) -> None:
         self._retries.clear()

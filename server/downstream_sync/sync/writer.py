@@ -6,6 +6,11 @@ half-written is ever visible under the real name. There is no fsync per file: `k
 process cannot tear data already in the page cache, and a power loss may at worst leave an empty
 or old file, never a mix. Stale temporary files are removed when a session starts.
 
+A finished file is renamed `.<name>.dsswap-<random>` just before it is exchanged with the file in
+place (and a file to delete is renamed so first), so what a write or delete displaced is under a
+name of its own: a start after a crash removes a swap file only when it holds this tool's last
+version of its file (its MD5 in the ledger), else keeps it as a backup (`clean_stale_temps`).
+
 Folders are walked from the project root (resolved once, when the rules are built) down with
 O_NOFOLLOW directory descriptors, every time: a symlink (or a file) where a folder should be, at
 localDst, above it or below it, refuses the write, so nothing can steer a write outside the project.
@@ -14,7 +19,9 @@ A file is replaced or removed only if it is still what this tool expected there,
 the kernel actually swapped out: the new file takes the old one's place with renameat2
 RENAME_EXCHANGE (a new file with RENAME_NOREPLACE), a delete first renames the file aside, and what
 came out is compared (stat, and MD5 when the stat is no proof, see `stat_proves`). A user's version
-found there is put back, or kept as the backup under `remote-wins`; never unlinked.
+found there is put back, or kept as the backup under `remote-wins`; never unlinked, not even when a
+step after the exchange fails (it goes back, or stays under its swap name). A backup never replaces
+anything: it takes the first free name of NAME.downstream-local, NAME~2.downstream-local, ...
 
 Every name made here (temporary files, conflict copies, backups) fits NAME_MAX bytes: a long name
 is cut on a UTF-8 character boundary and tagged with a short hash of the whole name (`fit_name`).
@@ -35,15 +42,17 @@ from pathlib import Path
 from typing import Callable
 
 __all__ = ["WriteError", "RefusedPath", "DiskFull", "AtomicFile", "remove_file", "move_file",
-           "lstat", "md5_file", "clean_stale_temps", "TEMP_MARK", "CONFLICT_SUFFIX", "BACKUP_SUFFIX",
+           "lstat", "md5_file", "clean_stale_temps", "TEMP_MARK", "SWAP_MARK", "CONFLICT_SUFFIX", "BACKUP_SUFFIX",
            "stat_proves", "Expected", "fit_name", "conflict_name", "backup_name",
            "now_ns", "RACY_NS", "remove_empty_dir"]
 
 TEMP_MARK = ".dstmp-"
+SWAP_MARK = ".dsswap-"
 CONFLICT_SUFFIX = ".downstream-conflict"
 BACKUP_SUFFIX = ".downstream-local"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 NAME_MAX = 255
+_MAX_BACKUPS = 1000
 # A stat recorded less than this after the file's mtime proves nothing: a same-size rewrite within
 # one timestamp tick (coarse on ramfs and on Linux before 6.13, 2 s on FAT) leaves an identical stat.
 RACY_NS = 2_000_000_000
@@ -99,12 +108,14 @@ def conflict_name(name: str, n: int = 1) -> str:
     return fit_name(name if n < 2 else f"{name}~{n}", CONFLICT_SUFFIX)
 
 
-def backup_name(name: str) -> str:
-    return fit_name(name, BACKUP_SUFFIX)
+def backup_name(name: str, n: int = 1) -> str:
+    """The name of a local version kept under remote-wins: NAME.downstream-local, or
+    NAME~N.downstream-local (N >= 2) when the earlier names are taken."""
+    return fit_name(name if n < 2 else f"{name}~{n}", BACKUP_SUFFIX)
 
 
-def _temp_name(name: str) -> str:
-    return fit_name(name, f"{TEMP_MARK}{os.urandom(4).hex()}", prefix=".")
+def _temp_name(name: str, mark: str = TEMP_MARK) -> str:
+    return fit_name(name, f"{mark}{os.urandom(4).hex()}", prefix=".")
 
 
 def now_ns() -> int:
@@ -199,6 +210,17 @@ def _rename_noreplace(dir_fd: int, src: str, dst: str, dst_fd: int | None = None
             os.rename(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dst_fd)
         return
     os.unlink(src, dir_fd=dir_fd)
+
+
+def _keep_aside(dir_fd: int, src: str, name: str) -> str:
+    """Rename src to the first free backup name of `name` (never over anything); returns it."""
+    for n in range(1, _MAX_BACKUPS + 1):
+        try:
+            _rename_noreplace(dir_fd, src, backup_name(name, n))
+            return backup_name(name, n)
+        except FileExistsError:
+            continue
+    raise OSError(errno.EEXIST, f"{_MAX_BACKUPS} backups of {name} exist already; merge or remove them")
 
 
 def _exchange(dir_fd: int, a: str, b: str) -> bool:
@@ -377,13 +399,14 @@ class AtomicFile:
             raise
 
     def commit(self, expected_md5: str | None, expect: "Expected | None",
-               backup: str | None = None, name: str | None = None) -> tuple[os.stat_result, bool]:
+               backup: bool = False, name: str | None = None) -> tuple[os.stat_result, str | None]:
         """Verify, set the mode and put the file in place (as `name` when given, in the same
-        folder); returns its stat and whether a local version was kept as `backup`.
+        folder); returns its stat and the backup name a local version was kept under, or None.
 
         `expect`: None when the destination must be absent, else the Expected it must still be.
-        A file found that is not what was expected is the user's: kept as `backup` when given,
-        else left in place (LocalChanged; the temporary file stays, to commit under another name)."""
+        A file found that is not what was expected is the user's: kept under a free backup name
+        when `backup`, else left in place (LocalChanged; the temporary file stays, to commit under
+        another name)."""
         if name is not None:
             self.name, self.display = name, f"{self.folder}/{name}"
         try:
@@ -411,55 +434,79 @@ class AtomicFile:
         if not stat_mod.S_ISREG(current.st_mode):
             raise RefusedPath(f"refused to write {self.display}: it exists and is not a regular file")
 
-    def _swap_in(self, expect: "Expected | None", backup: str | None) -> bool:
+    def _holds_ours(self) -> bool:
+        """Whether the temporary name still holds the file this object wrote."""
+        try:
+            return os.stat(self._tmp, dir_fd=self._dir_fd, follow_symlinks=False).st_ino == os.fstat(self._fd).st_ino
+        except FileNotFoundError:
+            return False
+
+    def _swap_in(self, expect: "Expected | None", backup: bool) -> str | None:
         """Put the temporary file in place atomically, then judge what it displaced (see commit)."""
         if expect is None:
             try:
                 _rename_noreplace(self._dir_fd, self._tmp, self.name)
-                return False
+                return None
             except FileExistsError:
-                if backup is None:
+                if not backup:
                     raise LocalChanged(self.display) from None
         self._refuse_odd()
+        swap = _temp_name(self.name, SWAP_MARK)
+        _rename_noreplace(self._dir_fd, self._tmp, swap)
+        self._tmp = swap
         try:
             exchanged = _exchange(self._dir_fd, self._tmp, self.name)
         except FileNotFoundError:  # the user removed it meanwhile: a change too
-            if backup is None:
+            if not backup:
                 raise LocalChanged(self.display) from None
             _rename_noreplace(self._dir_fd, self._tmp, self.name)
-            return False
+            return None
         if not exchanged:
             # No exchange on this file system: check, then rename (a small window remains).
             if expect is None or not expect.holds(self._dir_fd, self.name):
-                if backup is None:
+                if not backup:
                     raise LocalChanged(self.display)
-                os.replace(self.name, backup, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+                kept = _keep_aside(self._dir_fd, self.name, self.name)
                 _rename_noreplace(self._dir_fd, self._tmp, self.name)
-                return True
+                return kept
             os.replace(self._tmp, self.name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-            return False
-        # The displaced file is under the temporary name now.
+            return None
+        # The displaced file is under the swap name now: whatever fails, it is never unlinked.
+        try:
+            return self._judge(expect, backup)
+        except OSError:
+            self._put_back()
+            raise
+
+    def _judge(self, expect: "Expected | None", backup: bool) -> str | None:
+        """After the exchange: drop what was displaced if it is what was expected, else keep it."""
         if expect is not None and expect.holds(self._dir_fd, self._tmp):
             os.unlink(self._tmp, dir_fd=self._dir_fd)
-            return False
+            return None
         displaced = os.stat(self._tmp, dir_fd=self._dir_fd, follow_symlinks=False)
-        if backup is not None and stat_mod.S_ISREG(displaced.st_mode):
-            os.replace(self._tmp, backup, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-            return True
+        if backup and stat_mod.S_ISREG(displaced.st_mode):
+            return _keep_aside(self._dir_fd, self._tmp, self.name)
         self._swap_back()
         if not stat_mod.S_ISREG(displaced.st_mode):
             raise RefusedPath(f"refused to write {self.display}: it exists and is not a regular file")
         raise LocalChanged(self.display)
 
+    def _put_back(self) -> None:
+        """After a failure past the exchange: the displaced file goes back under its name; should
+        that fail too, it stays under the swap name, which a start keeps (clean_stale_temps)."""
+        try:
+            if not self._holds_ours():
+                _exchange(self._dir_fd, self._tmp, self.name)
+        except OSError:
+            pass
+
     def _swap_back(self) -> None:
         """Undo the exchange: the user's file goes back under its name. Should the user have saved
-        again meanwhile, that newer save is put back instead and the older one kept as the backup."""
+        again meanwhile, that newer save is put back instead and the older one kept as a backup."""
         _exchange(self._dir_fd, self._tmp, self.name)
-        ours = os.fstat(self._fd).st_ino
-        back = os.stat(self._tmp, dir_fd=self._dir_fd, follow_symlinks=False)
-        if back.st_ino != ours:
+        if not self._holds_ours():
             _exchange(self._dir_fd, self._tmp, self.name)
-            os.replace(self._tmp, backup_name(self.name), src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+            _keep_aside(self._dir_fd, self._tmp, self.name)
 
     @property
     def md5(self) -> str:
@@ -474,9 +521,11 @@ class AtomicFile:
             self._dir_fd = -1
 
     def abort(self) -> None:
+        """Drop the temporary file; a file that is not the one written here is never unlinked."""
         if self._dir_fd >= 0:
             try:
-                os.unlink(self._tmp, dir_fd=self._dir_fd)
+                if self._holds_ours():
+                    os.unlink(self._tmp, dir_fd=self._dir_fd)
             except OSError:
                 pass
         self._close()
@@ -489,35 +538,42 @@ class LocalChanged(WriteError):
         super().__init__(f"{display} changed locally while it was being synced")
 
 
-def remove_file(local_dir: Path, rel: str, expect: Expected | None, backup: str | None = None) -> bool:
-    """Delete local_dir/rel if it is still `expect` (None: nothing there is this tool's); True when
-    a local version was kept as `backup`.
+def remove_file(local_dir: Path, rel: str, expect: Expected | None, backup: bool = False) -> str | None:
+    """Delete local_dir/rel if it is still `expect` (None: nothing there is this tool's); returns
+    the backup name a local version was kept under, or None.
 
-    The file is first renamed aside, so what is judged is what was taken away: a user's version
-    goes back under its name (LocalChanged), or to `backup` when given."""
+    The file is first renamed aside (to a swap name), so what is judged is what was taken away: a
+    user's version goes back under its name (LocalChanged), or to a free backup name when `backup`.
+    Should a step after that fail, it goes back, or stays under the swap name (see clean_stale_temps)."""
     folders, name = _split(rel)
     display = str(local_dir / rel)
     fd = _open_dir(local_dir, folders, False, display)
     if fd is None:
-        return False
-    aside = _temp_name(name)
+        return None
+    aside = _temp_name(name, SWAP_MARK)
     try:
         try:
             if not stat_mod.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
                 raise LocalChanged(display)
             _rename_noreplace(fd, name, aside)
         except FileNotFoundError:
-            return False
-        if expect is not None and expect.holds(fd, aside):
-            os.unlink(aside, dir_fd=fd)
-            return False
-        if backup is not None:
-            os.replace(aside, backup, src_dir_fd=fd, dst_dir_fd=fd)
-            return True
+            return None
         try:
-            _rename_noreplace(fd, aside, name)
-        except FileExistsError:  # saved again meanwhile: keep both
-            os.replace(aside, backup_name(name), src_dir_fd=fd, dst_dir_fd=fd)
+            if expect is not None and expect.holds(fd, aside):
+                os.unlink(aside, dir_fd=fd)
+                return None
+            if backup:
+                return _keep_aside(fd, aside, name)
+            try:
+                _rename_noreplace(fd, aside, name)
+            except FileExistsError:  # saved again meanwhile: keep both
+                _keep_aside(fd, aside, name)
+        except OSError:
+            try:
+                _rename_noreplace(fd, aside, name)
+            except OSError:
+                pass
+            raise
         raise LocalChanged(display)
     except OSError as e:
         raise _explain(e, display, str(local_dir)) from e
@@ -591,27 +647,71 @@ def remove_empty_dir(local_dir: Path, rel: str) -> bool:
         os.close(fd)
 
 
-def clean_stale_temps(folder: Path) -> int:
-    """Remove this tool's leftover temporary files below folder (not following symlinks, nor
-    working at all when the folder's own path goes through one)."""
-    if os.path.realpath(folder) != os.path.abspath(folder):
-        return 0
-    removed = 0
-    stack = [str(folder)]
-    while stack:
-        top = stack.pop()
-        try:
-            with os.scandir(top) as it:
-                for entry in it:
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name != ".downstream-sync":
-                            stack.append(entry.path)
-                    elif entry.name.startswith(".") and TEMP_MARK in entry.name:
-                        try:
-                            os.unlink(entry.path)
-                            removed += 1
-                        except OSError:
-                            pass
-        except OSError:
+def clean_stale_temps(root: Path, rel: str, last_md5: Callable[[str], str | None]) -> tuple[int, list[tuple[str, str]]]:
+    """Remove this tool's leftover files below root/rel, walked from root with O_NOFOLLOW folder
+    descriptors (never following a symlink, at rel or below it).
+
+    A temporary file is removed. A swap file (what a write or delete had displaced when the process
+    died) is removed when it holds `last_md5(path)` (this tool's last version of the file, path
+    project-relative), else kept under a free backup name. Returns how many files were removed and
+    the (path, backup path) of each one kept."""
+    try:
+        fd = _open_dir(root, rel.split("/") if rel else [], False, str(root / rel))
+    except WriteError:
+        return 0, []
+    if fd is None:
+        return 0, []
+    done: list[int] = [0]
+    kept: list[tuple[str, str]] = []
+    try:
+        _clean(fd, rel, last_md5, done, kept)
+    finally:
+        os.close(fd)
+    return done[0], kept
+
+
+def _clean(fd: int, here: str, last_md5: Callable[[str], str | None], done: list[int],
+           kept: list[tuple[str, str]]) -> None:
+    try:
+        with os.scandir(fd) as it:
+            entries = [(e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False)) for e in it]
+    except OSError:
+        return
+    for name, is_dir, is_file in entries:
+        path = f"{here}/{name}" if here else name
+        if is_dir:
+            if name == ".downstream-sync":
+                continue
+            try:
+                sub = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                continue
+            try:
+                _clean(sub, path, last_md5, done, kept)
+            finally:
+                os.close(sub)
+        elif not name.startswith("."):
             continue
-    return removed
+        elif TEMP_MARK in name or (SWAP_MARK in name and not is_file):
+            try:
+                os.unlink(name, dir_fd=fd)
+                done[0] += 1
+            except OSError:
+                pass
+        elif SWAP_MARK in name:
+            base = name[1:].rpartition(SWAP_MARK)[0]
+            of = f"{here}/{base}" if here else base
+            try:
+                digest = _md5_at(fd, name)
+                if digest is not None and digest == last_md5(of):
+                    os.unlink(name, dir_fd=fd)
+                    done[0] += 1
+                else:
+                    kept.append((of, _beside(of, _keep_aside(fd, name, base))))
+            except OSError:
+                pass
+
+
+def _beside(path: str, name: str) -> str:
+    folder = path.rpartition("/")[0]
+    return f"{folder}/{name}" if folder else name
