@@ -1,5 +1,5 @@
-"""The state folder, its locks folder and the files in them: a symlink at any of them is refused
-with a message naming it, and nothing is written where it points."""
+"""The state folder, its locks and sessions folders and the files in them: a symlink at any of them
+is refused with a message naming it, and nothing is written (or deleted) where it points."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from downstream_sync.records import Record, live_records
 from downstream_sync.sync.ledger import Ledger, LedgerError
 from downstream_sync.sync.lock import LOCKS_DIR_NAME, SessionLock, _file_name
 from downstream_sync.sync.state_folder import STATE_DIR_NAME, StateFolderError
@@ -81,3 +82,26 @@ def test_a_real_state_folder_is_made_with_its_gitignore(state):
     Ledger(state, "web").close()
     assert (state / ".gitignore").read_text() == "*\n"
     assert (state / LOCKS_DIR_NAME / _file_name("web")).is_file()
+
+
+@pytest.mark.parametrize("linked", ["", "sessions"])
+def test_session_records_are_not_written_or_deleted_through_a_link(state, outside, linked):
+    stale = outside / "999999999.json"
+    stale.write_text('{"pid": 999999999}')
+    if linked:
+        state.mkdir()
+    os.symlink(outside, state / linked if linked else state)
+    record = Record(state.parent, state.parent / "skaffold.yaml")
+    assert record.update([]) is False
+    assert live_records(state.parent) == []
+    record.remove()
+    assert list(outside.iterdir()) == [stale]
+
+
+def test_session_records_in_a_real_folder(state):
+    record = Record(state.parent, state.parent / "skaffold.yaml")
+    assert record.update([{"name": "web"}]) is True
+    assert [r["sessions"] for r in live_records(state.parent)] == [[{"name": "web"}]]
+    record.remove()
+    assert live_records(state.parent) == []
+    assert os.listdir(state / "sessions") == []

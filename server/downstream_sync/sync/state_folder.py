@@ -1,6 +1,7 @@
 """The state folder `<project>/.downstream-sync`: opened without following a symlink.
 
-The ledger and the session locks keep their files only in a real folder inside the project. The
+The ledger, the session locks and the session records keep their files only in a real folder
+inside the project. The
 folder, each folder in it and each file in it is opened by descriptor with O_NOFOLLOW; a symlink
 at any of them is refused with a StateFolderError that names it, so that a link cannot steer the
 state (a truncated lock file, a database) outside the project.
@@ -29,20 +30,23 @@ def _refusal(path: Path) -> StateFolderError:
                             f"folder inside the project: remove the link")
 
 
-def open_folder(state_dir: Path, *parts: str) -> int:
-    """A descriptor of state_dir/parts..., made if missing; raises StateFolderError when one of them
-    is a symlink or not a folder, OSError when it cannot be made."""
+def open_folder(state_dir: Path, *parts: str, create: bool = True) -> int:
+    """A descriptor of state_dir/parts..., made if missing (unless not `create`: FileNotFoundError);
+    raises StateFolderError when one of them is a symlink or not a folder, OSError when it cannot
+    be made."""
     state_dir = Path(state_dir)
-    os.makedirs(state_dir.parent, exist_ok=True)
+    if create:
+        os.makedirs(state_dir.parent, exist_ok=True)
     fd = os.open(state_dir.parent, _DIR_FLAGS)
     try:
         path = state_dir.parent
         for name in (state_dir.name, *parts):
             path = path / name
-            try:
-                os.mkdir(name, 0o777, dir_fd=fd)
-            except FileExistsError:
-                pass
+            if create:
+                try:
+                    os.mkdir(name, 0o777, dir_fd=fd)
+                except FileExistsError:
+                    pass
             try:
                 next_fd = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as e:
