@@ -41,12 +41,13 @@ class SessionLock:
     def __init__(self, state_dir: Path, name: str, owner: str):
         self.name = name
         self.owner = owner
-        self.project = Path(state_dir).parent
-        self.path = Path(state_dir) / LOCKS_DIR_NAME / _file_name(name)
+        self.state_dir = Path(state_dir)
+        self.project = self.state_dir.parent
+        self.path = self.state_dir / LOCKS_DIR_NAME / _file_name(name)
         self._fd = -1
 
     def acquire(self) -> None:
-        locks_fd = open_folder(self.path.parent.parent, self.path.parent.name)
+        locks_fd = open_folder(self.state_dir, LOCKS_DIR_NAME)
         try:
             fd = open_file(locks_fd, self.path.name, os.O_RDWR | os.O_CREAT, self.path.parent)
         finally:

@@ -51,7 +51,7 @@ def open_folder(state_dir: Path, *parts: str, create: bool = True) -> int:
                 next_fd = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as e:
                 if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                    if os.path.islink(path):
+                    if stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
                         raise _refusal(path) from e
                     raise StateFolderError(f"{path} is not a folder; downstream sync keeps its state in "
                                            f"that folder: move the file away") from e
