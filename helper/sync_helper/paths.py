@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 from .globs import Excludes
 
 __all__ = ["Target", "Targets", "PathRefused", "PathMissing", "normalize_target", "open_regular", "lstat_below",
-           "below_target"]
+           "below_target", "RESERVED_FOLDERS", "reserved_folder"]
+
+# Folders of a project that a container never writes into, whatever the rules say: git's (its hooks
+# run code) and the state folder of downstream sync (its ledger and locks).
+RESERVED_FOLDERS = frozenset({".git", ".downstream-sync"})
 
 
 class PathRefused(Exception):
@@ -43,6 +47,11 @@ def below_target(wire: str, target: str) -> bool:
     if target == "/":
         return wire.startswith("/")
     return wire.startswith(target + "/")
+
+
+def reserved_folder(path: str) -> str | None:
+    """The first segment of the POSIX path `path` that names a reserved folder (in any case), or None."""
+    return next((seg for seg in path.split("/") if seg.casefold() in RESERVED_FOLDERS), None)
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,24 @@ build:
     assert [(m.remote_src, m.local_path) for m in kept] == [("d", inside), ("e", ws.root / "fine")]
 
 
+def test_local_dst_inside_a_reserved_folder(ws):
+    project = ws.load(HEAD + """
+build:
+  artifacts:
+  - image: app
+    download:
+      manual:
+      - {remoteSrc: a, localDst: .git/hooks}
+      - {remoteSrc: b, localDst: sub/.GIT}
+      - {remoteSrc: c, localDst: gen/../.Downstream-Sync}
+      - {remoteSrc: d, localDst: .github}
+""")
+    reserved = [d for d in project.diagnostics if d.code == "download-localdst-reserved"]
+    assert [at(d) for d in reserved] == [(8, 33, 8, 43), (9, 33, 9, 41), (10, 33, 10, 56)]
+    assert "'.git/hooks' is inside .git, which a container never writes" in reserved[0].message
+    assert [m.remote_src for m in project.artifacts[0].download.mappings] == ["d"]
+
+
 def test_duplicate_and_overlapping_rules_in_one_artifact(ws):
     project = ws.load(HEAD + """
 build:

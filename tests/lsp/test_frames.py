@@ -6,6 +6,7 @@ stderr (the editor starts it again); a well-framed request it cannot handle gets
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -14,6 +15,9 @@ import threading
 from pathlib import Path
 
 import pytest
+
+from downstream_sync.lsp.tcp import FIRST_MESSAGE_MAX
+from downstream_sync.lsp.wire import StreamBroken, read_frame
 
 from .conftest import SERVER, WAIT
 from .test_garbage import _frame, _read_message
@@ -152,3 +156,22 @@ def test_the_helper_commands_of_its_sessions_end_with_the_server(server: Server,
         assert not _alive(pid), "the helper command outlived the server"
     finally:
         _kill(pid_file)
+
+
+class _Announced:
+    """A reader that holds one frame's header and fails if its body is asked for."""
+
+    def __init__(self, header: bytes) -> None:
+        self.lines = header.splitlines(keepends=True)
+
+    async def readline(self) -> bytes:
+        return self.lines.pop(0) if self.lines else b""
+
+    async def read(self, n: int) -> bytes:
+        raise AssertionError(f"the body ({n} bytes) was read")
+
+
+def test_a_frame_over_the_limit_is_refused_before_its_body_is_read():
+    header = b"Content-Length: %d\r\n\r\n" % (FIRST_MESSAGE_MAX + 1)
+    with pytest.raises(StreamBroken, match=f"more than the {FIRST_MESSAGE_MAX} bytes"):
+        asyncio.run(read_frame(_Announced(header), FIRST_MESSAGE_MAX))

@@ -1,8 +1,8 @@
 """The checks of one `download` stanza: each problem is a Diagnostic with an exact range and a stable code.
 
 Owns reading a `download` node into the model while checking it (types, unknown and repeated keys,
-missing or empty values, a localDst that leaves the project, exclude globs), and the checks of
-profile patches that touch `download`. The checks between rules are in overlaps.py.
+missing or empty values, a localDst that leaves the project or lies in .git or .downstream-sync,
+exclude globs), and the checks of profile patches that touch `download`. The checks between rules are in overlaps.py.
 Must not import the loader, pygls, lsprotocol or the terminal.
 """
 
@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 from sync_helper.globs import GlobError
+from sync_helper.paths import reserved_folder
 
 from . import yamlpos as y
 from .model import Download, Mapping, Range
@@ -128,6 +129,12 @@ def _local_dst_ok(value: str, node: y.Node, sink: Sink) -> str | None:
         sink.error(node.range, "download-localdst-outside",
                    f"localDst '{value}' leaves the project folder through the symbolic link '{link}'; "
                    "use a path inside the folder of skaffold.yaml")
+        return None
+    folder = reserved_folder(norm)
+    if folder is not None:
+        sink.error(node.range, "download-localdst-reserved",
+                   f"localDst '{value}' is inside {folder}, which a container never writes (git's hooks run "
+                   "code, .downstream-sync holds the sync state); choose a folder outside it")
         return None
     return norm
 

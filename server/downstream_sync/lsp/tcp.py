@@ -3,7 +3,8 @@
 Any process on this machine can open a loopback port, and so can any web page (a `fetch()` with
 a text/plain body needs no preflight). So: loopback addresses only; a secret that the client
 shows in its first message, `initialize` with `initializationOptions.token`, before anything is
-handled (nothing runs, no server even exists, until then); HTTP refused at its first line; and
+handled (nothing runs, no server even exists, until then); a first frame that announces more than
+FIRST_MESSAGE_MAX bytes closed before its body is read; HTTP refused at its first line; and
 one server per connection, so a client leaving, or a port scan, stops nothing but itself.
 Imports nothing of the engine.
 """
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "DOWNSTREAM_SYNC_LSP_TOKEN"
 MIN_TOKEN = 16  # characters: long enough that trying them one connection at a time is hopeless
 FIRST_MESSAGE_WAIT = 30.0  # seconds a connection may take to send `initialize`
+FIRST_MESSAGE_MAX = 64 * 1024  # bytes of `initialize` (a few KiB): a stranger is held to this much
 
 
 class SetupError(Exception):
@@ -104,7 +106,7 @@ def refusal(value: Any, token: bytes) -> str | None:
 async def _admit(reader: SocketReader, writer: asyncio.StreamWriter, token: bytes,
                  make_server: Callable[[], Any]) -> Any:
     """The server for this connection once its `initialize` shows the token; None if it closed first."""
-    body = await asyncio.wait_for(read_frame(reader), FIRST_MESSAGE_WAIT)
+    body = await asyncio.wait_for(read_frame(reader, FIRST_MESSAGE_MAX), FIRST_MESSAGE_WAIT)
     if body is None:
         return None
     value, problem = decode(body)

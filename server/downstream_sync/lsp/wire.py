@@ -73,8 +73,9 @@ class SocketReader:
             return exc.partial
 
 
-async def read_frame(reader: Any) -> bytes | None:
-    """The body of the next frame, or None when the stream ends cleanly between two frames."""
+async def read_frame(reader: Any, max_body: int = MAX_BODY) -> bytes | None:
+    """The body of the next frame, or None when the stream ends cleanly between two frames; a frame
+    that announces more than `max_body` bytes is refused before its body is read."""
     length: int | None = None
     first = True
     while True:
@@ -95,14 +96,14 @@ async def read_frame(reader: Any) -> bytes | None:
         if first and _HTTP_REQUEST.match(text):
             raise StreamBroken(f"an HTTP request ({_shown(text)}), not a language server frame")
         first = False
-        length = _header(text, length)
+        length = _header(text, length, max_body)
     body = await reader.read(length)
     if len(body) < length:
         raise StreamBroken(f"the stream ended {length - len(body)} bytes short of a {length}-byte body")
     return body
 
 
-def _header(text: bytes, length: int | None) -> int | None:
+def _header(text: bytes, length: int | None, max_body: int) -> int | None:
     """`length` after one header line: a Content-Length sets it, other headers leave it."""
     name, colon, value = text.partition(b":")
     if not colon or not name.strip() or b" " in name.strip():
@@ -113,8 +114,8 @@ def _header(text: bytes, length: int | None) -> int | None:
     if not value.isdigit():
         raise StreamBroken(f"Content-Length {_shown(value)} is not a number of bytes")
     n = int(value)
-    if n > MAX_BODY:
-        raise StreamBroken(f"Content-Length {n} is more than the {MAX_BODY} bytes a frame may have")
+    if n > max_body:
+        raise StreamBroken(f"Content-Length {n} is more than the {max_body} bytes a frame may have here")
     if length is not None and n != length:
         raise StreamBroken(f"two Content-Length headers disagree ({length} and {n})")
     return n

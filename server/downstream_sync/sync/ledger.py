@@ -23,11 +23,10 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from .state_folder import STATE_DIR_NAME, StateFolderError, open_file, open_folder, refuse_link
 from .writer import stat_proves
 
 __all__ = ["Ledger", "Entry", "LedgerError", "STATE_DIR_NAME"]
-
-STATE_DIR_NAME = ".downstream-sync"
 
 
 class LedgerError(Exception):
@@ -53,12 +52,9 @@ class Ledger:
     def __init__(self, state_dir: Path, session: str):
         self.session = session
         self.state_dir = Path(state_dir)
+        self.db_path = self.state_dir / "ledger.db"
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            ignore = self.state_dir / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("*\n")
-            self.db_path = self.state_dir / "ledger.db"
+            self._prepare_folder()
             self._db = sqlite3.connect(str(self.db_path), isolation_level="DEFERRED", check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -74,12 +70,33 @@ class Ledger:
             self._entries: dict[str, Entry] = {r[0]: Entry(*r[:6], int(r[6] * 1e9)) for r in rows}
             self._meta: dict[str, str] = dict(self._db.execute(
                 "SELECT key, value FROM meta WHERE session=?", (session,)))
+        except StateFolderError as e:
+            raise LedgerError(str(e)) from e
         except (OSError, sqlite3.Error) as e:
             raise LedgerError(f"cannot open the sync ledger in {self.state_dir}: {e}; "
                               f"check that the folder is writable") from e
         self._dirty = False
         self._unsaved: dict[str, Entry | None] = {}  # path -> latest put, or None: removed
         self._unsaved_meta: dict[str, str] = {}  # key -> latest value ("": removed)
+
+    def _prepare_folder(self) -> None:
+        """Make the state folder and its `.gitignore`, and refuse a symlink at the folder or at the
+        database files (sqlite opens them by name)."""
+        fd = open_folder(self.state_dir)
+        try:
+            try:
+                ignore = open_file(fd, ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.state_dir)
+            except FileExistsError:
+                pass
+            else:
+                try:
+                    os.write(ignore, b"*\n")
+                finally:
+                    os.close(ignore)
+            for name in (self.db_path.name, f"{self.db_path.name}-wal", f"{self.db_path.name}-shm"):
+                refuse_link(fd, name, self.state_dir)
+        finally:
+            os.close(fd)
 
     def get(self, path: str) -> Entry | None:
         return self._entries.get(path)

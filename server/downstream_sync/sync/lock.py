@@ -4,7 +4,8 @@
 runs, and holds its pid and the face that runs it ("downstream-sync start", "language server").
 A second session of that name (another terminal, the editor) is refused with a message naming
 the first. The kernel drops the lock when its holder dies, so a crashed process leaves a file but
-never blocks. Must not import pygls, lsprotocol or terminal code.
+never blocks. The locks folder and the lock file are opened without following a symlink
+(`state_folder`). Must not import pygls, lsprotocol or terminal code.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import json
 import os
 import re
 from pathlib import Path
+
+from .state_folder import open_file, open_folder
 
 __all__ = ["SessionLock", "SessionBusy"]
 
@@ -32,19 +35,23 @@ def _file_name(name: str) -> str:
 
 
 class SessionLock:
-    """Held from `acquire()` to `release()`; `acquire` raises SessionBusy, or OSError when the
-    state folder cannot be written."""
+    """Held from `acquire()` to `release()`; `acquire` raises SessionBusy, StateFolderError at a
+    symlink, or OSError when the state folder cannot be written."""
 
     def __init__(self, state_dir: Path, name: str, owner: str):
         self.name = name
         self.owner = owner
-        self.project = Path(state_dir).parent
-        self.path = Path(state_dir) / LOCKS_DIR_NAME / _file_name(name)
+        self.state_dir = Path(state_dir)
+        self.project = self.state_dir.parent
+        self.path = self.state_dir / LOCKS_DIR_NAME / _file_name(name)
         self._fd = -1
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        locks_fd = open_folder(self.state_dir, LOCKS_DIR_NAME)
+        try:
+            fd = open_file(locks_fd, self.path.name, os.O_RDWR | os.O_CREAT, self.path.parent)
+        finally:
+            os.close(locks_fd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -2,10 +2,11 @@
 
 Built from one artifact's `download` stanza: `manual` (remoteSrc, localDst) pairs and `excludes`.
 A remoteSrc is relative to the container's working directory or absolute; a localDst is relative
-to the project root (the folder holding skaffold.yaml) and must stay inside it. The most specific
-remoteSrc wins. Paths from the wire are not trusted: anything odd maps to None. The project's own
-configuration (skaffold.yaml and every file it requires, as the loader read them) and the reserved
-folders are never written, whatever the rules and the policy say (`refusal`).
+to the project root (the folder holding skaffold.yaml) and must stay inside it and out of the
+reserved folders (.git, .downstream-sync: sync_helper/paths.py). The most specific remoteSrc wins.
+Paths from the wire are not trusted: anything odd maps to None. The project's own configuration
+(skaffold.yaml and every file it requires, as the loader read them) and the reserved folders are
+never written, whatever the rules and the policy say (`refusal`).
 
 Owns path mapping only; must not touch the disk beyond resolving the project root and the config
 files, and must not import pygls, lsprotocol or terminal code.
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sync_helper.globs import Excludes, GlobError
+from sync_helper.paths import RESERVED_FOLDERS as RESERVED
+from sync_helper.paths import reserved_folder
 
 __all__ = ["RuleError", "Rule", "RuleSet", "normalize_remote"]
 
@@ -49,10 +52,6 @@ def normalize_remote(remote_src: str) -> str:
             raise RuleError("remoteSrc '/' would sync the whole container: name a folder below it")
         raise RuleError(f"remoteSrc {remote_src!r} is the working directory itself: name a folder below it")
     return ("/" if absolute else "") + "/".join(parts)
-
-
-# Folders a container never writes into, whatever the rules say: git's (hooks run code) and ours.
-RESERVED = frozenset({".git", ".downstream-sync"})
 
 
 def _check_rel_wire(rel: str) -> bool:
@@ -120,9 +119,13 @@ class RuleSet:
             local_dir = Path(posixpath.normpath(str(root / local_dst)))
             if local_dir != root and root not in local_dir.parents:
                 raise RuleError(f"download.manual[{index}]: localDst {local_dst!r} leaves the project folder {root}")
+            local_rel = local_dir.relative_to(root).as_posix() if local_dir != root else ""
+            if folder := reserved_folder(local_rel):
+                raise RuleError(f"download.manual[{index}]: localDst {local_dst!r} is inside {folder}, which a "
+                                f"container never writes (git's hooks run code, .downstream-sync holds the sync "
+                                f"state): choose a folder outside it")
             seen[remote] = local_dst
-            rules.append(Rule(remote=remote, local_dir=local_dir, local_dst=local_dst,
-                              local_rel=local_dir.relative_to(root).as_posix() if local_dir != root else ""))
+            rules.append(Rule(remote=remote, local_dir=local_dir, local_dst=local_dst, local_rel=local_rel))
         excludes = list(excludes or [])
         for pattern in excludes:
             try:

@@ -33,6 +33,7 @@ from .pipeline import Pipeline
 from .reconcile import Reconcile
 from .retry import Retries
 from .rules import RuleSet
+from .state_folder import StateFolderError
 from .writer import (Expected, LocalChanged, WriteError, clean_stale_temps, conflict_name, lstat, md5_file,
                      move_file, now_ns, remove_file)
 
@@ -295,11 +296,13 @@ class Session:
         """Take this session's lock, or raise (SessionBusy, LedgerError) having started nothing."""
         try:
             self._lock.acquire()
-        except (SessionBusy, OSError) as e:
+        except (SessionBusy, StateFolderError, OSError) as e:
             self._state = SessionState.FAILED
             self._finished.set()
             if isinstance(e, SessionBusy):
                 raise
+            if isinstance(e, StateFolderError):
+                raise LedgerError(str(e)) from e
             raise LedgerError(f"cannot lock session {self.name} in {self.state_dir}: {e.strerror or e}; "
                               f"check that the folder is writable") from e
 
