@@ -133,7 +133,7 @@ def test_orphans_are_reaped(run_helper, tmp_path):
     pidfile = tmp_path / "orphan.pid"
     # the child starts a grandchild that outlives it as an orphan, then keeps running
     helper = run_helper(["--targets", "src"],
-                        command=["sh", "-c", f"(sh -c 'echo $$ > {pidfile}; sleep 1' &) ; sleep 600"])
+                        command=["sh", "-c", f"(sh -c 'echo $$ > {pidfile}; sleep 1' &) ; exec sleep 600"])
     pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), "the orphan's pid"))
 
     def parent():
