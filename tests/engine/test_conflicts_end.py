@@ -17,7 +17,10 @@ async def watching(session):
     await eventually(lambda: session.state is SessionState.WATCHING, "the session to watch")
 
 
-async def test_moving_the_copy_into_place_ends_the_conflict(helper, container, project, make_session):
+async def in_conflict(helper, container, project, make_session):
+    """A watching session with out/a.txt in conflict: synced as "v1", edited to "mine" locally, then
+    "v2" in the container. Returns the session, its recorder, the container's file, the local file
+    and the conflict copy."""
     session, rec = await make_session(helper)
     await watching(session)
     f = container / "src" / "a.txt"
@@ -27,6 +30,11 @@ async def test_moving_the_copy_into_place_ends_the_conflict(helper, container, p
     local.write_text("mine")
     f.write_text("v2")
     await eventually(lambda: copy.exists(), "the conflict copy")
+    return session, rec, f, local, copy
+
+
+async def test_moving_the_copy_into_place_ends_the_conflict(helper, container, project, make_session):
+    session, rec, f, local, copy = await in_conflict(helper, container, project, make_session)
     os.replace(copy, local)  # the user takes the container's version by hand
     f.write_text("v3")
     await eventually(lambda: local.read_text() == "v3", "an ordinary update")
@@ -46,15 +54,7 @@ def _recorded_conflict(project, relpath: str) -> str | None:
 
 
 async def test_making_the_same_edit_ends_the_conflict_and_removes_the_copy(helper, container, project, make_session):
-    session, rec = await make_session(helper)
-    await watching(session)
-    f = container / "src" / "a.txt"
-    f.write_text("v1")
-    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
-    await eventually(lambda: local.exists(), "v1")
-    local.write_text("mine")
-    f.write_text("v2")
-    await eventually(lambda: copy.exists(), "the conflict copy")
+    session, rec, f, local, copy = await in_conflict(helper, container, project, make_session)
     local.write_text("v3")  # the same edit as the container's next one
     f.write_text("v3")
     await eventually(lambda: rec.of(ConflictResolved, path="out/a.txt"), "the conflict to end")
@@ -65,15 +65,7 @@ async def test_making_the_same_edit_ends_the_conflict_and_removes_the_copy(helpe
 
 
 async def test_a_repeated_conflict_says_so_and_keeps_one_copy(helper, container, project, make_session):
-    session, rec = await make_session(helper)
-    await watching(session)
-    f = container / "src" / "a.txt"
-    f.write_text("v1")
-    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
-    await eventually(lambda: local.exists(), "v1")
-    local.write_text("mine")
-    f.write_text("v2")
-    await eventually(lambda: copy.exists(), "the conflict copy")
+    session, rec, f, local, copy = await in_conflict(helper, container, project, make_session)
     f.write_text("v3")
     await eventually(lambda: copy.read_text() == "v3", "the copy to hold the newest version")
     first, *later = rec.of(Conflict, path="out/a.txt")
@@ -115,15 +107,7 @@ async def test_a_file_deleted_locally_comes_back_under_remote_wins(helper, conta
 
 async def test_a_conflict_settled_while_no_session_ran_ends_at_the_next_start(helper, container, project,
                                                                              make_session):
-    session, rec = await make_session(helper)
-    await watching(session)
-    f = container / "src" / "a.txt"
-    f.write_text("v1")
-    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
-    await eventually(lambda: local.exists(), "v1")
-    local.write_text("mine")
-    f.write_text("v2")
-    await eventually(lambda: copy.exists(), "the conflict copy")
+    session, rec, f, local, copy = await in_conflict(helper, container, project, make_session)
     await session.stop()
     local.write_text("v2")  # the same bytes as the container's
     session2, rec2 = await make_session(helper)
@@ -133,15 +117,7 @@ async def test_a_conflict_settled_while_no_session_ran_ends_at_the_next_start(he
 
 
 async def test_a_conflict_settled_by_hand_ends_without_a_container_event(helper, container, project, make_session):
-    session, rec = await make_session(helper)
-    await watching(session)
-    f = container / "src" / "a.txt"
-    f.write_text("v1")
-    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
-    await eventually(lambda: local.exists(), "v1")
-    local.write_text("mine")
-    f.write_text("v2")
-    await eventually(lambda: copy.exists(), "the conflict copy")
+    session, rec, f, local, copy = await in_conflict(helper, container, project, make_session)
     os.replace(copy, local)
     await eventually(lambda: rec.of(ConflictResolved, path="out/a.txt"), "the conflict to end on its own")
     f.write_text("v3")
@@ -154,15 +130,7 @@ async def test_a_conflict_resolved_by_another_process_is_seen_by_the_running_ses
     """The second session object opens the ledger on its own sqlite connection in a thread of its
     own, as the `downstream-sync resolve` process does (tests/cli/test_cli_resolve.py runs that one
     for real): the running session's loop goes on committing meanwhile."""
-    session, rec = await make_session(helper)
-    await watching(session)
-    f = container / "src" / "a.txt"
-    f.write_text("v1")
-    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
-    await eventually(lambda: local.exists(), "v1")
-    local.write_text("mine")
-    f.write_text("v2")
-    await eventually(lambda: copy.exists(), "the conflict copy")
+    session, rec, f, local, copy = await in_conflict(helper, container, project, make_session)
     await eventually(lambda: _recorded_conflict(project, "out/a.txt"), "the conflict in the ledger's database")
     other, _ = await make_session(helper, start=False)
     await asyncio.to_thread(asyncio.run, other.resolve_conflict("out/a.txt", "keep-local"))
@@ -178,15 +146,7 @@ async def test_a_conflict_resolved_by_another_process_is_seen_by_the_running_ses
 
 async def test_an_open_conflict_is_listed_at_the_next_start_and_its_copy_left_alone(helper, container, project,
                                                                                     make_session):
-    session, rec = await make_session(helper)
-    await watching(session)
-    f = container / "src" / "a.txt"
-    f.write_text("v1")
-    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
-    await eventually(lambda: local.exists(), "v1")
-    local.write_text("mine")
-    f.write_text("v2")
-    await eventually(lambda: copy.exists(), "the conflict copy")
+    session, rec, f, local, copy = await in_conflict(helper, container, project, make_session)
     await session.stop()
     before = copy.stat()
     session2, rec2 = await make_session(helper)
@@ -198,15 +158,7 @@ async def test_an_open_conflict_is_listed_at_the_next_start_and_its_copy_left_al
 
 
 async def test_removing_the_copy_keeps_the_local_version(helper, container, project, make_session):
-    session, rec = await make_session(helper)
-    await watching(session)
-    f = container / "src" / "a.txt"
-    f.write_text("v1")
-    local, copy = project / "out" / "a.txt", project / "out" / "a.txt.downstream-conflict"
-    await eventually(lambda: local.exists(), "v1")
-    local.write_text("mine")
-    f.write_text("v2")
-    await eventually(lambda: copy.exists(), "the conflict copy")
+    session, rec, f, local, copy = await in_conflict(helper, container, project, make_session)
     copy.unlink()
     (resolved,) = await eventually(lambda: rec.of(ConflictResolved, path="out/a.txt"), "the conflict to end")
     assert "the local version is kept" in resolved.how
