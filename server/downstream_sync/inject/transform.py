@@ -47,31 +47,17 @@ class InjectResult:
 
 
 def rules_from_project(config_path: str | Path, profiles: tuple[str, ...] = ()) -> tuple[ContainerRules, ...]:
-    """The rules of every artifact with a download stanza; raises InjectError on config errors."""
-    from ..config import Severity, format_diagnostic, load_project
-    from ..sync.rules import RuleError, normalize_remote
+    """The rules of every artifact with a download stanza, read by the planner's own `plan_rules`
+    (so a pod is injected with exactly the rules its sessions use); raises InjectError."""
+    from ..planner import PlanError, SyncOptions, plan_rules
 
-    path = Path(config_path)
-    if not path.exists():
-        raise InjectError(f"{path}: no such file (name the skaffold.yaml with -f)")
-    project = load_project(path, profiles=profiles)
-    errors = [d for d in project.diagnostics if d.severity == Severity.ERROR]
-    if errors:
-        raise InjectError(f"{project.path} has {len(errors)} error(s); fix them first: "
-                          + "; ".join(format_diagnostic(d) for d in errors[:3]))
-    found = []
-    for artifact in project.artifacts:
-        if artifact.download is None or not artifact.download.mappings:
-            continue
-        try:
-            targets = tuple(dict.fromkeys(normalize_remote(m.remote_src) for m in artifact.download.mappings))
-        except RuleError as error:
-            raise InjectError(f"{project.path}: artifact {artifact.image}: {error}") from None
-        excludes = tuple(artifact.download.excludes or ())
-        found.append(ContainerRules(artifact.image, targets, excludes, rules_fingerprint(list(targets), list(excludes))))
-    if not found:
-        raise InjectError(f"{project.path}: no artifact has a download stanza; add build.artifacts[].download")
-    return tuple(found)
+    try:
+        _, chosen = plan_rules(SyncOptions(Path(config_path), profiles=tuple(profiles)))
+    except PlanError as error:
+        raise InjectError(error.with_details()) from None
+    return tuple(ContainerRules(artifact.image, tuple(rules.targets), tuple(rules.excludes),
+                                rules_fingerprint(rules.targets, rules.excludes))
+                 for artifact, rules in chosen)
 
 
 def _best_rules(image: str, rules: tuple[ContainerRules, ...]) -> ContainerRules | None:
