@@ -1,5 +1,5 @@
-"""The one injection function every face calls (the `inject` filter, and later the Helm
-post-renderer and the kustomize transformer): manifests text in, manifests text out.
+"""The one injection function every face calls (the `inject` filter, which is also the Helm
+post-renderer, and the kustomize transformers of kustomize.py): manifests text in, manifests text out.
 
 It reads the rules of every artifact with a `download` stanza, finds the containers that run those
 artifacts in every document (and in the items of a `List` or `ResourceList`), and rewrites their
@@ -31,12 +31,15 @@ class InjectError(Exception):
 
 @dataclass(frozen=True)
 class InjectRequest:
-    """`rules`: one ContainerRules per artifact image; `source`: the manifests' name for messages."""
+    """`rules`: one ContainerRules per artifact image; `source`: the manifests' name for messages.
+    `partial`: the manifests are a part of the project's (one Helm chart, one kustomization), so an
+    artifact no container runs is a warning, not an error."""
 
     rules: tuple[ContainerRules, ...]
     image_configs: ConfigSource | Callable[[str], ImageConfig] = field(default_factory=ConfigSource)
     helper_image: str = DEFAULT_HELPER_IMAGE
     source: str = "<stdin>"
+    partial: bool = False
 
 
 @dataclass
@@ -162,7 +165,10 @@ def inject_manifests(text: str, request: InjectRequest) -> InjectResult:
     missing = [r.artifact for r in request.rules if r.artifact not in run.matched]
     if missing:
         seen = ", ".join(dict.fromkeys(run.images_seen)) or "none"
-        raise InjectError(f"{request.source}: no container runs artifact{'s' if len(missing) > 1 else ''} "
-                          f"{', '.join(missing)} (images found: {seen})")
+        message = (f"{request.source}: no container runs artifact{'s' if len(missing) > 1 else ''} "
+                   f"{', '.join(missing)} (images found: {seen})")
+        if not request.partial:
+            raise InjectError(message)
+        run.result.warnings.append(message + "; nothing injected for " + ("them" if len(missing) > 1 else "it"))
     run.result.text = "".join(pieces)
     return run.result
