@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "skaffold render | downstream-sync inject -f skaffold.yaml | kubectl apply -f -. "
                                    "Also a Helm post-renderer: helm install --post-renderer downstream-sync "
                                    "--post-renderer-args inject --post-renderer-args --partial "
-                                   "--post-renderer-args=-f --post-renderer-args skaffold.yaml ...")
+                                   "--post-renderer-args -f --post-renderer-args skaffold.yaml ...")
     p.add_argument("-f", "--filename", default="skaffold.yaml", metavar="FILE",
                    help="the skaffold.yaml with the download stanzas (default: ./skaffold.yaml)")
     p.add_argument("-p", "--profile", action="append", default=[], metavar="P",
@@ -167,12 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "kustomization.yaml (see the README).")
     forms = p.add_subparsers(dest="form", metavar="FORM", required=True)
     forms.add_parser("function", help="the KRM function: a ResourceList on stdin, the ResourceList on stdout "
-                                      "(kustomize build --enable-exec)")
+                                      "(kustomize build --enable-alpha-plugins --enable-exec)")
     q = forms.add_parser("plugin", help="the legacy exec plugin: the Injector config file, resources on stdin "
                                         "(kustomize build --enable-alpha-plugins)")
     q.add_argument("config", metavar="CONFIG", help="the Injector config file kustomize passes")
-    q = forms.add_parser("install-plugin", help="write the legacy exec plugin into a plugin folder "
-                                                "(use it as KUSTOMIZE_PLUGIN_HOME)")
+    q = forms.add_parser("install-plugin", help="write the legacy exec plugin into a plugin folder (kustomize's "
+                                                "default is ~/.config/kustomize/plugin; KUSTOMIZE_PLUGIN_HOME "
+                                                "names another)")
     q.add_argument("plugin_home", metavar="DIR", help="the plugin folder")
     p = sub.add_parser("demo", help="a live sync from an embedded local container (no cluster needed)")
     p.add_argument("--seconds", type=_seconds, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")

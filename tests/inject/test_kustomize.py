@@ -209,3 +209,17 @@ def test_without_the_plugin_installed_kustomize_says_it_is_missing(tmp_path, rea
                KUSTOMIZE_PLUGIN_HOME=str(tmp_path / "empty"))
     assert done.returncode != 0
     assert "downstream-sync.dev/v1/injector/Injector" in done.stderr
+
+
+def test_the_plugin_in_kustomize_s_default_folder_needs_no_plugin_home(tmp_path, real_tool):
+    """kustomize looks in $XDG_CONFIG_HOME/kustomize/plugin (~/.config/kustomize/plugin) by default."""
+    kustomize = real_tool("kustomize")
+    app = project(tmp_path, krm=False)
+    done = run([CLI, "kustomize", "install-plugin", str(tmp_path / "config" / "kustomize" / "plugin")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    env = {k: v for k, v in os.environ.items() if k != "KUSTOMIZE_PLUGIN_HOME"}
+    done = subprocess.run([kustomize, "build", "--enable-alpha-plugins", str(app)], capture_output=True, text=True,
+                          timeout=120, env={**env, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+                                            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr
+    check_injected(done.stdout)
