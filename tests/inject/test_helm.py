@@ -1,6 +1,7 @@
 """`downstream-sync inject` as a Helm post-renderer, run by the real `helm template` (v3, built by
 tests/tools/build.sh) on a chart the test writes: helm passes --post-renderer-args as they are,
-the rendered manifests on stdin, and takes stdout; a failure shows our stderr."""
+the rendered manifests on stdin, and takes stdout; a failure shows our stderr. `helm install`
+runs the same post-render step but needs an API server, which none of these tests has."""
 
 import json
 import os
