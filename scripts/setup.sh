@@ -35,3 +35,10 @@ fi
 if [ "$(uname -s)" = Linux ] && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null; then
   bash helper/build.sh
 fi
+
+# The real tools the tests drive (skaffold, kustomize, helm), once, into the ignored .tools/bin; a no-op when built.
+if command -v go >/dev/null || [ "${CI:-}" = true ]; then
+  bash tests/tools/build.sh
+else
+  echo "setup: go is not installed: the tests that drive skaffold, kustomize and helm will skip (and fail in CI)" >&2
+fi

@@ -1,4 +1,4 @@
-"""The `downstream-sync` command: start, pull, resolve, validate, status, lsp, inject and demo.
+"""The `downstream-sync` command: start, pull, resolve, validate, status, lsp, inject, kustomize and demo.
 
 A thin face: parses arguments, loads the project (config/), builds rules (sync/) and transports
 (cluster/), runs sessions and prints what they do (terminal.py). Heavy modules are imported
@@ -146,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inject", help="a filter: inject the helper into the manifests on stdin",
                        description="Read Kubernetes manifests on stdin and write them to stdout with the helper "
                                    "injected into every container that runs an artifact with a download stanza: "
-                                   "skaffold render | downstream-sync inject -f skaffold.yaml | kubectl apply -f -")
+                                   "skaffold render | downstream-sync inject -f skaffold.yaml | kubectl apply -f -. "
+                                   "Also a Helm post-renderer: helm install --post-renderer downstream-sync "
+                                   "--post-renderer-args inject --post-renderer-args --partial "
+                                   "--post-renderer-args -f --post-renderer-args skaffold.yaml ...")
     p.add_argument("-f", "--filename", default="skaffold.yaml", metavar="FILE",
                    help="the skaffold.yaml with the download stanzas (default: ./skaffold.yaml)")
     p.add_argument("-p", "--profile", action="append", default=[], metavar="P",
@@ -155,6 +158,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the config of IMAGE (JSON, as `docker inspect` prints it) when neither a Docker daemon "
                         "nor the registry can give it; IMAGE without a tag stands for every tag (repeatable)")
     p.add_argument("--helper-image", metavar="REF", help="the helper image for the init container")
+    p.add_argument("--partial", action="store_true",
+                   help="the manifests are a part of the project's (one Helm chart): an artifact that no container "
+                        "runs is a warning, not an error")
+    p = sub.add_parser("kustomize", help="kustomize transformers: a KRM function and a legacy exec plugin",
+                       description="Inject the helper from kustomize, configured by an object of apiVersion "
+                                   "downstream-sync.dev/v1, kind Injector, listed under transformers: in "
+                                   "kustomization.yaml (see the README).")
+    forms = p.add_subparsers(dest="form", metavar="FORM", required=True)
+    forms.add_parser("function", help="the KRM function: a ResourceList on stdin, the ResourceList on stdout "
+                                      "(kustomize build --enable-alpha-plugins --enable-exec)")
+    q = forms.add_parser("plugin", help="the legacy exec plugin: the Injector config file, resources on stdin "
+                                        "(kustomize build --enable-alpha-plugins)")
+    q.add_argument("config", metavar="CONFIG", help="the Injector config file kustomize passes")
+    q = forms.add_parser("install-plugin", help="write the legacy exec plugin into a plugin folder (kustomize's "
+                                                "default is ~/.config/kustomize/plugin; KUSTOMIZE_PLUGIN_HOME "
+                                                "names another)")
+    q.add_argument("plugin_home", metavar="DIR", help="the plugin folder")
     p = sub.add_parser("demo", help="a live sync from an embedded local container (no cluster needed)")
     p.add_argument("--seconds", type=_seconds, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")
     p.add_argument("-v", "--verbose", action="store_true",
@@ -492,19 +512,51 @@ def cmd_inject(args) -> int:
         configs.check_files()
     except ImageConfigError as error:
         raise UserError(str(error), EXIT_CONFIG) from None
-    try:
-        text = sys.stdin.buffer.read().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"<stdin>: the manifests are not UTF-8 (byte {error.start + 1})") from None
+    text = _read_stdin("the manifests are")
     try:
         request = InjectRequest(rules_from_project(args.filename, _profiles(args.profile)), configs,
-                                args.helper_image or DEFAULT_HELPER_IMAGE)
+                                args.helper_image or DEFAULT_HELPER_IMAGE, partial=args.partial)
         result = inject_manifests(text, request)
     except InjectError as error:
         raise UserError(str(error)) from None
     for warning in result.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     sys.stdout.buffer.write(result.text.encode("utf-8"))  # a reader that goes away is a failure here
+    sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
+def _read_stdin(what: str) -> str:
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"<stdin>: {what} not UTF-8 (byte {error.start + 1})") from None
+
+
+def cmd_kustomize(args) -> int:
+    from .inject import kustomize
+    from .inject.transform import InjectError
+
+    if args.form == "install-plugin":
+        path = kustomize.write_plugin(Path(args.plugin_home), [sys.executable, "-m", "downstream_sync.cli"])
+        print(f"wrote {path}\nrun kustomize with KUSTOMIZE_PLUGIN_HOME={Path(args.plugin_home).resolve()} "
+              f"--enable-alpha-plugins, listing a file of apiVersion {kustomize.API_VERSION}, kind {kustomize.KIND} "
+              f"under transformers:")
+        return EXIT_OK
+    if args.form == "function":  # errors go in the ResourceList's results, and on stderr for kustomize's user
+        text, failure = kustomize.run_function(_read_stdin("the ResourceList is"), Path.cwd())
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.buffer.flush()
+        if failure is not None:
+            _err(failure)
+        return EXIT_OK if failure is None else EXIT_FAIL
+    try:
+        result = kustomize.run_plugin(Path(args.config), _read_stdin("the resources are"), Path.cwd())
+    except InjectError as error:
+        raise UserError(str(error)) from None
+    for warning in result.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    sys.stdout.buffer.write(result.text.encode("utf-8"))
     sys.stdout.buffer.flush()
     return EXIT_OK
 
@@ -570,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in handlers:
             return asyncio.run(handlers[args.command](args))
         return {"validate": cmd_validate, "status": cmd_status, "lsp": cmd_lsp,
-                "inject": cmd_inject}[args.command](args)
+                "inject": cmd_inject, "kustomize": cmd_kustomize}[args.command](args)
     except UserError as error:
         _err(str(error))
         return error.code

@@ -1,7 +1,8 @@
 """The one planner: the options a face fills in, turned into checked session plans.
 
 Every face (the CLI, the language server, the editor through it, a Skaffold wrapper) fills in one
-`SyncOptions` and calls `plan_sessions`; none builds rules, transports or sessions itself. The
+`SyncOptions` and calls `plan_sessions` (the injector, inject/, calls `plan_rules`, the same
+reading of the config without transports); none builds rules, transports or sessions itself. The
 planner loads the project (config/), refuses it on errors, picks the artifacts, and builds every
 artifact's rules (sync/rules.py) and transport (cluster/) before it returns, so no session starts
 while a later artifact is still invalid. Problems raise `PlanError`, whose message says what and
@@ -21,7 +22,7 @@ from .config import Diagnostic, Project, Severity, format_diagnostic, load_proje
 from .sync.decide import Policy
 from .sync.rules import RuleError, RuleSet
 
-__all__ = ["SyncOptions", "Hooks", "SessionPlan", "Plan", "PlanError", "plan_sessions", "IMAGE_FIELD"]
+__all__ = ["SyncOptions", "Hooks", "SessionPlan", "Plan", "PlanError", "plan_sessions", "plan_rules", "IMAGE_FIELD"]
 
 IMAGE_FIELD = "{image}"  # replaced by the artifact's image in every word of a connect command
 _POLICIES = ("safe", "remote-wins")
@@ -107,9 +108,9 @@ class Plan:
     notes: list[Diagnostic] = field(default_factory=list)  # warnings a face may show
 
 
-def plan_sessions(options: SyncOptions, hooks: Hooks | None = None) -> Plan:
-    """Check everything and return one plan per artifact to sync; raises PlanError."""
-    _check_options(options)
+def plan_rules(options: SyncOptions) -> tuple[Project, list[tuple[object, RuleSet]]]:
+    """The project and, for each artifact to sync, its rules: the one reading of a config that
+    sessions and the injector (inject/) share. Checks only what rules need; raises PlanError."""
     path = Path(options.config_path)
     if options.text is None and not path.exists():
         raise PlanError(f"{path}: no such file (name the skaffold.yaml to sync for)")
@@ -119,21 +120,29 @@ def plan_sessions(options: SyncOptions, hooks: Hooks | None = None) -> Plan:
         shown = tuple(d for d in project.diagnostics if d.severity <= Severity.WARNING)
         raise PlanError(f"{project.path} has {len(errors)} error{'s' if len(errors) != 1 else ''}; fix "
                         f"{'it' if len(errors) == 1 else 'them'} and try again", diagnostics=shown)
-    chosen = _choose_artifacts(project, options)
-    if options.name and len(chosen) > 1:
-        raise PlanError(f"a session name ({options.name!r}) names one session, but {len(chosen)} artifacts "
-                        f"have download rules: choose one artifact", config=False)
-    plans = []
-    for artifact in chosen:
+    chosen = []
+    for artifact in _choose_artifacts(project, options):
         try:
             rules = RuleSet.from_download([(m.remote_src, m.local_dst) for m in artifact.download.mappings],
                                           list(artifact.download.excludes or []), Path(artifact.root),
                                           project.files)
         except RuleError as error:
             raise PlanError(f"{project.path}: artifact {artifact.image}: {error}") from None
-        plans.append(SessionPlan(options.name or artifact.image, artifact.image, rules,
-                                 _transport(artifact.image, rules, options, hooks or Hooks()), Path(artifact.root),
-                                 options.policy))
+        chosen.append((artifact, rules))
+    return project, chosen
+
+
+def plan_sessions(options: SyncOptions, hooks: Hooks | None = None) -> Plan:
+    """Check everything and return one plan per artifact to sync; raises PlanError."""
+    _check_options(options)
+    project, chosen = plan_rules(options)
+    if options.name and len(chosen) > 1:
+        raise PlanError(f"a session name ({options.name!r}) names one session, but {len(chosen)} artifacts "
+                        f"have download rules: choose one artifact", config=False)
+    plans = [SessionPlan(options.name or artifact.image, artifact.image, rules,
+                         _transport(artifact.image, rules, options, hooks or Hooks()), Path(artifact.root),
+                         options.policy)
+             for artifact, rules in chosen]
     notes = [d for d in project.diagnostics if d.severity == Severity.WARNING]
     return Plan(project, plans, notes)
 

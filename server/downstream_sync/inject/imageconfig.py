@@ -63,15 +63,16 @@ def config_from_json(data, source: str) -> ImageConfig:
     return ImageConfig(words("Entrypoint"), words("Cmd"), working_dir, env, source)
 
 
-def load_config_file(path: Path) -> ImageConfig:
+def load_config_file(path: Path, named_by: str = "--image-config") -> ImageConfig:
+    """The config in a JSON file; `named_by` is what gave the file, for messages."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
-        raise ImageConfigError(f"--image-config {path}: {error.strerror or error}") from None
+        raise ImageConfigError(f"{named_by} {path}: {error.strerror or error}") from None
     try:
         data = json.loads(text)
     except ValueError as error:
-        raise ImageConfigError(f"--image-config {path}: not JSON ({error})") from None
+        raise ImageConfigError(f"{named_by} {path}: not JSON ({error})") from None
     return config_from_json(data, str(path))
 
 
@@ -93,8 +94,9 @@ class ConfigSource:
     """Finds image configs: files first, then the Docker daemon, then the registry; one lookup per image."""
 
     def __init__(self, files: dict[str, Path] | None = None, *, use_docker: bool = True, use_registry: bool = True,
-                 registry_timeout: float = 10.0):
+                 registry_timeout: float = 10.0, named_by: str = "--image-config"):
         self.files = dict(files or {})
+        self.named_by = named_by  # what gave the files, for messages
         self.use_docker = use_docker
         self.use_registry = use_registry
         self.registry_timeout = registry_timeout
@@ -103,7 +105,7 @@ class ConfigSource:
     def check_files(self) -> None:
         """Read every file given, so that a bad one is an error before any manifest is read."""
         for path in self.files.values():
-            load_config_file(path)
+            load_config_file(path, self.named_by)
 
     def file_for(self, image: str) -> Path | None:
         """The file given for `image`: one named with its exact reference, else with its repository
@@ -130,7 +132,7 @@ class ConfigSource:
     def _find(self, image: str) -> ImageConfig:
         path = self.file_for(image)
         if path is not None:
-            return load_config_file(path)
+            return load_config_file(path, self.named_by)
         tried = []
         if self.use_docker:
             from .docker import DockerUnavailable, docker_image_config

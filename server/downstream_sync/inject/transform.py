@@ -1,5 +1,5 @@
-"""The one injection function every face calls (the `inject` filter, and later the Helm
-post-renderer and the kustomize transformer): manifests text in, manifests text out.
+"""The one injection function every face calls (the `inject` filter, which is also the Helm
+post-renderer, and the kustomize transformers of kustomize.py): manifests text in, manifests text out.
 
 It reads the rules of every artifact with a `download` stanza, finds the containers that run those
 artifacts in every document (and in the items of a `List` or `ResourceList`), and rewrites their
@@ -31,12 +31,15 @@ class InjectError(Exception):
 
 @dataclass(frozen=True)
 class InjectRequest:
-    """`rules`: one ContainerRules per artifact image; `source`: the manifests' name for messages."""
+    """`rules`: one ContainerRules per artifact image; `source`: the manifests' name for messages.
+    `partial`: the manifests are a part of the project's (one Helm chart, one kustomization), so an
+    artifact no container runs is a warning, not an error."""
 
     rules: tuple[ContainerRules, ...]
     image_configs: ConfigSource | Callable[[str], ImageConfig] = field(default_factory=ConfigSource)
     helper_image: str = DEFAULT_HELPER_IMAGE
     source: str = "<stdin>"
+    partial: bool = False
 
 
 @dataclass
@@ -47,31 +50,17 @@ class InjectResult:
 
 
 def rules_from_project(config_path: str | Path, profiles: tuple[str, ...] = ()) -> tuple[ContainerRules, ...]:
-    """The rules of every artifact with a download stanza; raises InjectError on config errors."""
-    from ..config import Severity, format_diagnostic, load_project
-    from ..sync.rules import RuleError, normalize_remote
+    """The rules of every artifact with a download stanza, read by the planner's own `plan_rules`
+    (so a pod is injected with exactly the rules its sessions use); raises InjectError."""
+    from ..planner import PlanError, SyncOptions, plan_rules
 
-    path = Path(config_path)
-    if not path.exists():
-        raise InjectError(f"{path}: no such file (name the skaffold.yaml with -f)")
-    project = load_project(path, profiles=profiles)
-    errors = [d for d in project.diagnostics if d.severity == Severity.ERROR]
-    if errors:
-        raise InjectError(f"{project.path} has {len(errors)} error(s); fix them first: "
-                          + "; ".join(format_diagnostic(d) for d in errors[:3]))
-    found = []
-    for artifact in project.artifacts:
-        if artifact.download is None or not artifact.download.mappings:
-            continue
-        try:
-            targets = tuple(dict.fromkeys(normalize_remote(m.remote_src) for m in artifact.download.mappings))
-        except RuleError as error:
-            raise InjectError(f"{project.path}: artifact {artifact.image}: {error}") from None
-        excludes = tuple(artifact.download.excludes or ())
-        found.append(ContainerRules(artifact.image, targets, excludes, rules_fingerprint(list(targets), list(excludes))))
-    if not found:
-        raise InjectError(f"{project.path}: no artifact has a download stanza; add build.artifacts[].download")
-    return tuple(found)
+    try:
+        _, chosen = plan_rules(SyncOptions(Path(config_path), profiles=tuple(profiles)))
+    except PlanError as error:
+        raise InjectError(error.with_details()) from None
+    return tuple(ContainerRules(artifact.image, tuple(rules.targets), tuple(rules.excludes),
+                                rules_fingerprint(rules.targets, rules.excludes))
+                 for artifact, rules in chosen)
 
 
 def _best_rules(image: str, rules: tuple[ContainerRules, ...]) -> ContainerRules | None:
@@ -176,7 +165,10 @@ def inject_manifests(text: str, request: InjectRequest) -> InjectResult:
     missing = [r.artifact for r in request.rules if r.artifact not in run.matched]
     if missing:
         seen = ", ".join(dict.fromkeys(run.images_seen)) or "none"
-        raise InjectError(f"{request.source}: no container runs artifact{'s' if len(missing) > 1 else ''} "
-                          f"{', '.join(missing)} (images found: {seen})")
+        message = (f"{request.source}: no container runs artifact{'s' if len(missing) > 1 else ''} "
+                   f"{', '.join(missing)} (images found: {seen})")
+        if not request.partial:
+            raise InjectError(message)
+        run.result.warnings.append(message + "; nothing injected for " + ("them" if len(missing) > 1 else "it"))
     run.result.text = "".join(pieces)
     return run.result
