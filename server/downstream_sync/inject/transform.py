@@ -37,6 +37,7 @@ class InjectRequest:
     image_configs: ConfigSource | Callable[[str], ImageConfig] = field(default_factory=ConfigSource)
     helper_image: str = DEFAULT_HELPER_IMAGE
     source: str = "<stdin>"
+    require_all: bool = True  # False: manifests without some artifact's container are fine (a partial apply)
 
 
 @dataclass
@@ -174,7 +175,7 @@ def inject_manifests(text: str, request: InjectRequest) -> InjectResult:
     except ManifestError as error:
         raise InjectError(str(error)) from None
     missing = [r.artifact for r in request.rules if r.artifact not in run.matched]
-    if missing:
+    if missing and request.require_all:
         seen = ", ".join(dict.fromkeys(run.images_seen)) or "none"
         raise InjectError(f"{request.source}: no container runs artifact{'s' if len(missing) > 1 else ''} "
                           f"{', '.join(missing)} (images found: {seen})")
