@@ -69,7 +69,7 @@ def parse(argv: list[str]) -> SkaffoldArgs:
         if word in ("-h", "--help"):
             args.help = True
         for long, short in (("--filename", "-f"), ("--profile", "-p"), ("--rpc-http-port", None), ("--output", "-o"),
-                            ("--namespace", "-n"), ("--kube-context", None)):
+                            ("--namespace", "-n"), ("--kube-context", None), ("--verbosity", "-v")):
             found = _value(argv, i, long, short)
             if found is None:
                 continue
@@ -89,6 +89,8 @@ def parse(argv: list[str]) -> SkaffoldArgs:
                 args.namespace = value
             elif long == "--kube-context":
                 args.kube_context = value
+            elif long == "--verbosity":
+                pass  # read only so that its value (debug, info, ...) is not taken for a command
             else:
                 args.has_output = True
             i += count
