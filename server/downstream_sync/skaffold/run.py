@@ -208,10 +208,11 @@ async def run(prepared: Prepared, on_moment: Callable[[object], None] | None = N
     done = threading.Event()
     reader = None
     watch = DeployWatch()
-    if prepared.rpc_port is not None and on_moment is not None:
+    if prepared.rpc_port is not None:  # read even without a callback: with --wait-for-connection Skaffold waits
         def deliver(event: dict) -> None:
             for moment in watch.feed(event):
-                loop.call_soon_threadsafe(on_moment, moment)
+                if on_moment is not None:
+                    loop.call_soon_threadsafe(on_moment, moment)
 
         reader = threading.Thread(target=_read_events, args=(prepared.rpc_port, deliver, done), daemon=True)
         reader.start()
