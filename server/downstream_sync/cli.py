@@ -568,8 +568,12 @@ async def cmd_skaffold(args) -> int:
         for p in plan.sessions:
             session = p.session(owner=f"{PROG} skaffold {parsed.command}", every_skip=args.verbose)
             session.subscribe(printer)
+            try:
+                await session.start()
+            except Exception as error:  # another session holds the folder, ...: Skaffold runs on
+                _err(f"session {p.image} did not start: {error}")
+                continue
             sessions.append(session)
-            await session.start()
 
     tasks: list[asyncio.Task] = []
 

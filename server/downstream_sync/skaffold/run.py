@@ -100,7 +100,14 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
     """Everything Skaffold is run with; raises WrapperError (nothing started, nothing written)."""
     from ..config import Severity, find_config, format_diagnostic, load_project
 
+    from ..inject import parse_image_config_flag
+
     here = Path(cwd or os.getcwd())
+    for value in image_configs:
+        try:
+            parse_image_config_flag(value)
+        except ValueError as error:
+            raise WrapperError(f"--image-config {error}", config=False) from None
     try:
         parsed = sargs.parse(user_argv)
     except ValueError as error:
