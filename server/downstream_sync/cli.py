@@ -1,4 +1,5 @@
-"""The `downstream-sync` command: start, pull, resolve, validate, status, lsp, inject, kustomize and demo.
+"""The `downstream-sync` command: start, pull, resolve, validate, status, lsp, inject, kustomize, skaffold
+and demo.
 
 A thin face: parses arguments, loads the project (config/), builds rules (sync/) and transports
 (cluster/), runs sessions and prints what they do (terminal.py). Heavy modules are imported
@@ -175,6 +176,25 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "default is ~/.config/kustomize/plugin; KUSTOMIZE_PLUGIN_HOME "
                                                 "names another)")
     q.add_argument("plugin_home", metavar="DIR", help="the plugin folder")
+    p = sub.add_parser("skaffold", help="run skaffold on a config with download stanzas, injecting the helper",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Run your skaffold with the same arguments on a copy of the config without the "
+                                   "download stanzas,\ninject the helper into what it deploys (kubectl, kustomize, "
+                                   "Helm), and for `dev`\nand `debug` sync each artifact's files once the deploy is "
+                                   "up: downstream-sync skaffold dev",
+                       epilog="Put skaffold's own flags after its command (or after --). Exit codes are "
+                              "skaffold's;\n2 when the wrapper refuses the config or the command line.")
+    p.add_argument("--skaffold", metavar="PATH", help="the skaffold to run (default: $DOWNSTREAM_SYNC_SKAFFOLD, "
+                                                      "else skaffold on PATH)")
+    p.add_argument("--image-config", action="append", default=[], metavar="IMAGE=FILE",
+                   help="the config of IMAGE, for containers whose manifest has no command (see inject)")
+    p.add_argument("--helper-image", metavar="REF", help="the helper image for the init container")
+    p.add_argument("--policy", choices=["safe", "remote-wins"], default="safe",
+                   help="for the sessions of dev: safe (default) or remote-wins, as for start")
+    p.add_argument("--pod-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="how long a session waits for a running pod (default: 60)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show each file skipped, as for start")
+    p.add_argument("skaffold_args", nargs=argparse.REMAINDER, metavar="ARGS", help="skaffold's command and flags")
     p = sub.add_parser("demo", help="a live sync from an embedded local container (no cluster needed)")
     p.add_argument("--seconds", type=_seconds, default=20.0, help="stop after this long (default: 20; 0: until Ctrl+C)")
     p.add_argument("-v", "--verbose", action="store_true",
@@ -515,7 +535,7 @@ def cmd_inject(args) -> int:
     text = _read_stdin("the manifests are")
     try:
         request = InjectRequest(rules_from_project(args.filename, _profiles(args.profile)), configs,
-                                args.helper_image or DEFAULT_HELPER_IMAGE, partial=args.partial)
+                                args.helper_image or DEFAULT_HELPER_IMAGE, missing="warn" if args.partial else "error")
         result = inject_manifests(text, request)
     except InjectError as error:
         raise UserError(str(error)) from None
@@ -559,6 +579,87 @@ def cmd_kustomize(args) -> int:
     sys.stdout.buffer.write(result.text.encode("utf-8"))
     sys.stdout.buffer.flush()
     return EXIT_OK
+# --- skaffold ------------------------------------------------------------------------------
+
+
+async def cmd_skaffold(args) -> int:
+    """Skaffold through the wrapper (skaffold/run.py); for dev and debug, sessions through the planner
+    once the deploy is up, stopped when Skaffold ends."""
+    from .inject import InjectError
+    from .planner import Hooks, PlanError, SyncOptions, plan_sessions
+    from .skaffold.args import SESSION_COMMANDS
+    from .skaffold.events import DeployUp, Ended, IterationFailed
+    from .skaffold.run import WrapperError, find_skaffold, prepare, run
+    from .terminal import TerminalPrinter
+
+    words = args.skaffold_args[1:] if args.skaffold_args[:1] == ["--"] else args.skaffold_args
+    try:
+        prepared = prepare(find_skaffold(args.skaffold), words, image_configs=tuple(args.image_config),
+                           helper_image=args.helper_image)
+    except WrapperError as error:
+        raise UserError(str(error), EXIT_CONFIG) from None
+    parsed = prepared.parsed
+    sessions: list = []
+    printer = None
+    started = time.monotonic()
+
+    async def start_sessions(iteration: int) -> None:
+        nonlocal printer
+        options = SyncOptions(prepared.config, profiles=parsed.profiles, namespace=parsed.namespace,
+                              kube_context=parsed.kube_context, policy=args.policy, pod_timeout=args.pod_timeout)
+        try:
+            plan = plan_sessions(options, Hooks(on_wait=_on_wait, on_choice=_on_choice))
+        except PlanError as error:
+            _err(f"no downstream sync: {error.with_details()}")
+            return
+        printer = TerminalPrinter(sys.stdout, show_names=len(plan.sessions) > 1, verbose=args.verbose,
+                                  roots={p.name: Path(p.root) for p in plan.sessions})
+        images = ", ".join(p.image for p in plan.sessions)
+        print(f"{PROG}: deploy {iteration} is up: syncing {images} until skaffold ends.", flush=True)
+        for p in plan.sessions:
+            session = p.session(owner=f"{PROG} skaffold {parsed.command}", every_skip=args.verbose)
+            session.subscribe(printer)
+            try:
+                await session.start()
+            except Exception as error:  # another session holds the folder, ...: Skaffold runs on
+                _err(f"session {p.image} did not start: {error}")
+                continue
+            sessions.append(session)
+
+    tasks: list[asyncio.Task] = []
+
+    def on_moment(moment) -> None:
+        if isinstance(moment, DeployUp) and not tasks:
+            tasks.append(asyncio.create_task(start_sessions(moment.iteration)))
+        elif isinstance(moment, DeployUp):
+            print(f"{PROG}: deploy {moment.iteration} is up: the sessions follow the new pods.", flush=True)
+        elif isinstance(moment, IterationFailed):
+            keep = "the sessions keep to the running pods" if tasks else "no deploy is up yet, nothing is synced"
+            why = f" ({moment.message})" if moment.message else ""
+            print(f"{PROG}: skaffold iteration {moment.iteration} failed{why}; {keep}.", flush=True)
+        elif isinstance(moment, Ended) and moment.message:
+            print(f"{PROG}: skaffold ended ({moment.status}): {moment.message}", file=sys.stderr, flush=True)
+
+    want_sessions = parsed.command in SESSION_COMMANDS
+    sys.stdout.flush()
+    try:
+        code = await run(prepared, on_moment if want_sessions else None, sys.stdout.buffer)
+    except InjectError as error:
+        raise UserError(str(error)) from None
+    finally:
+        prepared.cleanup()
+        for task in tasks:
+            await asyncio.gather(task, return_exceptions=True)
+        for session in sessions:
+            await session.stop()
+    if sessions and printer is not None:
+        print("", flush=True)
+        for s in sessions:
+            name = f"{s.name}: " if len(sessions) > 1 else ""
+            print(f"Stopped. {name}{printer.summary_line(s.name, time.monotonic() - started)}", flush=True)
+    elif want_sessions and not tasks and code == 0:
+        print(f"{PROG}: skaffold ended before a deploy was up; no files were synced.", flush=True)
+    return code
 
 
 # --- demo ------------------------------------------------------------------------------------
@@ -612,7 +713,8 @@ def _describe_os_error(error: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"start": cmd_start, "pull": cmd_pull, "resolve": cmd_resolve, "demo": cmd_demo}
+    handlers = {"start": cmd_start, "pull": cmd_pull, "resolve": cmd_resolve, "demo": cmd_demo,
+                "skaffold": cmd_skaffold}
     if args.command != "lsp":  # there stdout is the protocol's, and the server sets up its own log
         from .terminal import QuietPipe
 

@@ -227,3 +227,54 @@ async def test_quick_fixes_add_missing_keys_and_wrap_in_a_list(client: LanguageC
                                     (project / "skaffold-fixed.yaml").as_uri())
     codes = {d.code for d in after}
     assert "download-missing-key" not in codes and "download-wrong-type" not in codes
+
+
+LOOP = """\
+apiVersion: skaffold/v4beta14
+kind: Config
+build:
+  artifacts:
+  - image: web
+    context: app
+    download:
+      manual:
+      - remoteSrc: /srv/out
+        localDst: app/out
+"""
+
+
+async def test_the_rebuild_loop_fix_adds_the_entry_to_the_dockerignore(client: LanguageClient, project: Path):
+    (project / "app").mkdir()
+    (project / "app" / "Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
+    path = project / "skaffold.yaml"
+    uri = path.as_uri()
+    found = await diagnostics_after(client, lambda: open_doc(client, path, LOOP), uri)
+    loop = next(d for d in found if d.code == "download-rebuild-loop")
+    assert (loop.range.start.line, loop.range.start.character) == (9, 18)
+
+    async def fix() -> lsp.CodeAction:
+        (action,) = await client.text_document_code_action_async(lsp.CodeActionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), range=loop.range,
+            context=lsp.CodeActionContext(diagnostics=[loop])))
+        return action
+
+    ignore = project / "app" / ".dockerignore"
+    action = await fix()  # no .dockerignore yet: it is created, then written
+    assert action.title == "Add 'out/' to .dockerignore"
+    create, edit = action.edit.document_changes
+    assert create.uri == ignore.as_uri() and create.options.ignore_if_exists
+    assert edit.text_document.uri == ignore.as_uri() and edit.edits[0].new_text == "out/\n"
+
+    ignore.write_text("node_modules")  # a file without a final newline: the entry goes on a line of its own
+    (edit,) = (await fix()).edit.document_changes
+    (change,) = edit.edits
+    assert (change.range.start.line, change.range.start.character) == (0, 12) and change.new_text == "\nout/\n"
+    ignore.write_text("node_modules" + change.new_text)  # as the editor applies it
+
+    def touch() -> None:
+        client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+            text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=LOOP + "# checked again\n")]))
+
+    after = await diagnostics_after(client, touch, uri)
+    assert "download-rebuild-loop" not in {d.code for d in after}

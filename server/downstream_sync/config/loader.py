@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Mapping as MappingABC
 from pathlib import Path
 
-from . import checks, overlaps, profiles as prof
+from . import checks, overlaps, profiles as prof, rebuild
 from . import yamlpos as y
 from .sink import Sink
 from .model import START, Artifact, Diagnostic, Location, Project, Range, Severity
@@ -251,6 +251,8 @@ def artifact_from_node(node: y.Node, sink: Sink, config_name: str | None = None)
     download = checks.read_download(pair[1], sink) if pair else None
     if download is not None:
         overlaps.check_sync_overlap(download, sources, sink)
+        rebuild.check_rebuild_loop(download, ctx, rebuild.builder_of(node), sources, sink,
+                                   image.value if y.is_str(image) else "?")
     sync = y.to_data(sync_node) if sync_node is not None and sync_node.kind == y.MAP else None
     art = Artifact(image=image.value if image is not None and image.kind == y.SCALAR else "", context=ctx,
                    source=Location(sink.file, node.range), root=sink.root, sync=sync,

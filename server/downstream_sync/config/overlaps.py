@@ -114,7 +114,8 @@ def check_sync_overlap(download: Download, sources: list[SyncSource], sink: Sink
             if local is not None and glob_overlaps(local, src.glob):
                 sink.warning(m.local_dst_range, "download-overlaps-sync",
                              f"localDst '{m.local_dst}' overlaps the sync rule `{src.text}` on line "
-                             f"{src.range.start.line + 1}: Skaffold will upload again what is downloaded here",
+                             f"{src.range.start.line + 1}: Skaffold will upload again what is downloaded here (once: "
+                             "the echo guard stops it there, and Skaffold syncs it rather than rebuilding)",
                              {"rule_line": src.range.start.line, "rule": src.text})
 
 

@@ -85,7 +85,7 @@ def _inject(text: str, config: InjectorConfig, source: str, where: str) -> Injec
     except ImageConfigError as error:
         raise InjectError(str(error)) from None
     request = InjectRequest(rules_from_project(config.skaffold, config.profiles), configs, config.helper_image,
-                            source, partial=True)
+                            source, missing="warn")
     return inject_manifests(text, request)
 
 

@@ -32,14 +32,15 @@ class InjectError(Exception):
 @dataclass(frozen=True)
 class InjectRequest:
     """`rules`: one ContainerRules per artifact image; `source`: the manifests' name for messages.
-    `partial`: the manifests are a part of the project's (one Helm chart, one kustomization), so an
-    artifact no container runs is a warning, not an error."""
+    `missing`: what an artifact that no container runs is: "error"; "warn" when the manifests are a
+    part of the project's (one Helm chart, one kustomization); "ignore" when Skaffold applies only
+    the manifests that changed."""
 
     rules: tuple[ContainerRules, ...]
     image_configs: ConfigSource | Callable[[str], ImageConfig] = field(default_factory=ConfigSource)
     helper_image: str = DEFAULT_HELPER_IMAGE
     source: str = "<stdin>"
-    partial: bool = False
+    missing: str = "error"
 
 
 @dataclass
@@ -163,11 +164,11 @@ def inject_manifests(text: str, request: InjectRequest) -> InjectResult:
     except ManifestError as error:
         raise InjectError(str(error)) from None
     missing = [r.artifact for r in request.rules if r.artifact not in run.matched]
-    if missing:
+    if missing and request.missing != "ignore":
         seen = ", ".join(dict.fromkeys(run.images_seen)) or "none"
         message = (f"{request.source}: no container runs artifact{'s' if len(missing) > 1 else ''} "
                    f"{', '.join(missing)} (images found: {seen})")
-        if not request.partial:
+        if request.missing == "error":
             raise InjectError(message)
         run.result.warnings.append(message + "; nothing injected for " + ("them" if len(missing) > 1 else "it"))
     run.result.text = "".join(pieces)

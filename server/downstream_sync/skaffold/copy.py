@@ -1,0 +1,105 @@
+"""The config Skaffold is given: the user's skaffold.yaml without download stanzas (config/strip.py),
+and, where it deploys with Helm, our post-renderer in `deploy.helm.flags.install` and `.upgrade`.
+
+Skaffold reads it from stdin (`--filename -`), so no file is written into the project. A config it
+`requires` is read by Skaffold from disk: one with a download stanza is refused, naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ..config.strip import StripError, strip_download
+
+__all__ = ["CopyError", "config_copy", "POST_RENDERER_FLAG"]
+
+POST_RENDERER_FLAG = "--post-renderer"
+_Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+_Dumper = getattr(yaml, "CSafeDumper", None) or yaml.SafeDumper
+
+
+class CopyError(Exception):
+    """The config cannot be handed to Skaffold; the message names the file."""
+
+
+def _get(node, key):
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return v
+    return None
+
+
+def _scalar(value: str) -> yaml.ScalarNode:
+    return yaml.ScalarNode("tag:yaml.org,2002:str", value)
+
+
+def _ensure(node: yaml.MappingNode, key: str, make) -> yaml.Node:
+    found = _get(node, key)
+    if found is None or (isinstance(found, yaml.ScalarNode) and found.value in ("", "~", "null")):
+        if found is not None:
+            node.value = [(k, v) for k, v in node.value if v is not found]
+        found = make()
+        node.value.append((_scalar(key), found))
+    return found
+
+
+def _add_post_renderer(helm, renderer: str, where: str) -> None:
+    if not isinstance(helm, yaml.MappingNode):
+        return
+    flags = _ensure(helm, "flags", lambda: yaml.MappingNode("tag:yaml.org,2002:map", []))
+    if not isinstance(flags, yaml.MappingNode):
+        raise CopyError(f"{where}.flags must be a mapping")
+    for name in ("install", "upgrade"):
+        seq = _ensure(flags, name, lambda: yaml.SequenceNode("tag:yaml.org,2002:seq", []))
+        if not isinstance(seq, yaml.SequenceNode):
+            raise CopyError(f"{where}.flags.{name} must be a list")
+        if any(isinstance(w, yaml.ScalarNode) and w.value.startswith(POST_RENDERER_FLAG) for w in seq.value):
+            raise CopyError(f"{where}.flags.{name} already has a --post-renderer: the helper is injected by one, "
+                            "and Helm runs only one; remove it, or render with `manifests.helm` and deploy with kubectl")
+        seq.value += [_scalar(POST_RENDERER_FLAG), _scalar(renderer)]
+
+
+def _with_post_renderer(text: str, renderer: str, source: str) -> str:
+    documents = list(yaml.compose_all(text, Loader=_Loader))
+    changed = False
+    for root in documents:
+        api = _get(root, "apiVersion")
+        if not (isinstance(api, yaml.ScalarNode) and api.value.startswith("skaffold/")):
+            continue
+        sites = [(_get(_get(root, "deploy"), "helm"), f"{source}: deploy.helm")]
+        profiles = _get(root, "profiles")
+        for profile in profiles.value if isinstance(profiles, yaml.SequenceNode) else []:
+            name = _get(profile, "name")
+            label = name.value if isinstance(name, yaml.ScalarNode) else "?"
+            sites.append((_get(_get(profile, "deploy"), "helm"), f"{source}: profile {label}: deploy.helm"))
+        for helm, where in sites:
+            if isinstance(helm, yaml.MappingNode):
+                _add_post_renderer(helm, renderer, where)
+                changed = True
+    if not changed:
+        return text
+    return yaml.serialize_all(documents, Dumper=_Dumper, explicit_start=len(documents) > 1, allow_unicode=True)
+
+
+def config_copy(main: Path, required: list[Path], post_renderer: str | None) -> str:
+    """The text Skaffold reads for `main`; `required` are the other config files the project reads."""
+    for path in required:
+        try:
+            _, removed = strip_download(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, StripError):
+            continue  # Skaffold reads it and reports its own problem
+        if removed:
+            raise CopyError(f"{path}: a config that {main.name} requires has a download stanza; Skaffold reads "
+                            "required configs from disk, so move the stanza into the main config")
+    try:
+        text, _ = strip_download(main.read_text(encoding="utf-8"))
+        if post_renderer is not None:
+            text = _with_post_renderer(text, post_renderer, main.name)
+    except (OSError, UnicodeDecodeError) as error:
+        raise CopyError(f"{main}: cannot read: {error}") from None
+    except (StripError, yaml.YAMLError) as error:
+        raise CopyError(f"{main}: {error}") from None
+    return text

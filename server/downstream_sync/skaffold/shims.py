@@ -1,0 +1,96 @@
+"""The programs Skaffold runs on the wrapper's behalf, which inject the helper into what it deploys.
+
+- `kubectl`, first on Skaffold's PATH: Skaffold's kubectl deployer (raw YAML, kustomize, and Helm
+  charts rendered by `manifests.helm`) applies with `kubectl ... apply -f -`, the manifests on stdin.
+  The shim injects into those and runs the real kubectl with them; every other kubectl command
+  goes to the real kubectl unchanged (exec, same arguments).
+- `post-render`, Helm's post-renderer: Skaffold's Helm deployer runs a `--post-renderer` given in
+  `deploy.helm.flags` inside its own `skaffold filter` (Helm takes one post-renderer); the copy of
+  the config names this one (copy.py).
+
+Both read the project through the environment the wrapper sets (ENV_*), and inject through the one
+core function (inject.inject_manifests), accepting manifests that hold only some of the artifacts
+(Skaffold applies only what changed). `write_shims` makes them; `main` is what they run.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["write_shims", "is_apply_from_stdin", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL",
+           "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE"]
+
+ENV_CONFIG = "DOWNSTREAM_SYNC_SKAFFOLD_CONFIG"        # the user's skaffold.yaml, absolute
+ENV_PROFILES = "DOWNSTREAM_SYNC_SKAFFOLD_PROFILES"    # comma-separated
+ENV_KUBECTL = "DOWNSTREAM_SYNC_REAL_KUBECTL"          # the kubectl the shim stands in front of
+ENV_IMAGE_CONFIGS = "DOWNSTREAM_SYNC_IMAGE_CONFIGS"   # IMAGE=FILE, one a line
+ENV_HELPER_IMAGE = "DOWNSTREAM_SYNC_HELPER_IMAGE"
+
+
+def write_shims(folder: Path, python: str = sys.executable) -> dict[str, Path]:
+    """The shim programs in `folder` (a private temporary folder); returns their paths by name."""
+    paths = {}
+    for name, role in (("kubectl", "kubectl"), ("post-render", "post-render")):
+        path = folder / name
+        path.write_text(f'#!/bin/sh\nexec {shlex.quote(python)} -m downstream_sync.skaffold.shims {role} "$@"\n')
+        path.chmod(0o700)
+        paths[name] = path
+    return paths
+
+
+def is_apply_from_stdin(argv: list[str]) -> bool:
+    """Whether a kubectl command line is an `apply` of manifests read from stdin."""
+    if "apply" not in argv:
+        return False
+    rest = argv[argv.index("apply") + 1:]
+    return any(w in ("-f", "--filename") and i + 1 < len(rest) and rest[i + 1] == "-" for i, w in enumerate(rest)) \
+        or "--filename=-" in rest or "-f=-" in rest
+
+
+def _inject(text: str, source: str) -> str:
+    from ..inject import ConfigSource, InjectRequest, inject_manifests, parse_image_config_flag, rules_from_project
+    from ..inject.names import DEFAULT_HELPER_IMAGE
+
+    env = os.environ
+    profiles = tuple(p for p in env.get(ENV_PROFILES, "").split(",") if p)
+    configs = ConfigSource(dict(parse_image_config_flag(v) for v in env.get(ENV_IMAGE_CONFIGS, "").splitlines() if v))
+    request = InjectRequest(rules_from_project(env[ENV_CONFIG], profiles), configs,
+                            env.get(ENV_HELPER_IMAGE) or DEFAULT_HELPER_IMAGE, source=source, missing="ignore")
+    result = inject_manifests(text, request)
+    for warning in result.warnings:
+        print(f"downstream-sync: warning: {warning}", file=sys.stderr)
+    return result.text
+
+
+def _read_stdin() -> str:
+    return sys.stdin.buffer.read().decode("utf-8")
+
+
+def main(argv: list[str]) -> int:
+    from ..inject import InjectError, ImageConfigError
+
+    role, args = argv[0], argv[1:]
+    try:
+        if role == "kubectl":
+            real = os.environ[ENV_KUBECTL]
+            if not is_apply_from_stdin(args):
+                os.execv(real, [real, *args])
+            text = _inject(_read_stdin(), "the manifests Skaffold applies")
+            return subprocess.run([real, *args], input=text.encode("utf-8")).returncode
+        if role == "post-render":
+            text = _inject(_read_stdin(), "the manifests Helm rendered")
+            sys.stdout.buffer.write(text.encode("utf-8"))
+            return 0
+    except (InjectError, ImageConfigError, ValueError, UnicodeDecodeError, KeyError) as error:
+        print(f"downstream-sync: error: {error}", file=sys.stderr)
+        return 1
+    print(f"downstream-sync: error: unknown shim {role!r}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,72 @@
+"""The programs Skaffold runs for the wrapper: the `kubectl` shim and the Helm post-renderer.
+
+They run here as Skaffold runs them (the scripts write_shims makes, the environment prepare sets),
+with the real kubectl behind the shim. An apply that reaches a cluster needs one: the cluster tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from downstream_sync.skaffold.run import prepare
+from downstream_sync.skaffold.shims import ENV_KUBECTL, is_apply_from_stdin
+
+from .conftest import DEPLOYMENT
+
+
+def test_the_applies_skaffold_makes_are_recognized():
+    # pkg/skaffold/deploy/kubectl/cli.go: kubectl [--context C] [--namespace N] apply [flags] -f - [--force ...]
+    assert is_apply_from_stdin(["--context", "kind", "--namespace", "dev", "apply", "-f", "-"])
+    assert is_apply_from_stdin(["apply", "--server-side", "-f", "-", "--force", "--grace-period=0"])
+    assert is_apply_from_stdin(["apply", "--filename=-"])
+    assert not is_apply_from_stdin(["apply", "-f", "k8s/web.yaml"])
+    assert not is_apply_from_stdin(["delete", "-f", "-"])
+    assert not is_apply_from_stdin(["version", "--client"])
+
+
+@pytest.fixture
+def shims(project):
+    prepared = prepare(project.skaffold, ["deploy"], image_configs=(f"web={project.root / 'web-config.json'}",),
+                       cwd=project.root)
+    yield prepared
+    prepared.cleanup()
+
+
+def shim(prepared, name, *args, stdin=""):
+    folder = prepared.env["PATH"].split(os.pathsep)[0]
+    return subprocess.run([os.path.join(folder, name), *args], input=stdin, env=prepared.env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_kubectl_shim_is_first_on_skaffolds_path_and_passes_other_commands_through(shims):
+    real = shutil.which("kubectl")
+    if real is None:
+        pytest.fail("kubectl is needed (the shim stands in front of it)")
+    assert shims.env[ENV_KUBECTL] == real
+    assert shutil.which("kubectl", path=shims.env["PATH"]) != real  # Skaffold finds the shim
+    through = shim(shims, "kubectl", "version", "--client")
+    direct = subprocess.run([real, "version", "--client"], capture_output=True, text=True, timeout=60)
+    assert through.returncode == direct.returncode == 0 and through.stdout == direct.stdout
+
+
+def test_the_kubectl_shim_refuses_manifests_it_cannot_inject_before_kubectl_sees_them(shims):
+    result = shim(shims, "kubectl", "apply", "-f", "-", stdin="kind: [unclosed\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("downstream-sync: error: the manifests Skaffold applies")
+
+
+def test_the_post_renderer_injects_and_leaves_other_documents(shims):
+    result = shim(shims, "post-render", stdin=DEPLOYMENT)
+    assert result.returncode == 0, result.stderr
+    deployment, configmap = yaml.safe_load_all(result.stdout)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["command"] == ["/sync-helper/app-server"]
+    assert configmap == list(yaml.safe_load_all(DEPLOYMENT))[1]
+    # A release without the artifact (Skaffold applies what changed) passes through as it is.
+    only_config = DEPLOYMENT.split("---\n")[1]
+    result = shim(shims, "post-render", stdin=only_config)
+    assert result.returncode == 0 and result.stdout == only_config
