@@ -93,7 +93,7 @@ def expected(root, kustomize):
     plain = run([kustomize, "build", str(root / "plain")], root)
     assert plain.returncode == 0, plain.stderr
     source = ConfigSource({"app": root / "app.json"}, use_docker=False, use_registry=False)
-    request = InjectRequest(rules_from_project(root / "skaffold.yaml"), source, partial=True)
+    request = InjectRequest(rules_from_project(root / "skaffold.yaml"), source, missing="warn")
     return documents(inject_manifests(plain.stdout, request).text)
 
 
