@@ -268,6 +268,18 @@ async def preflight(plans: list, out) -> None:
 # --- start -----------------------------------------------------------------------------------
 
 
+def _quit_at_once(signum: int, _frame) -> None:
+    """A second Ctrl+C or SIGTERM: exit now with 128 + its number. What a write left half done is
+    a temporary or swap file the next start puts right (writer.clean_stale_temps)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os.write(2, f"\n{PROG}: interrupted\n".encode())
+    os._exit(128 + signum)
+
+
 def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out) -> list[signal.Signals]:
     """The first Ctrl+C (or SIGTERM) stops cleanly; a second one interrupts at once. Returns the
     list the first signal is put in, for the exit code (128 + its number, as a shell reports it)."""
@@ -279,6 +291,7 @@ def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out) -> 
             print("\nStopping (Ctrl+C again to quit at once) ...", file=out, flush=True)
         for s in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(s)
+            signal.signal(s, _quit_at_once)  # until the process ends, however far the stop got
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -161,7 +161,9 @@ def test_a_second_ctrl_c_quits_at_once_with_130(project, helper):
     proc.send_signal(signal.SIGINT)
     code = proc.wait(30)
     out.thread.join(10)
-    assert code == 130, out.text
+    # 130 from the tool; or, when the clean stop had already ended and Python was finishing, death
+    # by the SIGINT itself, which a shell reports as 130 as well.
+    assert code in (130, -signal.SIGINT), out.text
     assert "Traceback" not in proc.stderr.read()
     status = run("status", "-f", str(project / "skaffold.yaml"))  # a record left by a quit at once is stale
     assert "No sessions are running" in status.stdout, status.stdout
