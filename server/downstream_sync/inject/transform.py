@@ -11,6 +11,7 @@ inject keep their text byte for byte. Must not import pygls, lsprotocol or the t
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,7 +23,7 @@ from .manifests import (LIST_KINDS, Document, ManifestError, describe, dump_docu
 from .names import DEFAULT_HELPER_IMAGE, rules_fingerprint
 from .rewrite import ContainerRules, RewriteError, rewrite_pod
 
-__all__ = ["InjectError", "InjectRequest", "InjectResult", "inject_manifests", "rules_from_project"]
+__all__ = ["InjectError", "InjectRequest", "InjectResult", "inject_manifests", "inject_streams", "rules_from_project"]
 
 
 class InjectError(Exception):
@@ -46,19 +47,32 @@ class InjectResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def rules_from_project(config_path: str | Path, profiles: tuple[str, ...] = ()) -> tuple[ContainerRules, ...]:
-    """The rules of every artifact with a download stanza; raises InjectError on config errors."""
+def rules_from_project(config_path: str | Path, profiles: tuple[str, ...] = (),
+                       text: str | None = None) -> tuple[ContainerRules, ...]:
+    """The rules of every artifact with a download stanza; raises InjectError on config errors.
+    `text`: an editor's unsaved content of the config."""
+    return rules_of(load_config(config_path, profiles, text))
+
+
+def load_config(config_path: str | Path, profiles: tuple[str, ...] = (), text: str | None = None):
+    """The project, refused (InjectError) when it has errors."""
     from ..config import Severity, format_diagnostic, load_project
-    from ..sync.rules import RuleError, normalize_remote
 
     path = Path(config_path)
-    if not path.exists():
+    if text is None and not path.exists():
         raise InjectError(f"{path}: no such file (name the skaffold.yaml with -f)")
-    project = load_project(path, profiles=profiles)
+    project = load_project(path, profiles=profiles, text=text)
     errors = [d for d in project.diagnostics if d.severity == Severity.ERROR]
     if errors:
         raise InjectError(f"{project.path} has {len(errors)} error(s); fix them first: "
                           + "; ".join(format_diagnostic(d) for d in errors[:3]))
+    return project
+
+
+def rules_of(project) -> tuple[ContainerRules, ...]:
+    """The rules of every artifact of a loaded project that has a download stanza."""
+    from ..sync.rules import RuleError, normalize_remote
+
     found = []
     for artifact in project.artifacts:
         if artifact.download is None or not artifact.download.mappings:
@@ -166,17 +180,29 @@ class _Run:
 
 def inject_manifests(text: str, request: InjectRequest) -> InjectResult:
     """Rewrite the manifests in `text` (a YAML stream); raises InjectError, returning nothing partial."""
+    return inject_streams([(request.source, text)], request)[0]
+
+
+def inject_streams(streams: list[tuple[str, str]], request: InjectRequest) -> list[InjectResult]:
+    """Rewrite several manifest files that deploy together, given as (name, text): one result per
+    file, each message naming its file. Every artifact must run in at least one of them."""
     if not request.rules:
         raise InjectError("no download rules to inject")
-    run = _Run(request)
-    try:
-        pieces = [run.document(doc) for doc in split_stream(text)]
-    except ManifestError as error:
-        raise InjectError(str(error)) from None
-    missing = [r.artifact for r in request.rules if r.artifact not in run.matched]
+    results, matched, images_seen = [], set(), []
+    for name, text in streams:
+        run = _Run(dataclasses.replace(request, source=name))
+        try:
+            pieces = [run.document(doc) for doc in split_stream(text)]
+        except ManifestError as error:
+            raise InjectError(str(error)) from None
+        run.result.text = "".join(pieces)
+        results.append(run.result)
+        matched |= run.matched
+        images_seen += run.images_seen
+    missing = [r.artifact for r in request.rules if r.artifact not in matched]
     if missing:
-        seen = ", ".join(dict.fromkeys(run.images_seen)) or "none"
-        raise InjectError(f"{request.source}: no container runs artifact{'s' if len(missing) > 1 else ''} "
+        seen = ", ".join(dict.fromkeys(images_seen)) or "none"
+        where = streams[0][0] if len(streams) == 1 else ", ".join(name for name, _ in streams)
+        raise InjectError(f"{where}: no container runs artifact{'s' if len(missing) > 1 else ''} "
                           f"{', '.join(missing)} (images found: {seen})")
-    run.result.text = "".join(pieces)
-    return run.result
+    return results
