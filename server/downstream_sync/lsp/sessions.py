@@ -20,7 +20,8 @@ from lsprotocol import types as lsp
 from pygls.uris import to_fs_path
 
 from downstream_sync.sync.events import (Conflict, ConflictResolved, DownloadProgress, FileSkipped, FileSynced,
-                                         ReconcileProgress, SessionState, StateChanged, SyncError, printable)
+                                         ReconcileProgress, SessionState, SessionWarning, StateChanged, SyncError,
+                                         printable)
 
 from . import protocol
 
@@ -326,6 +327,9 @@ class Sessions:
             if event.state is SessionState.FAILED:
                 self.server.show_message(f"Downstream Sync session '{entry.name}' failed: {printable(event.detail)}",
                                          lsp.MessageType.Error)
+        elif isinstance(event, SessionWarning):
+            self.server.show_message(f"Downstream Sync '{entry.name}': {printable(event.message)}",
+                                     lsp.MessageType.Warning)
         elif isinstance(event, ReconcileProgress):
             await self._progress(entry, event)
         elif isinstance(event, DownloadProgress):
