@@ -58,6 +58,7 @@ spec:
         image: web:latest
         command: [node, server.js]
         workingDir: /srv
+        env: [{name: TMPDIR, value: /tmp}]
 """
 SERVICE = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n"
 
@@ -106,6 +107,7 @@ async def test_the_rewritten_manifests_come_beside_the_originals(client: Languag
     assert docs[1] == yaml.safe_load(SERVICE)  # untouched
     assert "# the web front end" in result["injected"]
     assert result["containers"] == ["k8s/app.yaml: document 1: Deployment web: container app"]
+    assert result["warnings"] == []  # the manifest says all: no image config was looked up
 
     # The command's own helperImage wins over the initialization option.
     again = await show(client, configPath=str(config), helperImage="127.0.0.1:5000/helper:cmd")
@@ -118,7 +120,7 @@ async def test_profiles_and_the_editors_unsaved_config_are_used(client: Language
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "job.yaml").write_text(
         "apiVersion: batch/v1\nkind: Job\nmetadata: {name: once}\nspec:\n  template:\n    spec:\n"
-        "      containers:\n      - {name: w, image: web:2, command: [run], workingDir: /}\n")
+        "      containers:\n      - {name: w, image: web:2, command: [run], workingDir: /, env: [{name: TMPDIR, value: /t}]}\n")
     result = await show(client, configPath=str(config), profile="other")
     assert result["files"] == ["other/job.yaml"]
     assert "/sync-helper/app-server" in result["injected"]
