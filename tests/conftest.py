@@ -21,3 +21,23 @@ def bound_by_permissions() -> list[str]:
     if probe.returncode != 0:
         pytest.fail(f"setpriv cannot drop capabilities here: {probe.stderr.strip()}")
     return prefix
+
+
+TOOLS_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".tools", "bin")
+
+
+@pytest.fixture(scope="session")
+def real_tool():
+    """Returns the path of a real tool built from Go modules by tests/tools/build.sh (skaffold, ...).
+    A missing tool fails the test in CI (the build is part of set-up there) and skips it elsewhere."""
+
+    def find(name: str) -> str:
+        path = os.path.join(TOOLS_BIN, name)
+        if os.access(path, os.X_OK):
+            return path
+        message = f"{name} is not built: run bash tests/tools/build.sh"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+    return find

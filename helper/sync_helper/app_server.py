@@ -20,6 +20,7 @@ import threading
 from .channel import server_options
 from .globs import Excludes, GlobError
 from .supervisor import Child, CommandError, become_subreaper
+from .tracker import DELETE_HOLD
 
 log = logging.getLogger("app-server")
 
@@ -81,6 +82,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="events kept for clients that reconnect and resume (default: %(default)s)")
     p.add_argument("--client-queue", type=int, default=CLIENT_QUEUE, metavar="N",
                    help="events a slow client may lag behind before it is told to resync (default: %(default)s)")
+    p.add_argument("--delete-hold", type=float, default=DELETE_HOLD, metavar="SECONDS",
+                   help="how long a vanished file's DELETE waits for more files to vanish, so that a target "
+                        "removed whole is told as gone, not as every file deleted (default: %(default)s)")
     p.add_argument("--install", default=None, metavar="DIR",
                    help="copy app-server and app-connect into DIR (the init container's job) and exit")
     p.add_argument("--version", action="version", version=f"app-server {helper_version()}")
@@ -131,7 +135,7 @@ class SyncSide:
             log.warning("app-server: no --targets given; nothing is watched")
         hub = Hub(max_events=max(1, self.args.client_queue))
         index = Index(max(1, self.args.backlog), on_publish=hub.broadcast, on_notice=hub.notify)
-        tracker = Tracker(index, MAX_INLINE)
+        tracker = Tracker(index, MAX_INLINE, max(0.0, self.args.delete_hold))
         info = pb.HelperInfo(working_dir=cwd, targets=[t.name for t in targets], target_dirs=[t.dir for t in targets],
                              excludes=self.args.exclude_list, helper_version=helper_version(), max_inline=MAX_INLINE,
                              backlog=index.backlog_size)

@@ -102,9 +102,10 @@ def same_stat(info: FileInfo, st: os.stat_result) -> bool:
 class Tracker:
     """Checks paths against the index and publishes what changed."""
 
-    def __init__(self, index: Index, inline_max: int):
+    def __init__(self, index: Index, inline_max: int, delete_hold: float = DELETE_HOLD):
         self.index = index
         self.inline_max = inline_max
+        self.delete_hold = delete_hold
         self._busy: dict[str, bool] = {}  # wire path -> re-check requested while hashing
         self._vanished: dict[str, tuple[Target, str]] = {}  # wire path -> where, DELETE held
         self._hold: list = []  # [first vanish, last vanish, timer] while DELETEs are held
@@ -222,15 +223,15 @@ class Tracker:
         if self._hold:
             self._hold[1] = now
             return
-        self._hold = [now, now, asyncio.get_running_loop().call_later(DELETE_HOLD, self._release)]
+        self._hold = [now, now, asyncio.get_running_loop().call_later(self.delete_hold, self._release)]
         self._released.clear()
 
     def _release(self) -> None:
         """Publish the held DELETEs of files still gone whose target still exists."""
         first, last, _ = self._hold
         now = time.monotonic()
-        if now - last < DELETE_HOLD and now - first < DELETE_MAX:
-            self._hold[2] = asyncio.get_running_loop().call_later(DELETE_HOLD - (now - last), self._release)
+        if now - last < self.delete_hold and now - first < DELETE_MAX:
+            self._hold[2] = asyncio.get_running_loop().call_later(self.delete_hold - (now - last), self._release)
             return
         self._hold = []
         self._released.set()

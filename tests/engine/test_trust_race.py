@@ -9,7 +9,7 @@ import pytest
 
 from downstream_sync.sync.events import Conflict, FileSkipped, FileSynced, SessionState, SyncError
 
-from engine_support import Racer, eventually, holding
+from engine_support import Helper, Racer, eventually, holding
 
 EDITS = 1000
 DELETES = 500
@@ -60,7 +60,17 @@ def _answers(rec, relpath: str) -> int:
 
 
 @pytest.mark.parametrize("policy", ["safe", "remote-wins"])
-async def test_no_edit_racing_a_delete_is_lost(helper, container, project, make_session, racer, policy):
+async def test_no_edit_racing_a_delete_is_lost(container, tmp_path, project, make_session, racer, policy):
+    # The helper holds a DELETE for --delete-hold after the file vanished (0.2 s by default), which
+    # would put the engine's delete far behind every racing save; 2 ms keeps the sweep on the window.
+    helper = Helper(container, tmp_path / "helper.sock", ["src"], extra=["--delete-hold", "0.002"]).start()
+    try:
+        await _race_deletes(helper, project, container, make_session, racer, policy)
+    finally:
+        helper.kill()
+
+
+async def _race_deletes(helper, project, container, make_session, racer, policy):
     session, rec = await make_session(helper, policy=policy)
     await eventually(lambda: session.state is SessionState.WATCHING, "the session to watch")
     out = project / "out"
@@ -74,7 +84,7 @@ async def test_no_edit_racing_a_delete_is_lost(helper, container, project, make_
         seen = _answers(rec, relpath)
         mine = f"mine {i} {'z' * (i % 5)}".encode()
         mode = "rename" if i % 2 == 0 else "inplace"
-        delay_us = (i * 53) % 2500
+        delay_us = (i * 53) % 4500
         await racer.ask("race-delete", remote, out / name, delay_us, mode, mine.hex())
         await eventually(lambda: _answers(rec, relpath) > seen, f"the engine to take the delete of {name}")
         if not holding(out, mine):
