@@ -3,9 +3,10 @@ rawYaml manifests before and after injection, the helper image from the initiali
 the command, the editor's unsaved config, a stand-in `skaffold render`, and the errors a user meets.
 
 No Docker daemon is reachable (DOCKER_HOST names a socket that is not there) and the registry of
-the unreachable image is a loopback port nothing listens on. The real `skaffold` is not built on
-this machine: `skaffold render` is a stand-in script that records its arguments and stdin and
-prints a manifest, so what is checked is how the server calls it and what it does with the output.
+the unreachable image is a loopback port nothing listens on. `skaffold render` is
+the real skaffold (tests/tools/build.sh) for a kustomize project, and a stand-in script that records
+its arguments and stdin, and one that fails, to check exactly how the server calls it and what it
+does with a failure.
 """
 
 from __future__ import annotations
@@ -180,7 +181,10 @@ import json, os, sys
 record = {{"argv": sys.argv[1:], "cwd": os.getcwd(), "stdin": sys.stdin.read()}}
 with open({log!r}, "w") as f:
     json.dump(record, f)
-print({manifest!r})
+print("a note on stdout, as the real one prints")
+output = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--output=")][0]
+with open(output, "w") as f:
+    f.write({manifest!r})
 """
 
 
@@ -208,3 +212,32 @@ async def test_a_project_without_raw_yaml_is_rendered_by_skaffold(client: Langua
     skaffold.write_text("#!/bin/sh\necho 'parsing skaffold config: bad' >&2\nexit 1\n")
     with pytest.raises(Exception, match=r"skaffold render.*failed \(exit 1\): parsing skaffold config: bad"):
         await show(client, configPath=str(config), skaffoldPath=str(skaffold))
+
+
+KUSTOMIZED = """\
+apiVersion: skaffold/v4beta11
+kind: Config
+build:
+  artifacts:
+  - image: web
+    download:
+      manual: [{remoteSrc: out, localDst: out}]
+manifests:
+  kustomize:
+    paths: [k8s]
+"""
+
+
+async def test_the_real_skaffold_renders_a_kustomize_project(client: LanguageClient, tmp_path: Path, real_tool):
+    """The real skaffold (tests/tools/build.sh), whose kustomize renderer runs `kubectl kustomize`
+    here: it reads the config without its download stanza from stdin, in the config's folder."""
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "kustomization.yaml").write_text("resources: [app.yaml]\n")
+    (tmp_path / "k8s" / "app.yaml").write_text(DEPLOYMENT)
+    config = tmp_path / "skaffold.yaml"
+    config.write_text(KUSTOMIZED)
+    result = await show(client, configPath=str(config), skaffoldPath=real_tool("skaffold"))
+    assert result["renderer"] == "skaffold render" and result["files"] == ["skaffold render of skaffold.yaml"]
+    app = next(yaml.safe_load_all(result["injected"]))["spec"]["template"]["spec"]["containers"][0]
+    assert app["command"] == ["/sync-helper/app-server"]
+    assert app["args"] == ["--workdir", "/srv", "--targets", "out", "--", "node", "server.js"]

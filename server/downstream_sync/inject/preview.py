@@ -3,7 +3,7 @@ after, for an editor to show side by side.
 
 The manifests are the files its `manifests.rawYaml` globs name (read from disk, relative to the
 config that names them), or, for a project that has none (Helm, kustomize), what `skaffold render`
-prints when a Skaffold executable is given: it runs from the config's folder on a copy of the
+writes when a Skaffold executable is given: it runs from the config's folder on a copy of the
 config without the `download` stanzas (stock Skaffold rejects them), read from stdin. Either way
 the rewriting is `inject_streams`, the function every face uses. Errors are InjectError, naming the
 file, document and container. Must not import pygls, lsprotocol or the terminal.
@@ -15,6 +15,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,21 +162,29 @@ def _render(project, skaffold: str, text: str | None, profiles: tuple[str, ...])
                           "path, or list the manifests under manifests.rawYaml")
     if text is None:
         text = _read(project.path, project.path.name)
-    argv = [program, "render", "--digest-source=none", "--filename", "-"]
-    argv += [f"--profile={','.join(profiles)}"] if profiles else []
+    with tempfile.TemporaryDirectory(prefix="downstream-sync-render-") as folder:
+        output = os.path.join(folder, "manifests.yaml")  # stdout carries Skaffold's own notes too
+        argv = [program, "render", "--digest-source=none", "--filename", "-", f"--output={output}"]
+        argv += [f"--profile={','.join(profiles)}"] if profiles else []
+        try:
+            done = subprocess.run(argv, input=without_download(text, project.path.name).encode(), cwd=project.root,
+                                  capture_output=True, timeout=RENDER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise InjectError(f"`skaffold render` for {project.path} did not finish within {RENDER_TIMEOUT:.0f} s") \
+                from None
+        except OSError as error:
+            raise InjectError(f"cannot run {program}: {error.strerror or error}") from None
+        if done.returncode != 0:
+            said = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-3:]
+            raise InjectError(f"`skaffold render` for {project.path} failed (exit {done.returncode})"
+                              + (f": {' '.join(said)}" if said else ""))
+        try:
+            with open(output, "rb") as f:
+                rendered = f.read()
+        except OSError:
+            raise InjectError(f"`skaffold render` for {project.path} wrote no manifests") from None
     try:
-        done = subprocess.run(argv, input=without_download(text, project.path.name).encode(), cwd=project.root,
-                              capture_output=True, timeout=RENDER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise InjectError(f"`skaffold render` for {project.path} did not finish within {RENDER_TIMEOUT:.0f} s") from None
-    except OSError as error:
-        raise InjectError(f"cannot run {program}: {error.strerror or error}") from None
-    if done.returncode != 0:
-        said = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise InjectError(f"`skaffold render` for {project.path} failed (exit {done.returncode})"
-                          + (f": {' '.join(said)}" if said else ""))
-    try:
-        return done.stdout.decode("utf-8")
+        return rendered.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InjectError(f"`skaffold render` for {project.path} printed text that is not UTF-8 "
                           f"(byte {error.start + 1})") from None
