@@ -26,9 +26,9 @@ if ! stamp_ok extension/node_modules/.stamp "$inputs"; then
   echo "$inputs" > extension/node_modules/.stamp
 fi
 
-# Python wheels shipped in the .vsix: CPython 3.11 to 3.14 on Linux x86_64 (manylinux, glibc 2.17+).
-# (Python 3.10 cannot: the helper's watchdog 7 needs 3.11.)
-PY_VERSIONS=(3.11 3.12 3.13 3.14)
+# Python wheels shipped in the .vsix: CPython 3.10 to 3.14 on Linux x86_64 (manylinux, glibc 2.17+).
+# (On 3.10 the helper package comes without watchdog, which only app-server needs: see helper/pyproject.toml.)
+PY_VERSIONS=(3.10 3.11 3.12 3.13 3.14)
 PLATFORMS=(manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux_2_5_x86_64 manylinux1_x86_64)
 inputs=$( { find helper server -name '*.py' -o -name pyproject.toml | sort | xargs cat; echo "${PY_VERSIONS[*]} ${PLATFORMS[*]}"; } | md5sum | cut -d' ' -f1)
 if ! stamp_ok extension/wheels/.stamp "$inputs"; then
@@ -38,7 +38,19 @@ if ! stamp_ok extension/wheels/.stamp "$inputs"; then
   platform_flags=()
   for p in "${PLATFORMS[@]}"; do platform_flags+=(--platform "$p"); done
   for v in "${PY_VERSIONS[@]}"; do
-    .venv/bin/pip download -q --disable-pip-version-check --only-binary=:all: --find-links extension/wheels \
+    # pip evaluates environment markers for the Python it runs on, not for --python-version: the
+    # helper's watchdog marker (and its dependencies' own, such as exceptiongroup's) need a 3.10 to
+    # resolve for 3.10.
+    pip=.venv/bin/pip
+    if [ "$v" = 3.10 ]; then
+      py310=
+      for candidate in $(ls "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10.*/bin/python3.10 2>/dev/null) $(command -v python3.10 || true); do
+        if "$candidate" -m pip --version >/dev/null 2>&1; then py310=$candidate; break; fi
+      done
+      [ -n "$py310" ] || { echo "build-extension: the wheels for Python 3.10 need a python3.10 to resolve them (on PATH or in pyenv)" >&2; exit 1; }
+      pip="$py310 -m pip"
+    fi
+    $pip download -q --disable-pip-version-check --only-binary=:all: --find-links extension/wheels \
       -d extension/wheels "${platform_flags[@]}" --python-version "$v" --implementation cp \
       skaffold-downstream-sync pip
   done

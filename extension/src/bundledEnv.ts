@@ -1,5 +1,5 @@
 // The Python environment the extension makes for itself, in its global storage, from the wheels
-// shipped inside the .vsix (no network): a venv without pip from a Python 3.11+ found on PATH,
+// shipped inside the .vsix (no network): a venv without pip from a Python 3.10+ found on PATH,
 // then pip run from its shipped wheel installs the server with --no-index.
 
 import * as fs from 'fs';
@@ -9,8 +9,8 @@ import { ServerNotFound } from './python';
 
 export const BASE_PYTHONS =
     process.platform === 'win32'
-        ? ['python3.14', 'python3.13', 'python3.12', 'python3.11', 'python3', 'python', 'py']
-        : ['python3.14', 'python3.13', 'python3.12', 'python3.11', 'python3', 'python'];
+        ? ['python3.14', 'python3.13', 'python3.12', 'python3.11', 'python3.10', 'python3', 'python', 'py']
+        : ['python3.14', 'python3.13', 'python3.12', 'python3.11', 'python3.10', 'python3', 'python'];
 
 const VERSION_CHECK = 'import sys; print("%d.%d" % sys.version_info[:2])';
 
@@ -18,7 +18,7 @@ export function venvPython(envDir: string): string {
     return process.platform === 'win32' ? path.join(envDir, 'Scripts', 'python.exe') : path.join(envDir, 'bin', 'python');
 }
 
-/** The first Python 3.11+ on PATH (the shipped wheels start at 3.11), with its version, or undefined. */
+/** The first Python 3.10+ on PATH (the shipped wheels start at 3.10), with its version, or undefined. */
 export async function findBasePython(log: (m: string) => void): Promise<{ python: string; version: string } | undefined> {
     for (const candidate of BASE_PYTHONS) {
         const result = await run(candidate, ['-c', VERSION_CHECK], 20_000);
@@ -27,10 +27,10 @@ export async function findBasePython(log: (m: string) => void): Promise<{ python
         }
         const version = result.stdout.trim();
         const [major, minor] = version.split('.').map(Number);
-        if (major === 3 && minor >= 11) {
+        if (major === 3 && minor >= 10) {
             return { python: candidate, version };
         }
-        log(`${candidate} is Python ${version}; the wheels shipped with Downstream Sync need 3.11 or newer.`);
+        log(`${candidate} is Python ${version}; the wheels shipped with Downstream Sync need 3.10 or newer.`);
     }
     return undefined;
 }
@@ -66,7 +66,7 @@ export async function ensureBundledEnvironment(
     const base = await findBasePython(log);
     if (!base) {
         throw new ServerNotFound(
-            `No Python 3.11 or newer was found on PATH (tried ${BASE_PYTHONS.join(', ')}). Install one, or set downstreamSync.python to one.`,
+            `No Python 3.10 or newer was found on PATH (tried ${BASE_PYTHONS.join(', ')}). Install one, or set downstreamSync.python to one.`,
             'downstreamSync.python',
         );
     }

@@ -7,6 +7,7 @@ import * as path from 'path';
 import type { ExtensionContext, QuickPickItem, Uri } from 'vscode';
 import { describeError, traceError, traceInfo } from './common/log';
 import {
+    activeTextEditor,
     asRelativePath,
     closeDiffsOf,
     executeCommand,
@@ -16,7 +17,7 @@ import {
     showErrorMessage,
     showInformationMessage,
     showQuickPick,
-    showUntitled,
+    schemeUri,
     showWarningMessage,
     textDocuments,
 } from './common/vscodeapi';
@@ -24,8 +25,9 @@ import type { ServerManager } from './server';
 import { CommandFailed, SERVER_COMMANDS } from './serverCommands';
 import { eventFile, Node } from './sessionsView';
 import { Conflict, SessionsModel } from './sessionsModel';
-import { getSettings, startSessionArgs } from './settings';
-import { summarize } from './skaffoldFile';
+import { getSettings, showInjectedArgs, startSessionArgs } from './settings';
+import { isSkaffoldFileName, summarize } from './skaffoldFile';
+import { isInjectedManifests, ManifestDocuments, SCHEME, summaryMessage } from './injectedManifests';
 
 const LAST_START = 'downstreamSync.lastStart';
 export const KEEP_LOCAL = 'Keep local';
@@ -50,6 +52,7 @@ export class Commands {
         private readonly context: ExtensionContext,
         private readonly server: ServerManager,
         private readonly model: SessionsModel,
+        readonly manifests: ManifestDocuments = new ManifestDocuments(),
     ) {}
 
     private async failed(what: string, error: unknown): Promise<void> {
@@ -64,7 +67,9 @@ export class Commands {
         }
     }
 
-    async start(target?: Uri): Promise<void> {
+    /** The skaffold.yaml to act on: `target`, else the only one, else the user's pick (the last
+     * used first); undefined when there is none (said, with buttons) or the pick was cancelled. */
+    private async pickConfig(title: string, target?: Uri): Promise<Uri | undefined> {
         const configs = target?.fsPath
             ? [target]
             : await findFiles('**/skaffold*.{yaml,yml}', '**/{node_modules,.git,.downstream-sync}/**');
@@ -79,40 +84,50 @@ export class Commands {
             } else if (choice === SHOW_LOG) {
                 await executeCommand('downstreamSync.showLog');
             }
+            return undefined;
+        }
+        if (configs.length === 1) {
+            return configs[0];
+        }
+        const last = this.context.workspaceState.get<LastStart>(LAST_START);
+        const items = configs
+            .map((uri) => ({ label: asRelativePath(uri), uri }))
+            .sort((a, b) => a.label.localeCompare(b.label));
+        const picked = await showQuickPick(
+            rememberedFirst(items, (i) => i.uri.fsPath === last?.configPath),
+            { title, placeHolder: 'The skaffold.yaml to use' },
+        );
+        return picked?.uri;
+    }
+
+    /** [] for no profile, [name] for one; undefined when the pick was cancelled. */
+    private async pickProfile(title: string, profiles: string[], remembered?: LastStart): Promise<string[] | undefined> {
+        if (profiles.length === 0) {
+            return [];
+        }
+        const none = { label: '(no profile)', profile: undefined as string | undefined };
+        const items = [none, ...profiles.map((p) => ({ label: p, profile: p as string | undefined }))];
+        const picked = await showQuickPick(
+            rememberedFirst(items, (i) => remembered !== undefined && i.profile === remembered.profile),
+            { title: `${title}: profile`, placeHolder: 'The Skaffold profile to use' },
+        );
+        return picked ? (picked.profile ? [picked.profile] : []) : undefined;
+    }
+
+    async start(target?: Uri): Promise<void> {
+        const config = await this.pickConfig('Start Downstream Sync', target);
+        if (!config) {
             return;
         }
         const last = this.context.workspaceState.get<LastStart>(LAST_START);
-        let config = configs[0];
-        if (configs.length > 1) {
-            const items = configs
-                .map((uri) => ({ label: asRelativePath(uri), uri }))
-                .sort((a, b) => a.label.localeCompare(b.label));
-            const picked = await showQuickPick(
-                rememberedFirst(items, (i) => i.uri.fsPath === last?.configPath),
-                { title: 'Start Downstream Sync', placeHolder: 'The skaffold.yaml to sync for' },
-            );
-            if (!picked) {
-                return;
-            }
-            config = picked.uri;
-        }
         const configPath = config.fsPath;
         const remembered = last?.configPath === configPath ? last : undefined;
         const summary = summarize(this.readText(configPath));
-
-        let profile: string | undefined;
-        if (summary.profiles.length > 0) {
-            const none = { label: '(no profile)', profile: undefined as string | undefined };
-            const items = [none, ...summary.profiles.map((p) => ({ label: p, profile: p as string | undefined }))];
-            const picked = await showQuickPick(
-                rememberedFirst(items, (i) => remembered !== undefined && i.profile === remembered.profile),
-                { title: 'Start Downstream Sync: profile', placeHolder: 'The Skaffold profile to use' },
-            );
-            if (!picked) {
-                return;
-            }
-            profile = picked.profile;
+        const profiles = await this.pickProfile('Start Downstream Sync', summary.profiles, remembered);
+        if (!profiles) {
+            return;
         }
+        const profile = profiles[0];
 
         let artifacts: Array<string | undefined> = [undefined];
         if (summary.downloadArtifacts.length > 1) {
@@ -306,24 +321,44 @@ export class Commands {
         }
     }
 
-    async showInjectedManifests(): Promise<void> {
+    /** The config's manifests as written beside them injected, in a diff editor (read-only
+     * virtual documents); the config is the active editor's skaffold.yaml, else picked. */
+    async showInjectedManifests(target?: Uri): Promise<void> {
         const command = this.server.injectedManifestsCommand;
         if (!command) {
             await showInformationMessage('This version of the Downstream Sync server does not show injected manifests.');
             return;
         }
-        const configs = await findFiles('**/skaffold*.{yaml,yml}', '**/{node_modules,.git}/**');
+        const active = activeTextEditor()?.document.uri;
+        const config = target?.fsPath ? target : active?.scheme === 'file' && isSkaffoldFileName(active.fsPath) ? active : await this.pickConfig('Show Injected Manifests');
+        if (!config) {
+            return;
+        }
+        const last = this.context.workspaceState.get<LastStart>(LAST_START);
+        const remembered = last?.configPath === config.fsPath ? last : undefined;
+        const profiles = await this.pickProfile('Show Injected Manifests', summarize(this.readText(config.fsPath)).profiles, remembered);
+        if (!profiles) {
+            return;
+        }
+        const args = showInjectedArgs(config.fsPath, profiles, getSettings(config));
+        traceInfo(`Showing the injected manifests: ${JSON.stringify(args)}`);
+        let result: unknown;
         try {
-            const result = await this.server.execute<unknown>(command, configs[0] ? { configPath: configs[0].fsPath } : {});
-            const content =
-                typeof result === 'string'
-                    ? result
-                    : typeof (result as any)?.manifests === 'string'
-                      ? (result as any).manifests
-                      : JSON.stringify(result, null, 2);
-            await showUntitled(content, 'yaml');
+            result = await this.server.execute<unknown>(command, args);
         } catch (error) {
             await this.failed('Downstream Sync could not show the injected manifests', error);
+            return;
+        }
+        if (!isInjectedManifests(result)) {
+            await this.failed('Downstream Sync could not show the injected manifests', new Error(`the server answered ${JSON.stringify(result)?.slice(0, 200)}`));
+            return;
+        }
+        const uris = this.manifests.put(result, (p) => schemeUri(SCHEME, p));
+        await executeCommand('vscode.diff', uris.original, uris.injected, `${asRelativePath(config)}: manifests ↔ injected`, { preview: false });
+        const summary = summaryMessage(result);
+        traceInfo(summary);
+        if (result.warnings.length > 0) {
+            await showWarningMessage(summary);
         }
     }
 }

@@ -3,7 +3,16 @@
 
 import type { ExtensionContext } from 'vscode';
 import { registerLogger, showLog, traceInfo } from './common/log';
-import { createFileSystemWatcher, createOutputChannel, createTreeView, executeCommand, onDidChangeConfiguration, registerCommand } from './common/vscodeapi';
+import {
+    createFileSystemWatcher,
+    createOutputChannel,
+    createTreeView,
+    executeCommand,
+    onDidChangeConfiguration,
+    registerCommand,
+    registerTextDocumentContentProvider,
+} from './common/vscodeapi';
+import { SCHEME } from './injectedManifests';
 import { Commands } from './commands';
 import { provideSchema } from './schema';
 import { ServerManager } from './server';
@@ -41,7 +50,8 @@ export async function activate(context: ExtensionContext): Promise<void> {
         registerCommand('downstreamSync.keepLocal', (arg) => commands.resolveWith(arg, 'keep-local')),
         registerCommand('downstreamSync.takeRemote', (arg) => commands.resolveWith(arg, 'take-remote')),
         registerCommand('downstreamSync.openEvent', (node: Node) => commands.openEvent(node)),
-        registerCommand('downstreamSync.showInjectedManifests', () => commands.showInjectedManifests()),
+        registerTextDocumentContentProvider(SCHEME, commands.manifests),
+        registerCommand('downstreamSync.showInjectedManifests', (uri) => commands.showInjectedManifests(uri)),
         registerCommand('downstreamSync.restartServer', () => server?.restart()),
         registerCommand('downstreamSync.showSessions', () => executeCommand('downstreamSync.sessions.focus')),
         onDidChangeConfiguration((event) => {

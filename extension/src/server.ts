@@ -22,7 +22,7 @@ import { describeServer, findServer, ServerCommand, ServerNotFound } from './pyt
 import { CommandFailed, SERVER_COMMANDS } from './serverCommands';
 import { realProbes } from './serverProbes';
 import { FileEventParams, SessionsModel, SessionStateParams } from './sessionsModel';
-import { getSettings } from './settings';
+import { getSettings, initializationOptions } from './settings';
 
 export class ServerManager {
     client: LanguageClient | undefined;
@@ -99,7 +99,7 @@ export class ServerManager {
             outputChannel: this.channel,
             traceOutputChannel: this.channel,
             revealOutputChannelOn: RevealOutputChannelOn.Never,
-            initializationOptions: {},
+            initializationOptions: initializationOptions(settings),
             middleware: {
                 handleWorkDoneProgress(token, params, next) {
                     model.applyProgress(token, params.kind, 'message' in params ? params.message : undefined);
@@ -153,7 +153,7 @@ export class ServerManager {
         startedAt = Date.now();
         traceInfo(`The language server runs (${client.initializeResult?.serverInfo?.name ?? 'downstream-sync'} ${client.initializeResult?.serverInfo?.version ?? ''}).`);
         const offered = client.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
-        this.injectedManifestsCommand = offered.find((c) => /manifest/i.test(c));
+        this.injectedManifestsCommand = offered.includes(SERVER_COMMANDS.showInjected) ? SERVER_COMMANDS.showInjected : undefined;
         await executeCommand('setContext', 'downstreamSync.offersInjectedManifests', !!this.injectedManifestsCommand);
         await this.refreshSessions();
         this.changed();

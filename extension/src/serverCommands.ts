@@ -5,6 +5,7 @@ export const SERVER_COMMANDS = {
     stop: 'downstreamSync.server.stopSession',
     list: 'downstreamSync.server.listSessions',
     resolve: 'downstreamSync.server.resolveConflict',
+    showInjected: 'downstreamSync.server.showInjectedManifests',
 };
 
 /** A command the server answered with an error: its message is meant for the user. */

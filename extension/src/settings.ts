@@ -69,12 +69,31 @@ export function startSessionArgs(choice: StartChoice, settings: Settings): Recor
     if (settings.kubeContext) {
         args.kubeContext = settings.kubeContext;
     }
-    if (settings.helperImage) {
-        args.helperImage = settings.helperImage;
-    }
     if (settings.connectCommand.length > 0) {
         const image = choice.artifact ?? '';
         args.connectCommand = settings.connectCommand.map((word) => word.split('{image}').join(image));
     }
     return args;
+}
+
+/** The argument of `downstreamSync.server.showInjectedManifests`: the helper image and the
+ * `skaffold` (for configs without rawYaml manifests) come from the settings. */
+export function showInjectedArgs(configPath: string, profiles: string[], settings: Settings): Record<string, unknown> {
+    const args: Record<string, unknown> = { configPath, skaffoldPath: settings.skaffoldPath };
+    if (profiles.length > 0) {
+        args.profile = profiles.join(',');
+    }
+    if (settings.helperImage) {
+        args.helperImage = settings.helperImage;
+    }
+    return args;
+}
+
+/** The server's initializationOptions: the defaults of its commands (PROTOCOL.md). */
+export function initializationOptions(settings: Settings): Record<string, string> {
+    const options: Record<string, string> = { skaffoldPath: settings.skaffoldPath };
+    if (settings.helperImage) {
+        options.helperImage = settings.helperImage;
+    }
+    return options;
 }

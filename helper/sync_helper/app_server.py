@@ -326,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(install(args.install))
     if frozen.is_frozen():
         frozen.clean_stale_extractions()
+    if sys.version_info < (3, 11):  # watchdog 7 (InotifyFD, which the watcher uses) needs 3.11
+        print(f"app-server: needs Python 3.11 or later (this is {sys.version.split()[0]}); in a container use "
+              "the standalone binaries (helper/build.sh, or the helper image), which carry their own Python",
+              file=sys.stderr)
+        return 2
     tune_malloc()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -18,6 +18,12 @@ from .frozen import is_frozen, program_path
 __all__ = ["InstallError", "install", "main"]
 
 NAMES = ("app-server", "app-connect")
+MIB = 1 << 20
+# What the binaries unpack into DIR/tmp (their TMPDIR) as they start, measured for the linux/amd64
+# build: app-server about 56 MiB for as long as it runs, app-connect about 25 MiB a connection.
+UNPACK_SERVER = 56 * MIB
+UNPACK_CONNECT = 25 * MIB
+UNPACK_ROOM = UNPACK_SERVER + 2 * UNPACK_CONNECT  # the helper, and two connections at once
 
 
 class InstallError(Exception):
@@ -36,7 +42,7 @@ def _sources() -> list[tuple[str, str]]:
 
 def _explain(e: OSError, where: str) -> str:
     if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
-        return f"{where} is full ({e.strerror}): give the volume more room (an emptyDir of 64 MiB or more)"
+        return f"{where} is full ({e.strerror}): give the volume more room (an emptyDir of 160 MiB or more)"
     if e.errno == errno.EROFS:
         return f"{where} is read-only: mount a writable volume there (an emptyDir)"
     if e.errno in (errno.EACCES, errno.EPERM):
@@ -46,6 +52,24 @@ def _explain(e: OSError, where: str) -> str:
     return f"{where}: {e.strerror or e}"
 
 
+def _check_room(folder: str, copied: int) -> None:
+    """Refuse a volume too small for the binaries and what they unpack at start, before writing: the
+    unpacker's own error, in the app's container, would not say what to do."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return  # the copy says what is wrong
+    free = st.f_bavail * st.f_frsize
+    need = copied + UNPACK_ROOM
+    if free < need:
+        total = -(-(need + MIB) // (16 * MIB)) * 16  # rounded up to 16 MiB
+        raise InstallError(
+            f"cannot install into {folder}: the volume is too small ({free / MIB:.0f} MiB free; the binaries take "
+            f"{copied / MIB:.0f} MiB, and at start app-server unpacks about {UNPACK_SERVER // MIB} MiB into "
+            f"{os.path.join(folder, 'tmp')}, app-connect about {UNPACK_CONNECT // MIB} MiB a connection): give it "
+            f"{total} MiB or more (the emptyDir's sizeLimit)")
+
+
 def install(folder: str) -> list[str]:
     """Copy both binaries into `folder` (which must exist) and make `folder/tmp`; the paths written."""
     if not is_frozen():
@@ -53,8 +77,10 @@ def install(folder: str) -> list[str]:
                            "from a Python installation, which cannot be copied into a container")
     if not os.path.isdir(folder):
         raise InstallError(f"cannot install into {folder}: it is not a folder; mount a volume there (an emptyDir)")
+    sources = _sources()
+    _check_room(folder, sum(os.path.getsize(path) for _, path in sources))
     written = []
-    for name, source in _sources():
+    for name, source in sources:
         target = os.path.join(folder, name)
         temp = f"{target}.installing"
         try:

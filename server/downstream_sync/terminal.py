@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TextIO
 
 from .sync.events import (Conflict, ConflictResolved, DownloadProgress, FileSkipped, FileSynced, ReconcileProgress, StateChanged,
-                          SyncError, printable)
+                          SessionWarning, SyncError, printable)
 
 _COLORS = {
     "created": "32", "updated": "33", "deleted": "31", "renamed": "36",
-    "conflict": "35;1", "error": "31;1", "skipped": "2", "dim": "2", "bold": "1", "state": "34",
+    "conflict": "35;1", "warning": "33;1", "error": "31;1", "skipped": "2", "dim": "2", "bold": "1", "state": "34",
 }
 
 
@@ -224,6 +224,8 @@ class TerminalPrinter:
                 tally.failed_paths.add(event.path)
             where = f"{event.path}: " if event.path else ""
             self.write(f"{self._prefix(event)}{self._action('error', 'error')} {printable(where + event.message)}")
+        elif isinstance(event, SessionWarning):
+            self.write(f"{self._prefix(event)}{self._action('warning', 'warning')} {printable(event.message)}")
         elif isinstance(event, StateChanged):
             state = event.state.name.lower() if hasattr(event.state, "name") else str(event.state)
             self._reconcile_state(event, tally, state == "reconciling")

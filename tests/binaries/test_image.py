@@ -64,7 +64,8 @@ def test_the_default_command_installs_into_the_volume_on_a_read_only_root(image,
 
 
 def test_a_full_volume_fails_the_init_container_clearly(image, tmp_path):
-    """64 MiB holds the binary's extracted bundle (TMPDIR is the volume) but not both copies."""
+    """64 MiB holds the binary's extracted bundle (TMPDIR is the volume) but not both copies: refused
+    before anything is copied, naming the size to give."""
     volume = tmp_path / "volume"
     volume.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(volume)], check=True)
@@ -72,7 +73,8 @@ def test_a_full_volume_fails_the_init_container_clearly(image, tmp_path):
         _bundle(image, tmp_path / "bundle", volume)
         done = _run(tmp_path / "bundle")
         assert done.returncode == 1
-        assert "/sync-helper is full" in done.stderr, done.stderr
-        assert not [n for n in os.listdir(volume) if n.endswith(".installing")]
+        assert "cannot install into /sync-helper: the volume is too small" in done.stderr, done.stderr
+        assert "MiB or more (the emptyDir's sizeLimit)" in done.stderr
+        assert not [n for n in os.listdir(volume) if n.startswith(("app-", "tmp"))]
     finally:
         subprocess.run(["umount", "-l", str(volume)], check=False)

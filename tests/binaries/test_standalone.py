@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -94,13 +95,37 @@ def test_install_into_a_full_or_read_only_folder_says_so_and_leaves_nothing(make
     root.mount(["-t", "tmpfs", "-o", "ro", "tmpfs"], ro)
     done = root.run("/sync-helper/app-server", "--install", "/full")
     assert done.returncode == 1
-    assert "/full is full" in done.stderr and "emptyDir" in done.stderr
+    assert "cannot install into /full: the volume is too small" in done.stderr and "sizeLimit" in done.stderr
     assert os.listdir(full) == []
     done = root.run("/sync-helper/app-server", "--install", "/ro")
     assert done.returncode == 1
     assert "/ro is read-only" in done.stderr
     done = root.run("/sync-helper/app-server", "--install", "/missing")
     assert done.returncode == 1 and "/missing" in done.stderr and "not a folder" in done.stderr
+
+
+def test_a_volume_with_room_for_the_copy_but_not_for_unpacking_is_refused_before_writing(make_root):
+    """64 MiB holds both binaries (about 36 MB) but not what app-server unpacks at start; the size
+    the message asks for is enough for the helper and a connection at once, unpacking there."""
+    root = make_root()
+    small, enough = root.path / "small", root.path / "enough"
+    small.mkdir()
+    enough.mkdir()
+    root.mount(["-t", "tmpfs", "-o", "size=64m", "tmpfs"], small)
+    done = root.run("/sync-helper/app-server", "--install", "/small")
+    assert done.returncode == 1 and os.listdir(small) == []
+    said = re.search(r"the volume is too small \((\d+) MiB free; .* unpacks about \d+ MiB into /small/tmp.*"
+                     r"give it (\d+) MiB or more \(the emptyDir's sizeLimit\)", done.stderr)
+    assert said, done.stderr
+    asked = int(said.group(2))
+    root.mount(["-t", "tmpfs", "-o", f"size={asked}m", "tmpfs"], enough)
+    done = root.run("/sync-helper/app-server", "--install", "/enough")
+    assert done.returncode == 0, done.stderr
+    root.path.joinpath("enough", "src").mkdir()
+    env = {"TMPDIR": "/enough/tmp"}
+    with serving(root, "--targets", "/enough/src", socket="/enough/app-server.sock", env=env):
+        connect = root.run("/enough/app-connect", "--version", env=env)  # beside the unpacked helper
+        assert connect.returncode == 0, connect.stderr
 
 
 def test_no_proc_is_a_clear_error(make_root):

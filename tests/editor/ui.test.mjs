@@ -8,7 +8,8 @@
 // "Start Downstream Sync" from the palette starts a session; a file the container writes appears
 // in the Explorer and the status bar says syncing; a conflict is made and resolved with Keep local
 // on its notification; a second one is opened from the view as a diff and resolved with the diff's
-// Take remote button; Stop ends the session; a server that exits at start gives a message with
+// Take remote button; Stop ends the session; "Show Injected Manifests" opens the rawYaml manifests
+// and their injected form in a diff; a server that exits at start gives a message with
 // buttons to the setting and the log (changing the setting restarts the server).
 //
 // Run by scripts/test-extension.sh (after scripts/build-extension.sh), with Node 24.
@@ -44,6 +45,24 @@ build:
       manual:
       - remoteSrcc: generated
         localDst: synced
+manifests:
+  rawYaml: [k8s/*.yaml]
+`;
+
+// What "Show Injected Manifests" rewrites (command, workingDir and TMPDIR given: no image config is looked up).
+const MANIFEST = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: generator
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        image: generator
+        command: [python3, generator.py]
+        workingDir: /app
+        env: [{name: TMPDIR, value: /tmp}]
 `;
 
 let tmp, workspace, container, socket, codeServerProc, appServerProc, browser, page, port;
@@ -125,6 +144,8 @@ before(async () => {
     fs.mkdirSync(path.join(container, 'generated'), { recursive: true });
     fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
     fs.writeFileSync(path.join(workspace, 'skaffold.yaml'), BROKEN);
+    fs.mkdirSync(path.join(workspace, 'k8s'));
+    fs.writeFileSync(path.join(workspace, 'k8s', 'app.yaml'), MANIFEST);
     fs.writeFileSync(
         path.join(userData, 'User', 'settings.json'),
         JSON.stringify(
@@ -312,6 +333,17 @@ test('Stop Downstream Sync from the palette ends the session', async () => {
     const view = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Downstream Sync' }) });
     await until('the view empty', async () => /No sync session runs/.test(await view.innerText()));
     await shot('stopped');
+});
+
+test('Show Injected Manifests opens the manifests beside them injected, in a diff', async () => {
+    await palette('Skaffold: Show Injected Manifests');
+    const tab = page.locator('.tabs-container .tab', { hasText: 'manifests ↔ injected' }).first();
+    await until('the diff editor of the manifests', () => tab.isVisible());
+    const diff = page.locator('.monaco-diff-editor').first();
+    await until('the injected command on the right', async () => (await textOf(diff.locator('.editor.modified'))).includes('/sync-helper/app-server'));
+    await until('the original command on the left', async () => (await textOf(diff.locator('.editor.original'))).includes('python3, generator.py'));
+    await shot('injected-manifests');
+    await page.keyboard.press('Control+W');
 });
 
 test('a server that exits at start is a message with buttons to the setting and the log', async () => {

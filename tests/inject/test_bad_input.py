@@ -65,7 +65,7 @@ def test_no_image_config_reachable_names_the_image_and_the_ways(seed_project):
     done = run_cli(["inject", "-f", "skaffold.yaml"], pod("p", [{"name": "c", "image": image}]), seed_project)
     assert done.returncode == 1 and done.stdout == ""
     err = done.stderr
-    assert f"document 1: Pod p: cannot read the config of image {image}" in err
+    assert f"document 1: Pod p: container c: cannot read the config of image {image}" in err
     assert "Docker daemon: no daemon socket" in err and "does not answer" in err
     assert "--image-config IMAGE=FILE" in err and "command and args in the manifest" in err
 

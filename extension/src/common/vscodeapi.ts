@@ -105,6 +105,14 @@ export function fileUri(path: string): vscode.Uri {
     return vscode.Uri.file(path);
 }
 
+export function schemeUri(scheme: string, path: string): vscode.Uri {
+    return vscode.Uri.from({ scheme, path });
+}
+
+export function registerTextDocumentContentProvider(scheme: string, provider: vscode.TextDocumentContentProvider): vscode.Disposable {
+    return vscode.workspace.registerTextDocumentContentProvider(scheme, provider);
+}
+
 export function parseUri(uri: string): vscode.Uri {
     return vscode.Uri.parse(uri);
 }

@@ -1,7 +1,7 @@
 // Bad input at the commands: a clear message with buttons, never a silent failure.
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
-import { fake, resetFake, workspace } from './fakeVscode';
+import { fake, resetFake, window, workspace } from './fakeVscode';
 import { Commands, rememberedFirst } from '../../src/commands';
 import { SessionsModel } from '../../src/sessionsModel';
 import { CommandFailed } from '../../src/serverCommands';
@@ -96,4 +96,71 @@ test('Start: pick the config, then the profile, then the artifacts; one startSes
     assert.deepEqual(fake.quickPicks[1].items[0], { label: 'dev', profile: 'dev', description: 'last used' });
     assert.equal(calls.length, 2, 'cancelling the artifact pick starts nothing');
     fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("Show Injected Manifests: the active skaffold.yaml's manifests, through the server's own command, in a diff of two virtual documents", async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-show-'));
+    const config = path.join(dir, 'skaffold.yaml');
+    fs.writeFileSync(config, 'build:\n  artifacts:\n  - image: web\nprofiles:\n- name: dev\n');
+    window.activeTextEditor = { document: { uri: { scheme: 'file', fsPath: config } } };
+    fake.configuration[''] = { 'downstreamSync.helperImage': 'registry.local/helper:1', 'downstreamSync.skaffoldPath': '/opt/skaffold' };
+    const answer = {
+        configPath: config,
+        original: '# Source: k8s/app.yaml\nkind: Pod\n',
+        injected: '# Source: k8s/app.yaml\nkind: Pod\nspec: {initContainers: []}\n',
+        files: ['k8s/app.yaml'],
+        containers: ['k8s/app.yaml: document 1: Pod p: container app'],
+        warnings: ['k8s/app.yaml: document 2: Foo x: left untouched'],
+        renderer: 'rawYaml',
+    };
+    const calls: any[] = [];
+    const server = {
+        injectedManifestsCommand: 'downstreamSync.server.showInjectedManifests',
+        execute: async (command: string, args: any) => {
+            calls.push({ command, args });
+            return answer;
+        },
+    } as any;
+    const commands = new Commands(context, server, new SessionsModel());
+    fake.picks.push((items) => items.find((i: any) => i.label === 'dev'));
+    await commands.showInjectedManifests();
+
+    assert.deepEqual(calls, [{
+        command: 'downstreamSync.server.showInjectedManifests',
+        args: { configPath: config, skaffoldPath: '/opt/skaffold', profile: 'dev', helperImage: 'registry.local/helper:1' },
+    }]);
+    const diff = fake.commands.find((c) => c.command === 'vscode.diff');
+    assert.ok(diff, 'a diff editor is opened');
+    const [left, right, title] = diff.args as any[];
+    assert.equal(left.scheme, 'downstream-sync-manifests');
+    assert.equal(commands.manifests.provideTextDocumentContent(left), answer.original);
+    assert.equal(commands.manifests.provideTextDocumentContent(right), answer.injected);
+    assert.match(right.path, /injected\.yaml$/);
+    assert.doesNotMatch(right.path.split('/').pop(), /^skaffold/, 'no Skaffold schema on the manifests');
+    assert.match(title, /manifests ↔ injected/);
+    assert.deepEqual(fake.messages.map((m) => m.kind), ['warning']);
+    assert.match(fake.messages[0].message, /1 container injected in k8s\/app\.yaml\. Warnings: .*left untouched/);
+
+    // A refusal of the server reaches the user with its reason and the buttons.
+    fake.messages = [];
+    fake.picks.push((items) => items[0]);
+    server.execute = async () => {
+        throw new CommandFailed('k8s/app.yaml: document 1: Deployment web: container app: cannot read the config of image web');
+    };
+    await commands.showInjectedManifests();
+    assert.deepEqual(fake.messages.map((m) => [m.kind, m.message, m.items]), [[
+        'error',
+        'Downstream Sync could not show the injected manifests: k8s/app.yaml: document 1: Deployment web: container app: cannot read the config of image web',
+        ['Show Log', 'Open Settings'],
+    ]]);
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('Show Injected Manifests without the server command says so and calls nothing', async () => {
+    const server = { execute: async () => assert.fail('not offered') } as any;
+    await new Commands(context, server, new SessionsModel()).showInjectedManifests();
+    assert.deepEqual(fake.messages.map((m) => m.message), ['This version of the Downstream Sync server does not show injected manifests.']);
 });

@@ -15,6 +15,7 @@ export interface FakeState {
 export const fake: FakeState = { configuration: {}, messages: [], answers: [], commands: [], picks: [], quickPicks: [] };
 
 export function resetFake(): void {
+    window.activeTextEditor = undefined;
     fake.configuration = {};
     fake.messages = [];
     fake.answers = [];
@@ -60,6 +61,7 @@ export const window = {
     showErrorMessage: message('error'),
     showWarningMessage: message('warning'),
     showInformationMessage: message('info'),
+    activeTextEditor: undefined as any,
     showQuickPick(items: any[], options: any) {
         fake.quickPicks.push({ items, options });
         const answer = fake.picks.shift();
@@ -76,6 +78,12 @@ export const commands = {
 };
 
 export const extensions = { getExtension: () => undefined };
+
+export const Uri = {
+    from({ scheme, path }: { scheme: string; path: string }) {
+        return { scheme, path, fsPath: path, toString: () => `${scheme}:${path}` };
+    },
+};
 
 export class ThemeColor {
     constructor(readonly id: string) {}

@@ -1,6 +1,7 @@
 // Finding the language server: the order of the settings, the Python extension and the bundled
 // environment (findServer with small probes), and the real probes against real Pythons.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -95,6 +96,46 @@ test('the bundled environment installs from the shipped wheels without network, 
     }
 });
 
+/** A CPython 3.10: on PATH, or one of pyenv's (CI's image has it; scripts/build-extension.sh needs it too). */
+function python310(): string {
+    const pyenv = path.join(process.env.PYENV_ROOT ?? path.join(os.homedir(), '.pyenv'), 'versions');
+    const found = fs.existsSync(pyenv) ? fs.readdirSync(pyenv).filter((v) => v.startsWith('3.10.')).sort() : [];
+    const candidates = [...found.reverse().map((v) => path.join(pyenv, v, 'bin', 'python3.10'))];
+    const onPath = (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'python3.10'));
+    const python = [...candidates, ...onPath].find((p) => fs.existsSync(p) && !p.includes(`${path.sep}shims${path.sep}`));
+    assert.ok(python, 'no CPython 3.10 here (on PATH or in pyenv)');
+    return python;
+}
+
+test('with only a Python 3.10 on PATH, the bundled environment installs from the shipped wheels and its server answers', async () => {
+    const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-env310-'));
+    const bin = path.join(storage, 'bin');
+    fs.mkdirSync(bin);
+    fs.symlinkSync(python310(), path.join(bin, 'python3.10'));
+    const savedPath = process.env.PATH;
+    process.env.PATH = bin; // no other Python
+    try {
+        const logged: string[] = [];
+        const python = await ensureBundledEnvironment(path.join(storage, 'store'), WHEELS, '0.0.0-test', (m) => logged.push(m));
+        assert.ok(logged.some((m) => /with python3\.10 \(Python 3\.10\)/.test(m)), logged.join('\n'));
+        const version = await run(python, ['-c', 'import sys, downstream_sync.lsp.server; print(sys.version_info[:2])'], 60_000);
+        assert.equal(version.code, 0, version.stderr);
+        assert.equal(version.stdout.trim(), '(3, 10)');
+        // The language server answers initialize and offers its commands.
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { processId: null, rootUri: null, capabilities: {} } });
+        const answer = spawnSync(python, ['-m', 'downstream_sync.lsp'], {
+            input: `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+            encoding: 'utf8',
+            timeout: 60_000,
+        });
+        assert.match(answer.stdout, /"serverInfo"/, answer.stderr);
+        assert.match(answer.stdout, /downstreamSync\.server\.showInjectedManifests/);
+    } finally {
+        process.env.PATH = savedPath;
+        fs.rmSync(storage, { recursive: true, force: true });
+    }
+});
+
 test('a build without wheels says what to set instead', async () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-nowheels-'));
     try {
@@ -108,7 +149,7 @@ test('a build without wheels says what to set instead', async () => {
     }
 });
 
-test('no Python 3.11+ on PATH: the bundled environment says which names it tried and what to set', async () => {
+test('no Python 3.10+ on PATH: the bundled environment says which names it tried and what to set', async () => {
     const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-nopython-'));
     const savedPath = process.env.PATH;
     process.env.PATH = storage; // a folder with no Python in it
@@ -116,7 +157,7 @@ test('no Python 3.11+ on PATH: the bundled environment says which names it tried
         await assert.rejects(ensureBundledEnvironment(storage, WHEELS, '1', () => undefined), (e: unknown) => {
             assert.ok(e instanceof ServerNotFound);
             assert.equal(e.setting, 'downstreamSync.python');
-            assert.match(e.message, /^No Python 3\.11 or newer was found on PATH \(tried python3\.14, .*python3, python\)\. Install one, or set downstreamSync\.python to one\.$/);
+            assert.match(e.message, /^No Python 3\.10 or newer was found on PATH \(tried python3\.14, .*python3, python\)\. Install one, or set downstreamSync\.python to one\.$/);
             return true;
         });
     } finally {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 import { fake, resetFake } from './fakeVscode';
-import { getSettings, needsServerRestart, startSessionArgs } from '../../src/settings';
+import { getSettings, initializationOptions, needsServerRestart, showInjectedArgs, startSessionArgs } from '../../src/settings';
 
 beforeEach(resetFake);
 
@@ -71,4 +71,15 @@ test('only the server settings restart the server', () => {
     assert.equal(needsServerRestart(event('downstreamSync.serverPath')), true);
     assert.equal(needsServerRestart(event('downstreamSync.trace.server')), true);
     assert.equal(needsServerRestart(event('downstreamSync.namespace')), false);
+});
+
+test('the helper image and the skaffold path reach the server: initializationOptions and showInjectedManifests', () => {
+    assert.deepEqual(initializationOptions(getSettings()), { skaffoldPath: 'skaffold' });
+    fake.configuration[''] = { 'downstreamSync.helperImage': ' registry.local/helper:2 ' };
+    const settings = getSettings();
+    assert.deepEqual(initializationOptions(settings), { skaffoldPath: 'skaffold', helperImage: 'registry.local/helper:2' });
+    assert.deepEqual(showInjectedArgs('/p/skaffold.yaml', [], settings), {
+        configPath: '/p/skaffold.yaml', skaffoldPath: 'skaffold', helperImage: 'registry.local/helper:2',
+    });
+    assert.equal('helperImage' in startSessionArgs({ configPath: '/p/skaffold.yaml', profiles: [] }, settings), false);
 });

@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from ..inject.names import injection_status, rules_fingerprint
 from .attach import AttachTransport, choose_mode
 from .pods import NoPodError, PodChoice, PodNotRunningError, choose_pod, wait_for_pod, where_searched
 from .transport import HELPER_ADVICE, TransportError
@@ -171,6 +172,8 @@ class KubernetesTransport:
         self.excludes: list[str] = []
         self.attach: AttachTransport | None = None
         self._attached_to: tuple[str, str, str] | None = None
+        self.on_warning: Callable[[str], None] | None = None  # told when a pod runs other rules (Session sets it)
+        self._warned: set[tuple[str, str, str]] = set()
 
     @property
     def advice(self) -> str:
@@ -265,10 +268,23 @@ class KubernetesTransport:
         key = (choice.namespace, choice.pod, choice.container)
         if choose_mode(dict(choice.annotations), choice.container, self.helper_mode) == "attach":
             return await self._attached(choice, key)
+        self._check_fingerprint(choice, key)
         if key not in self._checked:
             await self.check_helper(choice)
             self._checked.add(key)
         return self.exec_argv(choice)
+
+    def _check_fingerprint(self, choice: PodChoice, key: tuple[str, str, str]) -> None:
+        """Warn (once a pod) when the pod's helper was injected from other download rules than these:
+        it watches what those rules said until the artifact is deployed again."""
+        if not self.targets or key in self._warned or self.on_warning is None:
+            return
+        fingerprint = rules_fingerprint(self.targets, self.excludes)
+        if injection_status(dict(choice.annotations), choice.container, fingerprint) == "other":
+            self._warned.add(key)
+            self.on_warning(f"{choice.describe()} was injected from other download rules than the ones in the "
+                            f"config now (targets or excludes changed): its helper watches the old ones; deploy "
+                            f"the artifact again (skaffold run, or kubectl apply of the injected manifests)")
 
     def set_targets(self, targets: list[str], excludes: list[str]) -> None:
         """What an attached helper watches (the session's remoteSrc folders and excludes)."""

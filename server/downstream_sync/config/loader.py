@@ -180,6 +180,7 @@ class _Loader:
                 for node, message in failures:
                     sink.error(node.range, "profile-patch-failed", f"profile '{pname}': patch cannot apply: {message}")
             self.follow_requires(root, sink, [n for n, _ in active], requested, (*chain, key))
+            self.project.raw_yaml += [(sink.root, glob) for glob in _raw_yaml(root)]
             artifacts = y.value(y.value(root, "build"), "artifacts")
             if artifacts is not None and artifacts.kind == y.SEQ:
                 for node in artifacts.value:
@@ -227,6 +228,15 @@ def _activated_by(node: y.Node | None, active: list[str]) -> list[str]:
         if y.is_str(name) and (not by or any(a in by for a in active)):
             out.append(name.value)
     return out
+
+
+def _raw_yaml(root: y.Node) -> list[str]:
+    """The manifest globs of one config document: `manifests.rawYaml` (skaffold/v3 and later), else
+    `deploy.kubectl.manifests` (skaffold/v2)."""
+    globs = y.to_data(y.value(y.value(root, "manifests"), "rawYaml"))
+    if not isinstance(globs, list):
+        globs = y.to_data(y.value(y.value(y.value(root, "deploy"), "kubectl"), "manifests"))
+    return [g for g in globs if isinstance(g, str) and g] if isinstance(globs, list) else []
 
 
 def _is_skaffold(root: y.Node) -> bool:

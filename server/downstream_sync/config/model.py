@@ -103,6 +103,9 @@ class Project:
     artifacts: list[Artifact] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
+    # The raw YAML manifests it deploys (`manifests.rawYaml`, or `deploy.kubectl.manifests` of
+    # older configs), after profiles: each glob with the folder of the config that names it.
+    raw_yaml: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:

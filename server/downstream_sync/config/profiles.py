@@ -89,19 +89,24 @@ def active(root: y.Node, requested: list[str], command: str | None = None,
             if n not in off and (n in on or _activated(p, command, env))]
 
 
+OVERLAID = ("build", "manifests", "deploy")  # a profile's sections laid over the config's, field by field
+
+
 def apply(root: y.Node, profile: y.Node) -> tuple[y.Node, list[tuple[y.Node, str]]]:
     """The config with one profile applied; and (node, message) for each patch that failed."""
     failures: list[tuple[y.Node, str]] = []
-    build = y.value(profile, "build")
-    if build is not None and build.kind == y.MAP:
-        base_build = y.value(root, "build")
-        merged = base_build if base_build is not None and base_build.kind == y.MAP else None
-        for key, val in y.items(build):
+    for section in OVERLAID:
+        overlay = y.value(profile, section)
+        if overlay is None or overlay.kind != y.MAP:
+            continue
+        base = y.value(root, section)
+        merged = base if base is not None and base.kind == y.MAP else None
+        for key, val in y.items(overlay):
             if y.is_null(val) or (val.kind != y.SCALAR and not val.value):
                 continue  # as in Skaffold, an empty field of a profile leaves the config's own
-            merged = _set_key(merged or y.clone(build, []), key, val)
+            merged = _set_key(merged or y.clone(overlay, []), key, val)
         if merged is not None and root.kind == y.MAP:
-            root = _set_key(root, y.get(profile, "build")[0], merged)
+            root = _set_key(root, y.get(profile, section)[0], merged)
     patches = y.value(profile, "patches")
     if patches is not None and patches.kind == y.SEQ:
         for patch in patches.value:

@@ -230,8 +230,11 @@ def rewrite_pod(template: dict, spec: dict, chosen: dict[int, ContainerRules],
         container = containers[index]
         image = container["image"]
         label = container.get("name") or f"#{index + 1}"
-        _inject_container(container, rules, lambda image=image: config_for(image),
-                          lambda message, label=label: warn(label, message))
+        try:
+            _inject_container(container, rules, lambda image=image: config_for(image),
+                              lambda message, label=label: warn(label, message))
+        except ImageConfigError as error:
+            raise RewriteError(str(error), label) from None
         names.append(container.get("name") or f"#{index + 1}")
     _ensure_pod_parts(spec, helper_image)
     metadata = template.get("metadata")

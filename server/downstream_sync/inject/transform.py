@@ -11,6 +11,7 @@ inject keep their text byte for byte. Must not import pygls, lsprotocol or the t
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,7 +23,7 @@ from .manifests import (LIST_KINDS, Document, ManifestError, describe, dump_docu
 from .names import DEFAULT_HELPER_IMAGE, rules_fingerprint
 from .rewrite import ContainerRules, RewriteError, rewrite_pod
 
-__all__ = ["InjectError", "InjectRequest", "InjectResult", "inject_manifests", "rules_from_project"]
+__all__ = ["InjectError", "InjectRequest", "InjectResult", "inject_manifests", "inject_streams", "rules_from_project"]
 
 
 class InjectError(Exception):
@@ -50,18 +51,26 @@ class InjectResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def rules_from_project(config_path: str | Path, profiles: tuple[str, ...] = ()) -> tuple[ContainerRules, ...]:
-    """The rules of every artifact with a download stanza, read by the planner's own `plan_rules`
-    (so a pod is injected with exactly the rules its sessions use); raises InjectError."""
+def rules_from_project(config_path: str | Path, profiles: tuple[str, ...] = (),
+                       text: str | None = None) -> tuple[ContainerRules, ...]:
+    """The rules of every artifact with a download stanza; raises InjectError on config errors.
+    `text`: an editor's unsaved content of the config."""
+    return project_rules(config_path, profiles, text)[1]
+
+
+def project_rules(config_path: str | Path, profiles: tuple[str, ...] = (),
+                  text: str | None = None) -> tuple[object, tuple[ContainerRules, ...]]:
+    """The project and its artifacts' rules, read by the planner's own `plan_rules` (so a pod is
+    injected with exactly the rules its sessions use); raises InjectError."""
     from ..planner import PlanError, SyncOptions, plan_rules
 
     try:
-        _, chosen = plan_rules(SyncOptions(Path(config_path), profiles=tuple(profiles)))
+        project, chosen = plan_rules(SyncOptions(Path(config_path), profiles=tuple(profiles), text=text))
     except PlanError as error:
         raise InjectError(error.with_details()) from None
-    return tuple(ContainerRules(artifact.image, tuple(rules.targets), tuple(rules.excludes),
-                                rules_fingerprint(rules.targets, rules.excludes))
-                 for artifact, rules in chosen)
+    return project, tuple(ContainerRules(artifact.image, tuple(rules.targets), tuple(rules.excludes),
+                                         rules_fingerprint(rules.targets, rules.excludes))
+                          for artifact, rules in chosen)
 
 
 def _best_rules(image: str, rules: tuple[ContainerRules, ...]) -> ContainerRules | None:
@@ -156,20 +165,32 @@ class _Run:
 
 def inject_manifests(text: str, request: InjectRequest) -> InjectResult:
     """Rewrite the manifests in `text` (a YAML stream); raises InjectError, returning nothing partial."""
+    return inject_streams([(request.source, text)], request)[0]
+
+
+def inject_streams(streams: list[tuple[str, str]], request: InjectRequest) -> list[InjectResult]:
+    """Rewrite several manifest files that deploy together, given as (name, text): one result per
+    file, each message naming its file. An artifact no container of any of them runs is as `request.missing` says."""
     if not request.rules:
         raise InjectError("no download rules to inject")
-    run = _Run(request)
-    try:
-        pieces = [run.document(doc) for doc in split_stream(text)]
-    except ManifestError as error:
-        raise InjectError(str(error)) from None
-    missing = [r.artifact for r in request.rules if r.artifact not in run.matched]
+    results, matched, images_seen = [], set(), []
+    for name, text in streams:
+        run = _Run(dataclasses.replace(request, source=name))
+        try:
+            pieces = [run.document(doc) for doc in split_stream(text)]
+        except ManifestError as error:
+            raise InjectError(str(error)) from None
+        run.result.text = "".join(pieces)
+        results.append(run.result)
+        matched |= run.matched
+        images_seen += run.images_seen
+    missing = [r.artifact for r in request.rules if r.artifact not in matched]
     if missing and request.missing != "ignore":
-        seen = ", ".join(dict.fromkeys(run.images_seen)) or "none"
-        message = (f"{request.source}: no container runs artifact{'s' if len(missing) > 1 else ''} "
+        seen = ", ".join(dict.fromkeys(images_seen)) or "none"
+        where = streams[0][0] if len(streams) == 1 else ", ".join(name for name, _ in streams)
+        message = (f"{where}: no container runs artifact{'s' if len(missing) > 1 else ''} "
                    f"{', '.join(missing)} (images found: {seen})")
         if request.missing == "error":
             raise InjectError(message)
-        run.result.warnings.append(message + "; nothing injected for " + ("them" if len(missing) > 1 else "it"))
-    run.result.text = "".join(pieces)
-    return run.result
+        results[0].warnings.append(message + "; nothing injected for " + ("them" if len(missing) > 1 else "it"))
+    return results

@@ -16,7 +16,8 @@ START_SESSION = "downstreamSync.server.startSession"
 STOP_SESSION = "downstreamSync.server.stopSession"
 LIST_SESSIONS = "downstreamSync.server.listSessions"
 RESOLVE_CONFLICT = "downstreamSync.server.resolveConflict"
-COMMANDS = [START_SESSION, STOP_SESSION, LIST_SESSIONS, RESOLVE_CONFLICT]
+SHOW_INJECTED_MANIFESTS = "downstreamSync.server.showInjectedManifests"
+COMMANDS = [START_SESSION, STOP_SESSION, LIST_SESSIONS, RESOLVE_CONFLICT, SHOW_INJECTED_MANIFESTS]
 
 SESSION_STATE = "downstreamSync/sessionState"
 FILE_EVENT = "downstreamSync/fileEvent"

@@ -20,7 +20,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
-from . import actions, completion, diagnostics, hover, protocol, wire
+from . import actions, completion, diagnostics, hover, injected, protocol, wire
 from . import tcp as tcp_server
 from .sessions import CommandError, Sessions
 from .tasks import Background
@@ -28,6 +28,7 @@ from .tasks import Background
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+OPTION_KEYS = ("helperImage", "skaffoldPath")  # initializationOptions that commands default to
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -50,6 +51,7 @@ class DownstreamSyncServer(LanguageServer):
         self.sessions = Sessions(self)
         self.debouncer = diagnostics.Debouncer(self._validate_soon)
         self._published: set[str] = set()
+        self.options: dict[str, str] = {}  # string initializationOptions that commands default to
 
     def show_message(self, message: str, kind: lsp.MessageType = lsp.MessageType.Info) -> None:
         self.window_show_message(lsp.ShowMessageParams(type=kind, message=message))
@@ -124,6 +126,12 @@ def make_server() -> DownstreamSyncServer:
     @ls.feature(lsp.INITIALIZE)
     def initialize(ls: DownstreamSyncServer, params: lsp.InitializeParams) -> None:
         opts = params.initialization_options
+        for key in OPTION_KEYS:
+            value = opts.get(key) if isinstance(opts, dict) else None
+            if isinstance(value, str) and value.strip():
+                ls.options[key] = value.strip()
+            elif value not in (None, ""):
+                log.warning("ignoring %s=%r: not a string", key, value)
         if isinstance(opts, dict) and "diagnosticsDelayMs" in opts:
             try:
                 ls.debouncer.delay = max(0.0, float(opts["diagnosticsDelayMs"]) / 1000)
@@ -200,6 +208,10 @@ def make_server() -> DownstreamSyncServer:
     @ls.command(protocol.RESOLVE_CONFLICT)
     async def resolve_conflict(ls: DownstreamSyncServer, *args: Any) -> dict[str, Any]:
         return await _run(ls.sessions.resolve(*args))
+
+    @ls.command(protocol.SHOW_INJECTED_MANIFESTS)
+    async def show_injected_manifests(ls: DownstreamSyncServer, *args: Any) -> dict[str, Any]:
+        return await _run(injected.show_injected(ls, *args))
 
     @ls.feature(lsp.SHUTDOWN)
     async def shutdown(ls: DownstreamSyncServer, params: Any) -> None:

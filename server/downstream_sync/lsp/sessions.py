@@ -20,7 +20,8 @@ from lsprotocol import types as lsp
 from pygls.uris import to_fs_path
 
 from downstream_sync.sync.events import (Conflict, ConflictResolved, DownloadProgress, FileSkipped, FileSynced,
-                                         ReconcileProgress, SessionState, StateChanged, SyncError, printable)
+                                         ReconcileProgress, SessionState, SessionWarning, StateChanged, SyncError,
+                                         printable)
 
 from . import protocol
 
@@ -116,6 +117,31 @@ def _as_list(line: str) -> str:
         return '["program", "arg", ...]'
 
 
+def config_path(server: "DownstreamSyncServer", opts: dict[str, Any], must_exist: bool = True) -> Path:
+    """The skaffold.yaml a command names (`configPath`: a path, workspace-relative or absolute, or a
+    file URI), or `skaffold.yaml` at the workspace root."""
+    raw = _optional_str(opts, "configPath")
+    root = server.workspace.root_path
+    if raw is None:
+        if root and (Path(root) / "skaffold.yaml").is_file():
+            return Path(root) / "skaffold.yaml"
+        raise CommandError("this command needs 'configPath': the skaffold.yaml to use")
+    path = Path(to_fs_path(raw) or raw) if raw.startswith("file:") else Path(raw).expanduser()
+    if not path.is_absolute() and root:
+        path = Path(root) / path
+    if must_exist and not path.is_file():
+        raise CommandError(f"{path} does not exist or is not a file")
+    return path.resolve()
+
+
+def open_text(server: "DownstreamSyncServer", path: Path) -> str | None:
+    """The editor's unsaved text of `path`, if it is open."""
+    for doc in list(server.workspace.text_documents.values()):
+        if doc.path and Path(doc.path).resolve() == path:
+            return doc.source
+    return None
+
+
 class Sessions:
     """The sessions of one language server, keyed by name."""
 
@@ -129,18 +155,7 @@ class Sessions:
     # --- commands -------------------------------------------------------------------------
 
     def _config_path(self, opts: dict[str, Any], must_exist: bool = True) -> Path:
-        raw = _optional_str(opts, "configPath")
-        if raw is None:
-            root = self.server.workspace.root_path
-            if root and (Path(root) / "skaffold.yaml").is_file():
-                return Path(root) / "skaffold.yaml"
-            raise CommandError("startSession needs 'configPath': the skaffold.yaml to sync for")
-        path = Path(to_fs_path(raw) or raw) if raw.startswith("file:") else Path(raw).expanduser()
-        if not path.is_absolute() and self.server.workspace.root_path:
-            path = Path(self.server.workspace.root_path) / path
-        if must_exist and not path.is_file():
-            raise CommandError(f"{path} does not exist or is not a file")
-        return path.resolve()
+        return config_path(self.server, opts, must_exist)
 
     async def start(self, *args: Any) -> dict[str, Any]:
         """Plan every artifact's session (planner.py) before starting any; a session that cannot
@@ -208,7 +223,7 @@ class Sessions:
             pod_timeout=float(timeout),
             helper_mode=_optional_str(opts, "helper") or "auto",
             name=_optional_str(opts, "name"),
-            text=self._open_text(config_path),
+            text=open_text(self.server, config_path),
         )
 
     async def stop(self, *args: Any) -> dict[str, Any]:
@@ -252,13 +267,6 @@ class Sessions:
             await self._stop_one(name)
 
     # --- internals ------------------------------------------------------------------------
-
-    def _open_text(self, path: Path) -> str | None:
-        """The editor's unsaved text of `path`, if it is open."""
-        for doc in list(self.server.workspace.text_documents.values()):
-            if doc.path and Path(doc.path).resolve() == path:
-                return doc.source
-        return None
 
     async def _stop_one(self, name: str) -> None:
         entry = self.running.get(name)
@@ -319,6 +327,9 @@ class Sessions:
             if event.state is SessionState.FAILED:
                 self.server.show_message(f"Downstream Sync session '{entry.name}' failed: {printable(event.detail)}",
                                          lsp.MessageType.Error)
+        elif isinstance(event, SessionWarning):
+            self.server.show_message(f"Downstream Sync '{entry.name}': {printable(event.message)}",
+                                     lsp.MessageType.Warning)
         elif isinstance(event, ReconcileProgress):
             await self._progress(entry, event)
         elif isinstance(event, DownloadProgress):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Union
 
 __all__ = ["SessionState", "StateChanged", "ReconcileProgress", "DownloadProgress", "FileSynced", "FileSkipped",
-           "Conflict", "ConflictResolved", "SyncError", "Event", "SessionStats", "PullResult", "printable"]
+           "Conflict", "ConflictResolved", "SyncError", "SessionWarning", "Event", "SessionStats", "PullResult", "printable"]
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _JOINERS = ("\u200c", "\u200d")  # format characters that ordinary scripts and emoji need
@@ -135,8 +135,15 @@ class SyncError(_Base):
     message: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class SessionWarning(_Base):
+    """Something the user should act on that stops nothing, e.g. the pod was injected from other
+    download rules than the current ones (redeploy it)."""
+    message: str
+
+
 Event = Union[StateChanged, ReconcileProgress, DownloadProgress, FileSynced, FileSkipped, Conflict, ConflictResolved,
-              SyncError]
+              SyncError, SessionWarning]
 
 
 @dataclass

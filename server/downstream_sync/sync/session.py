@@ -25,8 +25,8 @@ from .apply import Applier, LostStream, Work, conflict_keys, merge, written_copy
 from .client import HelperClient, connection_lost, pb
 from .lane import Lane
 from .decide import Policy
-from .events import (Conflict, ConflictResolved, Event, FileSynced, PullResult, SessionState, SessionStats, StateChanged,
-                     SyncError)
+from .events import (Conflict, ConflictResolved, Event, FileSynced, PullResult, SessionState, SessionStats,
+                     SessionWarning, StateChanged, SyncError)
 from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
 from .lock import SessionBusy, SessionLock
 from .pipeline import Pipeline
@@ -61,6 +61,8 @@ class Session:
         set_targets = getattr(transport, "set_targets", None)  # a transport that may start a helper (attach)
         if set_targets is not None:
             set_targets(rules.targets, rules.excludes)
+        if hasattr(transport, "on_warning"):  # a transport that can tell the pod runs other rules
+            transport.on_warning = self._warn
         self.project_root = Path(project_root).resolve()
         self.policy: Policy = policy
         self.state_dir = Path(state_dir) if state_dir is not None else self.project_root / STATE_DIR_NAME
@@ -280,6 +282,9 @@ class Session:
                 callback(event)
             except Exception:
                 log.exception("a subscriber of session %s failed on %s", self.name, type(event).__name__)
+
+    def _warn(self, message: str) -> None:
+        self._emit(SessionWarning(session=self.name, message=message))
 
     def _set_state(self, state: SessionState, detail: str = "") -> None:
         self._state = state
