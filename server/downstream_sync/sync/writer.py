@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from sync_helper.protocol import md5_file
+
 __all__ = ["WriteError", "RefusedPath", "DiskFull", "AtomicFile", "remove_file", "move_file",
            "lstat", "md5_file", "clean_stale_temps", "TEMP_MARK", "SWAP_MARK", "CONFLICT_SUFFIX", "BACKUP_SUFFIX",
            "stat_proves", "Expected", "fit_name", "conflict_name", "backup_name",
@@ -293,17 +295,6 @@ def lstat(path: Path) -> os.stat_result | None:
         return None
     except NotADirectoryError:
         return None
-
-
-def md5_file(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            block = f.read(1 << 20)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
 
 
 def _file_mode(mode: int) -> int:
