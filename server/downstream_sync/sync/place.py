@@ -20,7 +20,8 @@ from typing import Callable
 from .decide import Action, Decision, Policy, decide_change
 from .local import Known, Look, md5_now
 from .targets import Target
-from .writer import AtomicFile, Expected, LocalChanged, WriteError, conflict_name, lstat, match_exec_bits, now_ns
+from .writer import (AtomicFile, Expected, LocalChanged, RefusedPath, WriteError, conflict_name, lstat,
+                     match_exec_bits, now_ns)
 
 __all__ = ["Result", "Outcome", "Change", "open_temp", "place", "keep_copy", "in_sync", "write_change",
            "in_the_way", "file_above", "expected", "MAX_COPIES"]
@@ -123,38 +124,85 @@ def in_sync(t: Target, d: Decision, st: os.stat_result, checked: int, mode: int,
     return Outcome(Result.IN_SYNC, d, st=st, checked=checked, look=look)
 
 
+_CREATED = Decision(Action.WRITE, "created")
+
+
 def write_change(c: Change) -> Outcome:
     """Look at the local file, decide and write: the whole of a change whose content came with it
-    (any thread; the pipeline never hands one path to two workers at once)."""
+    (any thread; the pipeline never hands one path to two workers at once).
+
+    A path this tool has no record of and no open conflict on is first written as a new file
+    without a look: when the local file is absent, that is the decision anyway ("created"), and
+    RENAME_NOREPLACE proves it absent at the moment the file goes in place. Anything at the name
+    (the user's file, a folder, a symlink) fails that, and the file is then looked at and decided
+    on as any other, the bytes already written kept for it."""
     t = c.target
+    made: list[str] = []
     try:
         if c.renamed_away:
             return Outcome(Result.RENAMED_AWAY)
+        af = None
+        if c.known.entry is None and c.conflict_md5 is None:
+            try:
+                af = open_temp(t, _CREATED, c.mode, made)
+            except RefusedPath:
+                af = None  # a file or symlink on the way: looked at below
+            else:
+                _write(af, c.content)
+                checked = now_ns()
+                try:
+                    new_st, _ = af.commit(c.md5, None)
+                except LocalChanged:
+                    pass  # something is there: decide on it, with these bytes in hand
+                else:
+                    return Outcome(Result.WRITTEN, _CREATED, None, new_st, checked, af.md5, made=tuple(made))
+        return _write_looked(c, af, made)
+    except Exception as e:
+        return Outcome(Result.FAILED, error=e, made=tuple(made))
+
+
+def _write(af: AtomicFile, content: bytes) -> None:
+    try:
+        af.write(content)
+    except BaseException:
+        af.abort()
+        raise
+
+
+def _write_looked(c: Change, af: AtomicFile | None, made: list[str]) -> Outcome:
+    """write_change after a look at the local file; `af`: the content written already, or None."""
+    t = c.target
+    try:
         checked = now_ns()
         st = lstat(t.local)
         if in_the_way(t, st):
-            return Outcome(Result.RETYPE)  # on the loop: it may change the ledger
+            return _drop(af, Outcome(Result.RETYPE, made=tuple(made)))  # on the loop: it may change the ledger
         if st is not None and not stat_mod.S_ISREG(st.st_mode):
-            return Outcome(Result.REFUSED, st=st)
+            return _drop(af, Outcome(Result.REFUSED, st=st, made=tuple(made)))
         local_md5, look = md5_now(t.local, st, c.known, checked)
         entry = c.known.entry
         d = decide_change(c.md5, local_md5, entry.md5 if entry else None, c.policy, c.conflict_md5)
         if d.action is Action.SKIP:
-            return in_sync(t, d, st, checked, c.mode, look)
+            o = in_sync(t, d, st, checked, c.mode, look)
+            return _drop(af, Outcome(o.result, o.decision, st=o.st, checked=o.checked, error=o.error, look=look,
+                                     made=tuple(made)))
         if d.action is Action.HELD:
-            return Outcome(Result.HELD, d, look=look)
-        made: list[str] = []
-        af = open_temp(t, d, c.mode, made)
-        try:
-            af.write(c.content)
-        except BaseException:
-            af.abort()
-            raise
-        o = place(t, d, expected(st, local_md5, checked), af, c.md5, c.policy, tuple(made))
-        return Outcome(o.result, o.decision, o.before, o.st, o.checked, o.md5, o.backup, o.copy, look=look,
-                       unplaced=o.unplaced, made=o.made)
-    except Exception as e:
-        return Outcome(Result.FAILED, error=e)
+            return _drop(af, Outcome(Result.HELD, d, look=look, made=tuple(made)))
+        if af is None:
+            af = open_temp(t, d, c.mode, made)
+            _write(af, c.content)
+    except BaseException:
+        _drop(af, None)
+        raise
+    o = place(t, d, expected(st, local_md5, checked), af, c.md5, c.policy, tuple(made))
+    return Outcome(o.result, o.decision, o.before, o.st, o.checked, o.md5, o.backup, o.copy, look=look,
+                   unplaced=o.unplaced, made=o.made)
+
+
+def _drop(af: AtomicFile | None, o: Outcome | None) -> Outcome | None:
+    if af is not None:
+        af.abort()
+    return o
 
 
 def in_the_way(t: Target, st: os.stat_result | None) -> bool:

@@ -236,10 +236,59 @@ def _exchange(dir_fd: int, a: str, b: str) -> bool:
         raise
 
 
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}.get(platform.machine())
+_RESOLVE_NO_MAGICLINKS, _RESOLVE_NO_SYMLINKS, _RESOLVE_BENEATH = 0x02, 0x04, 0x08
+_BELOW_ONLY = _OpenHow(_DIR_FLAGS | os.O_NOFOLLOW, 0, _RESOLVE_NO_MAGICLINKS | _RESOLVE_NO_SYMLINKS | _RESOLVE_BENEATH)
+_openat2_usable = _SYS_OPENAT2 is not None
+
+
+def _open_below(fd: int, rel: str) -> int:
+    """openat2(2) of the folder fd/rel in one call, refusing any symlink on the way and any way out
+    of fd (the walk of _open_dir, done by the kernel). OSError as openat(2); ENOSYS when the kernel
+    or a sandbox does not offer it."""
+    global _openat2_usable
+    if not _openat2_usable:
+        raise OSError(errno.ENOSYS, "openat2 is not available")
+    got = _libc.syscall(_SYS_OPENAT2, fd, os.fsencode(rel), ctypes.byref(_BELOW_ONLY), ctypes.sizeof(_BELOW_ONLY))
+    if got < 0:
+        err = ctypes.get_errno()
+        if err in (errno.ENOSYS, errno.EPERM, errno.E2BIG, errno.EINVAL):
+            _openat2_usable = False
+            err = errno.ENOSYS
+        raise OSError(err, os.strerror(err), rel)
+    return got
+
+
 def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str,
               on_mkdir: Callable[[str], None] | None = None) -> int | None:
     """A descriptor of local_dir/parts..., never following a symlink below local_dir;
-    `on_mkdir` is told each folder made (relative to local_dir, POSIX)."""
+    `on_mkdir` is told each folder made (relative to local_dir, POSIX). An existing folder is
+    opened in one openat2 call where the kernel has it, else walked one folder at a time."""
+    if parts and _openat2_usable:
+        try:
+            top = os.open(local_dir, _DIR_FLAGS)
+        except OSError:
+            pass  # the walk below says why, or makes it
+        else:
+            try:
+                return _open_below(top, "/".join(parts))
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
+                    return _walk_dir(local_dir, parts, create, what, on_mkdir)  # names the culprit
+                if e.errno not in (errno.ENOENT, errno.ENOSYS, errno.EAGAIN):
+                    raise _explain(e, what, os.path.join(local_dir, *parts)) from e
+            finally:
+                os.close(top)
+    return _walk_dir(local_dir, parts, create, what, on_mkdir)
+
+
+def _walk_dir(local_dir: Path, parts: list[str], create: bool, what: str,
+              on_mkdir: Callable[[str], None] | None = None) -> int | None:
+    """_open_dir, one O_NOFOLLOW folder at a time (making the missing ones when `create`)."""
     try:
         try:
             fd = os.open(local_dir, _DIR_FLAGS)
