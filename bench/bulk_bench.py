@@ -11,8 +11,9 @@ app-connect, as through kubectl exec, into an empty project folder. rsync and ta
 tree into an empty folder. Each tool runs alone; the page cache is warm for all of them (a first
 untimed pull read every file). Reported: wall seconds (median of RUNS), CPU seconds of the local
 side (the process and the children it waited for) and of the helper, and ratios to rsync and tar.
-Target: pull within 1.5x of rsync on tmpfs. `--profile` writes cProfile files of one pull (the CLI)
-and of the helper during it to bench/out/. Writes bench/out/bulk_bench.json. Mounting tmpfs needs
+Target: pull within 1.5x of rsync on tmpfs. `--profile` writes profiles of one pull (the CLI) and
+of the helper during it to bench/out/: py-spy's collapsed stacks of every thread when the venv has
+py-spy (`pip install py-spy`), else cProfile files (the main thread only). Writes bench/out/bulk_bench.json. Mounting tmpfs needs
 root; elsewhere /dev/shm is used.
 """
 
@@ -36,6 +37,12 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 OUT = Path(__file__).parent / "out"
 TARGET = 1.5  # pull / rsync on tmpfs
+SPY = shutil.which("py-spy", path=str(BIN))  # samples every thread; cProfile sees the main thread only
+
+
+def spy(out: Path) -> list[str]:
+    """py-spy sampling a command: collapsed stacks of all its threads, by thread (flamegraph.pl input)."""
+    return [SPY, "record", "--format", "raw", "--threads", "--rate", "250", "--nonblocking", "-o", str(out), "--"]
 
 
 def make_tree(root: Path, files: int, seed: int = 7) -> int:
@@ -88,7 +95,9 @@ class Helper:
         self.container = work / "container"
         self.sock = work / "helper.sock"
         server = [str(BIN / "app-server")]
-        if profile:
+        if profile and SPY:
+            server = [*spy(OUT / "bulk_helper.spy"), sys.executable, "-m", "sync_helper.app_server"]
+        elif profile:
             server = [sys.executable, "-m", "cProfile", "-o", str(OUT / "bulk_helper.prof"), "-m", "sync_helper.app_server"]
         argv = [*server, "--targets", "src", "--socket", str(self.sock)]
         self.proc = subprocess.Popen(argv, cwd=self.container, stderr=subprocess.DEVNULL,
@@ -100,7 +109,10 @@ class Helper:
             time.sleep(0.01)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT if self.proc.args[0] == sys.executable else signal.SIGTERM)
+        if self.proc.args[0] in (sys.executable, SPY):  # profiled: SIGINT lets the profiler write
+            os.killpg(self.proc.pid, signal.SIGINT)
+        else:
+            self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
@@ -119,7 +131,9 @@ def project(work: Path, name: str) -> Path:
 
 def pull_argv(root: Path, sock: Path, profile: Path | None = None) -> list[str]:
     cli = [str(BIN / "downstream-sync")]
-    if profile is not None:
+    if profile is not None and SPY:
+        cli = [*spy(profile.with_suffix(".spy")), sys.executable, "-m", "downstream_sync.cli"]
+    elif profile is not None:
         cli = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "downstream_sync.cli"]
     return [*cli, "pull", "-f", str(root / "skaffold.yaml"),
             "--connect-command", f"{BIN / 'app-connect'} --socket {sock}"]

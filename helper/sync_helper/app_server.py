@@ -19,12 +19,12 @@ import threading
 
 from .channel import server_options
 from .globs import Excludes, GlobError
+from .protocol import MAX_INLINE
 from .supervisor import Child, CommandError, become_subreaper
 from .tracker import DELETE_HOLD
 
 log = logging.getLogger("app-server")
 
-MAX_INLINE = 256 << 10
 BACKLOG = 10_000
 CLIENT_QUEUE = 10_000
 

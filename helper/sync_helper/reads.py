@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 
-__all__ = ["CHUNK", "unchanged", "only_grew", "prefix_md5", "read_prefix", "consistent_prefix"]
+from .protocol import CHUNK
 
-CHUNK = 1 << 20
+__all__ = ["CHUNK", "unchanged", "only_grew", "prefix_md5", "read_prefix", "consistent_prefix"]
 
 
 def unchanged(fd: int, st: os.stat_result) -> bool:

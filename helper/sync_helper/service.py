@@ -12,7 +12,6 @@ Must not import watchdog.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import stat
@@ -24,6 +23,7 @@ import grpc
 from .hub import Hub
 from .index import Index
 from .paths import PathMissing, PathRefused, Targets, open_regular
+from .protocol import CHANGED, CHUNK, NOT_FOUND, PACK, PACK_BYTES, REFUSED, STATUS_OF_CODE, UNREADABLE, md5_hex, new_md5
 from .reads import only_grew, prefix_md5, read_prefix, consistent_prefix, unchanged
 from .tracker import read_small
 from .transfer import TransferDesk
@@ -34,13 +34,10 @@ __all__ = ["FileService", "CHUNK", "SMALL"]
 
 log = logging.getLogger("app-server")
 
-CHUNK = 1 << 20        # bytes per DownloadResponse chunk
 SMALL = 256 << 10      # files up to this size are read in one go on the loop
 SETTLED_NS = 100_000_000  # a file unwritten for this long has a distinct mtime for any later write
 BATCH_EVENTS = 1000    # events per BATCH message at most
 BATCH_BYTES = 1 << 20  # a BATCH message is closed once its inline content reaches this
-PACK = 64 << 10        # DownloadFiles sends files up to this size whole, several to a message
-PACK_BYTES = 1 << 20   # and closes such a message once it holds this much
 Event = pb.FileEvent
 
 
@@ -168,7 +165,7 @@ class FileService(pb_grpc.FileServiceServicer):
             except PathRefused:
                 continue
             got = read_small(target, rel, limit)
-            if got is not None and hashlib.md5(got[1]).hexdigest() == ev.MD5Hash:
+            if got is not None and md5_hex(got[1]) == ev.MD5Hash:
                 events[i] = full = Event()  # a copy: backlog events never hold content
                 full.CopyFrom(ev)
                 full.content = got[1]
@@ -181,9 +178,9 @@ class FileService(pb_grpc.FileServiceServicer):
             async for msg in self._stream(request.path, fd, st, pack=False):
                 yield msg
         except Changed:
-            await context.abort(grpc.StatusCode.ABORTED, f"{request.path!r} changed while it was read; ask again")
+            await context.abort(_status(CHANGED), f"{request.path!r} changed while it was read; ask again")
         except OSError as e:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{request.path!r} cannot be read: {e.strerror}")
+            await context.abort(_status(UNREADABLE), f"{request.path!r} cannot be read: {e.strerror}")
         finally:
             os.close(fd)
 
@@ -196,11 +193,11 @@ class FileService(pb_grpc.FileServiceServicer):
             try:
                 fd, st = self._open(path)
             except PathRefused as e:
-                answer = _error(path, pb.FileError.REFUSED, str(e))
+                answer = _error(path, REFUSED, str(e))
             except PathMissing as e:
-                answer = _error(path, pb.FileError.NOT_FOUND, str(e))
+                answer = _error(path, NOT_FOUND, str(e))
             except OSError as e:
-                answer = _error(path, pb.FileError.UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
+                answer = _error(path, UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
             else:
                 answer = None
                 if st.st_size <= PACK:
@@ -208,9 +205,9 @@ class FileService(pb_grpc.FileServiceServicer):
                         blobs.append(_blob(path, fd, st))
                         packed += st.st_size
                     except Changed:
-                        answer = _error(path, pb.FileError.CHANGED, f"{path!r} changed while it was read; ask again")
+                        answer = _error(path, CHANGED, f"{path!r} changed while it was read; ask again")
                     except OSError as e:
-                        answer = _error(path, pb.FileError.UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
+                        answer = _error(path, UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
                     finally:
                         os.close(fd)
                     if answer is None:
@@ -231,9 +228,9 @@ class FileService(pb_grpc.FileServiceServicer):
                 async for msg in self._stream(path, fd, st, pack=True):
                     yield msg
             except Changed:
-                yield _error(path, pb.FileError.CHANGED, f"{path!r} changed while it was read; ask again")
+                yield _error(path, CHANGED, f"{path!r} changed while it was read; ask again")
             except OSError as e:
-                yield _error(path, pb.FileError.UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
+                yield _error(path, UNREADABLE, f"{path!r} cannot be read: {e.strerror}")
             finally:
                 os.close(fd)
         if blobs:
@@ -252,7 +249,7 @@ class FileService(pb_grpc.FileServiceServicer):
             else:
                 md5 = await asyncio.get_running_loop().run_in_executor(None, prefix_md5, fd, st.st_size)
             if md5 is None:
-                await context.abort(grpc.StatusCode.ABORTED, f"{request.path!r} changed while it was read; ask again")
+                await context.abort(_status(CHANGED), f"{request.path!r} changed while it was read; ask again")
         except BaseException:
             os.close(fd)
             raise
@@ -263,11 +260,11 @@ class FileService(pb_grpc.FileServiceServicer):
         try:
             return self._open(wire)
         except PathRefused as e:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
+            await context.abort(_status(REFUSED), str(e))
         except PathMissing as e:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+            await context.abort(_status(NOT_FOUND), str(e))
         except OSError as e:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{wire!r} cannot be read: {e.strerror}")
+            await context.abort(_status(UNREADABLE), f"{wire!r} cannot be read: {e.strerror}")
         raise AssertionError("context.abort returns only by raising")
 
     def _open(self, wire: str) -> tuple[int, os.stat_result]:
@@ -279,7 +276,7 @@ class FileService(pb_grpc.FileServiceServicer):
         mode = stat.S_IMODE(st.st_mode)
         if st.st_size <= SMALL:
             data = _read_small(fd, st)
-            header = pb.FileHeader(path=wire, size=st.st_size, md5=hashlib.md5(data).hexdigest(), mode=mode,
+            header = pb.FileHeader(path=wire, size=st.st_size, md5=md5_hex(data), mode=mode,
                                    mtime_ns=st.st_mtime_ns)
             if pack:
                 yield pb.DownloadResponse(header=header, chunk=data)
@@ -348,7 +345,7 @@ class _Reader:
 
     def __init__(self, fd: int, size: int):
         self.fd, self.size, self.total = fd, size, 0
-        self.md5 = hashlib.md5()
+        self.md5 = new_md5()
 
     def next(self) -> bytes:
         if self.total >= self.size:
@@ -370,7 +367,12 @@ def _read_small(fd: int, st: os.stat_result) -> bytes:
 def _blob(wire: str, fd: int, st: os.stat_result) -> pb.FileBlob:
     """A small file whole; raises Changed when it is not what `st` says."""
     data = _read_small(fd, st)
-    return pb.FileBlob(header=_header(wire, st, hashlib.md5(data).hexdigest()), content=data)
+    return pb.FileBlob(header=_header(wire, st, md5_hex(data)), content=data)
+
+
+def _status(code: int) -> grpc.StatusCode:
+    """The status a single-file call ends with when it cannot send the file (protocol.py)."""
+    return grpc.StatusCode[STATUS_OF_CODE[code]]
 
 
 def _header(wire: str, st: os.stat_result, md5: str) -> pb.FileHeader:

@@ -13,7 +13,6 @@ Must not import grpc or watchdog.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import stat
@@ -21,6 +20,7 @@ import time
 
 from .index import FileInfo, Index
 from .paths import PathMissing, PathRefused, Target, below_target as _below, lstat_below, open_regular
+from .protocol import md5_hex
 from .reads import prefix_md5, read_prefix, consistent_prefix
 from .wire import filedownload_pb2 as pb
 
@@ -141,7 +141,7 @@ class Tracker:
                 self._hash_later(target, rel)
                 return
             st, data = got
-            self._record(wire, info_of(st, hashlib.md5(data).hexdigest()), data)
+            self._record(wire, info_of(st, md5_hex(data)), data)
         else:
             self._hash_later(target, rel)
 

@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from .protocol import LANE_CHANGED, LANE_DONE, LANE_ERR, LANE_OK, PREFACE
 from .reads import only_grew, unchanged
 
 __all__ = ["TransferDesk", "PREFACE", "TICKET_SECONDS", "data_socket"]
 
-PREFACE = b"DSYNC-DATA/1 "
 TICKET_SECONDS = 60.0
 MAX_TICKETS = 64  # unclaimed tickets kept at once; the oldest goes first
 _MAX_LINE = 256
@@ -134,17 +134,17 @@ class TransferDesk:
                 token = _read_token(conn)
                 ticket = self.claim(token) if token else None
                 if ticket is None:
-                    conn.sendall(b"ERR unknown, used or expired token\n" if token else b"ERR bad preface\n")
+                    conn.sendall(LANE_ERR + (b" unknown, used or expired token\n" if token else b" bad preface\n"))
                     return
                 try:
                     conn.settimeout(None)
-                    conn.sendall(b"OK\n")
+                    conn.sendall(LANE_OK)
                     if not _send(conn, ticket.fd, ticket.st.st_size):
                         return  # the file shrank: end without a trailer, the client keeps nothing
                     # Grown only: the bytes sent are a prefix, and the client keeps them only when
                     # they hash to the header's MD5 (a second read of that prefix).
                     same = unchanged(ticket.fd, ticket.st) and not self.busy(ticket.wire)
-                    conn.sendall(b"DONE\n" if same or only_grew(ticket.fd, ticket.st) else b"CHANGED\n")
+                    conn.sendall(LANE_DONE if same or only_grew(ticket.fd, ticket.st) else LANE_CHANGED)
                 finally:
                     os.close(ticket.fd)
             except OSError:

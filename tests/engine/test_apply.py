@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from downstream_sync.sync.apply import Applier, Work
-from downstream_sync.sync.events import FileSkipped, FileSynced, SessionStats
+from downstream_sync.sync.events import FileSkipped, FileSynced, SessionStats, SyncError
 from downstream_sync.sync.ledger import Ledger
 from downstream_sync.sync.rules import RuleSet
 
@@ -55,3 +55,28 @@ async def test_files_named_like_our_own_are_not_synced(project):
     assert not (project / "out").exists()
     assert len([e for e in events if isinstance(e, FileSkipped)]) == 3
     a.ledger.close()
+
+
+async def test_a_file_in_sync_whose_exec_bits_cannot_be_set_is_one_error_on_both_paths(project):
+    """The same file, its content in hand (written in a worker thread) or to be downloaded (decided
+    on the loop), in sync locally but reached through a symlinked folder: the exec bits cannot be set
+    without following it. Both paths report the same error and record nothing."""
+    data = b"#!/bin/sh\n"
+    (project / "out" / "real").mkdir(parents=True)
+    (project / "out" / "real" / "x.sh").write_bytes(data)
+    (project / "out" / "d").symlink_to("real")
+    md5 = hashlib.md5(data).hexdigest()
+    answers = []
+    for content in (data, None):
+        events = []
+        a = applier(project, events)
+        w = Work("change", "src/d/x.sh", md5, len(data), 0o755, content, "", 1)
+        await a.handle([w, inline("src/other.txt", b"o", 2)])  # two items: a group, as a burst is
+        errors = [(e.path, e.message) for e in events if isinstance(e, SyncError)]
+        answers.append((errors, a.ledger.get("out/d/x.sh")))
+        a.ledger.close()
+    assert answers[0] == answers[1]
+    [(path, message)] = answers[0][0]
+    assert path == "out/d/x.sh" and "symlink" in message
+    assert answers[0][1] is None
+    assert (project / "out" / "real" / "x.sh").stat().st_mode & 0o111 == 0

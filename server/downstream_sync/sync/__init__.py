@@ -9,13 +9,26 @@ Modules, each owning one thing:
 - session.py   `Session`: connect, watch, reconnect with backoff, resume, reconcile; `pull`;
                `resolve_conflict`.
 - pipeline.py  the bounded, per-path coalescing work queue with a worker pool.
-- apply.py     one item at a time onto the disk: decide, write, keep a conflict copy, delete, move.
+- work.py      a work item (change, delete, rename) and how two for one path merge.
+- apply.py     the Applier: each item's ledger entry and events; deletes, renames, type changes,
+               conflicts. Reports the outcome of placing; does no framing and no threads of its own.
+- targets.py   wire path -> local target, or why not (unsafe, reserved, excluded, ours).
+- local.py     what a local file holds: its MD5 from the ledger or the hash cache, else read.
 - decide.py    the pure decision from the remote, local and ledger MD5s.
+- place.py     putting a file in place per the decision, as values: `Change` in, one `Outcome` out
+               (for inline content and downloads alike); safe in a worker thread.
+- download.py  DownloadFiles framing: each wanted file comes back `Received` (verified bytes in a
+               temporary file) or `NotReceived`; it never places or reports.
+- lane.py      the data lane for large files, answering as download.py does.
 - writer.py    atomic writes through O_NOFOLLOW folder descriptors; deletes and renames.
 - ledger.py    what this tool last wrote where (sqlite, per session name).
 - reconcile.py progress (of the files the rules cover, each counted once) and the list of files
                gone remotely during a snapshot reconcile.
 - client.py    the gRPC client of the helper, over the bridge of `cluster/bridge.py`.
+
+What both ends of the wire must agree on is in the helper package, imported from there:
+`sync_helper.protocol` (sizes, the data lane's lines, error codes, hashing), `reads` (did a file
+change while it was read), `globs` (excludes), `channel` (message limits, keepalive), `paths`.
 
 What the engine leaves on disk, beside the synced files:
 

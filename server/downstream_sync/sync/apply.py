@@ -1,67 +1,57 @@
-"""Applying work to the local disk: one change, delete or rename at a time, by the rules.
+"""Applying work to the local disk by the rules: the ledger and the events of each change,
+delete or rename.
 
-For each item: map the wire path (refusing unsafe ones and the project's config), look at the
-local file (its MD5 cached by stat in the ledger, when the stat proves it), decide (decide.py),
-then write atomically, keep a conflict copy, back up, delete or move, record the result in the
-ledger and tell the subscribers. A type change in the container (a folder replaced by a file of
-the same name, or the reverse) removes what is in the way locally only when it is all this tool's
-own unchanged files and the folders it made (recorded in the ledger's meta as `dir:PATH`), and
-those folders go when a delete empties them; anything of the user's makes it a conflict instead. Changes that came with
-their content are written a group at a time in a worker thread (file creation is mostly kernel
-work, and groups of other pipeline workers overlap); their ledger entries and events are made on
-the loop. Files whose content was not inline are fetched in batches with DownloadFiles (small ones
-arrive packed, several to a message), each put in place as soon as it is complete.
+For each item: map the wire path (targets.py), look at the local file (its MD5 known from the
+ledger or the hash cache when its stat proves it, local.py), decide (decide.py), then have the
+file placed (place.py), kept as a conflict copy, backed up, deleted or moved, and record the one
+`Outcome` in the ledger and tell the subscribers. A type change in the container (a folder
+replaced by a file of the same name, or the reverse) removes what is in the way locally only when
+it is all this tool's own unchanged files and the folders it made (recorded in the ledger's meta as
+`dir:PATH`), and those folders go when a delete empties them; anything of the user's makes it a
+conflict instead.
+
+Changes that came with their content are written a group at a time in a worker thread
+(`place.write_change`: values in, an Outcome out; file creation is mostly kernel work, and groups
+of other pipeline workers overlap). Files whose content was not inline are downloaded
+(download.py, or the data lane for large ones, lane.py), each handed back as a value and put in
+place here as soon as it is complete. Ledger entries and events are made on the loop only.
 Must not import pygls, lsprotocol or terminal code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import stat as stat_mod
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, NamedTuple
 
-from .client import HelperClient, connection_lost, pb
+from sync_helper.protocol import CHANGED, NOT_FOUND
+
+from .client import HelperClient, connection_lost
 from .decide import DELETED_LOCALLY, Action, Decision, Policy, decide_change, decide_delete
-from .events import (Conflict, ConflictResolved, Event, FileSkipped, FileSynced, ReconcileProgress, SessionStats,
-                     SyncError)
+from .download import HASH_IN_THREAD, LostStream, NotReceived, Received, Wanted, download
+from .events import (Conflict, ConflictResolved, DownloadProgress, Event, FileSkipped, FileSynced, ReconcileProgress,
+                     SessionStats, SyncError)
 from .lane import Lane, fetch_large
 from .ledger import Entry, Ledger
+from .local import HashCache, md5_now
+from .place import (Change, Outcome, Result, expected, file_above, in_sync, in_the_way, keep_copy, open_temp, place,
+                    write_change)
 from .reconcile import Reconcile
-from .rules import RESERVED, RuleSet
-from .writer import (BACKUP_SUFFIX, CONFLICT_SUFFIX, SWAP_MARK, TEMP_MARK, AtomicFile, Expected, LocalChanged, WriteError,
-                     conflict_name, lstat, match_exec_bits, md5_file, move_file, now_ns,
-                     remove_empty_dir, remove_file, stat_proves)
+from .rules import RuleSet
+from .targets import Target, Unmapped, beside, inside, map_wire
+from .work import Work, merge
+from .writer import Expected, LocalChanged, RefusedPath, WriteError, lstat, md5_file, move_file, now_ns, remove_empty_dir, remove_file
 
-__all__ = ["Applier", "Work", "Target", "LostStream", "merge", "conflict_keys", "open_conflict"]
+__all__ = ["Applier", "Work", "Target", "LostStream", "merge", "conflict_keys", "open_conflict", "written_copy"]
 
 log = logging.getLogger("downstream_sync")
 
 _FETCH_BATCH_FILES = 256
 _FETCH_BATCH_BYTES = 64 << 20
-_HASH_IN_THREAD = 1 << 20
-_MAX_COPIES = 100  # conflict copies of one file that the user edited, before writes of it stop
-
-
-class LostStream(Exception):
-    """The stream to the helper ended."""
-
-
-@dataclass
-class Work:
-    kind: str                 # "change", "delete", "rename"
-    path: str                 # wire path
-    md5: str = ""
-    size: int = 0
-    mode: int = 0
-    content: bytes | None = None
-    old_path: str = ""
-    version: int = 0
-    reconcile: Reconcile | None = None
 
 
 class _Stat(NamedTuple):
@@ -71,81 +61,7 @@ class _Stat(NamedTuple):
     st_ino: int
 
 
-@dataclass
-class _Incoming:
-    path: str
-    af: AtomicFile | None
-    size: int
-    md5: str
-    started: float
-    received: int = 0
-    writing: asyncio.Future | None = None
-
-
-@dataclass
-class Target:
-    wire: str
-    dir: Path      # the folder the safe walk starts from: the project root
-    rel: str       # below dir, POSIX (the same as relpath)
-    local: str     # the absolute local path
-    relpath: str   # relative to the project root, POSIX
-    base: str = "" # the rule's localDst, relative to the project root
-
-    @property
-    def name(self) -> str:
-        return self.rel.rsplit("/", 1)[-1]
-
-
-def merge(old: Work, new: Work) -> Work:
-    """Coalesce two items for one path, latest wins: but a rename's old path must still go, and a
-    reconcile still counts its file done when a live change took its place."""
-    if new.reconcile is None:
-        new.reconcile = old.reconcile
-    if old.kind == "rename" and not new.old_path:
-        new.old_path = old.old_path
-        if new.kind == "change":
-            new.kind = "rename"
-    return new
-
-
-def _ours(name: str) -> bool:
-    """A conflict copy, a backup or a temporary file of this tool: never synced from a container."""
-    return (name.endswith((CONFLICT_SUFFIX, BACKUP_SUFFIX))
-            or (name.startswith(".") and (TEMP_MARK in name or SWAP_MARK in name)))
-
-
-def _expected(st: os.stat_result | None, md5: str | None, checked: int) -> Expected | None:
-    """What the local file was when it was looked at (None: absent)."""
-    return None if st is None else Expected(st, md5, checked)
-
-
-def _beside(relpath: str, name: str) -> str:
-    """The project-relative path of `name` in the folder of relpath."""
-    folder = relpath.rpartition("/")[0]
-    return f"{folder}/{name}" if folder else name
-
-
-def _inside(root: Path, rel: str) -> tuple[list[tuple[str, os.stat_result]], list[str], list[str]]:
-    """Below the folder root/rel (not following symlinks): its regular files with their stats, its
-    folders (rel included) and everything else, all as paths relative to root."""
-    files, folders, others = [], [], []
-    stack = [rel]
-    while stack:
-        folder = stack.pop()
-        folders.append(folder)
-        with os.scandir(root / folder) as it:
-            for entry in it:
-                path = f"{folder}/{entry.name}"
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(path)
-                elif entry.is_file(follow_symlinks=False) and not _ours(entry.name):
-                    files.append((path, entry.stat(follow_symlinks=False)))
-                else:
-                    others.append(path)
-    return files, folders, others
-
-
-def written_copy(ledger: Ledger, root: Path, relpath: str) -> Expected | None:
+def written_copy(ledger: Ledger, root, relpath: str) -> Expected | None:
     """What this tool last wrote as the conflict copy `relpath`, or None when there is no record
     or no such file (then a new copy must find the name free)."""
     record = ledger.meta(f"copy:{relpath}")
@@ -178,17 +94,6 @@ def _explained(reason: str, relpath: str) -> str:
     return reason
 
 
-def _unsafe(wire: str) -> bool:
-    body = wire[1:] if wire.startswith("/") else wire
-    return (not wire or "\x00" in wire or "\\" in wire
-            or any(seg in ("", ".", "..") for seg in body.split("/")))
-
-
-def _reserved(wire: str) -> str | None:
-    """The reserved folder (.git, ours) a wire path goes through, or None."""
-    return next((seg for seg in wire.split("/") if seg.casefold() in RESERVED), None)
-
-
 class Applier:
     """Applies work items for one session; the session sets `ledger` and, per connection, `client`."""
 
@@ -205,10 +110,11 @@ class Applier:
         self.lane: Lane | None = None  # large files take the data lane when set (per connection)
         # Set by a running session (retry.py): takes a failed write, returns the message to report or None.
         self.write_failed: Callable[[Work, WriteError], str | None] | None = None
-        self._hash_cache: dict[str, tuple[int, int, int, int, str]] = {}  # size, mtime, ino, checked_ns, md5
+        self._hashes = HashCache()
         self._renamed_away: dict[str, int] = {}
-        self._made_dirs: list[str] = []  # folders made by writes (maybe in worker threads), to record
         self.every_skip = False  # also report each file a reconcile skips (a face that shows them all)
+
+    # --- reporting ------------------------------------------------------------------------------
 
     def _error(self, path: str | None, message: str, rec: Reconcile | None = None) -> None:
         self.stats.errors += 1
@@ -242,70 +148,58 @@ class Applier:
             w.reconcile.done(w.path)
             self.progress(w.reconcile)
 
-    # --- applying work ------------------------------------------------------------------------
+    def _synced(self, w: Work, t: Target, action: str, size: int, started: float, old: str | None = None) -> None:
+        self.stats.files_synced += 1
+        self.stats.bytes_synced += size
+        if w.reconcile is not None:
+            w.reconcile.synced += 1
+        self._emit(FileSynced(session=self.name, path=t.relpath, remote_path=w.path, action=action,  # type: ignore[arg-type]
+                              bytes=size, duration=time.monotonic() - started, old_path=old))
+
+    # --- mapping --------------------------------------------------------------------------------
 
     def target(self, wire: str, quiet: bool = False, w: Work | None = None) -> Target | None:
-        found = self.rules.match(wire)
-        if found is None:
+        """The local target of a wire path, or None (reported, unless quiet)."""
+        found = map_wire(self.rules, wire)
+        if isinstance(found, Unmapped):
             if not quiet:
-                if _unsafe(wire):
-                    self._error(None, f"refused a path from the helper that is not safe: {wire!r} "
-                                      f"(only plain paths below the download targets are accepted)",
-                                w.reconcile if w else None)
-                elif folder := _reserved(wire):
-                    self._skipped(self.rules.named(wire), wire, f"in {folder}/, a folder never written from a "
-                                                              f"container (exclude it in the stanza to say so)", w)
+                if found.error:
+                    self._error(found.path or None, found.reason, w.reconcile if w else None)
                 else:
-                    self._skipped(None, wire, "not covered by any download rule", w)
+                    self._skipped(found.path, wire, found.reason, w)
             return None
-        rule, rel = found
-        relpath = f"{rule.local_rel}/{rel}" if rule.local_rel and rel else rule.local_rel or rel
-        if self.rules.is_excluded(rule, rel):
-            if not quiet:
-                self._skipped(relpath, wire, "excluded", w)
-            return None
-        if any(_ours(part) for part in wire.split("/")):  # a folder so named would block one of ours
-            if not quiet:
-                self._skipped(relpath, wire, "named like a file of downstream sync itself (an echo of an upload)", w)
-            return None
-        refused = self.rules.refusal(relpath)
-        if refused:
-            if not quiet:
-                self._error(relpath, refused, w.reconcile if w else None)
-            return None
-        if self.ledger is not None and self.ledger.meta(f"conflict:{relpath}"):
+        if self.ledger is not None and self.ledger.meta(f"conflict:{found.relpath}"):
             # Another process (`downstream-sync resolve`) may have settled it: read its record again.
-            self.ledger.refresh(relpath, conflict_keys(self.ledger, relpath))
-        root = self.rules.project_root
-        if relpath:  # walked from the project root down, never following a symlink
-            return Target(wire, root, relpath, f"{root}/{relpath}", relpath, rule.local_rel)
-        return Target(wire, root.parent, root.name, str(root), relpath)
+            self.ledger.refresh(found.relpath, conflict_keys(self.ledger, found.relpath))
+        return found
+
+    def _relpath_of(self, wire: str) -> str | None:
+        t = self.target(wire, quiet=True)
+        return t.relpath if t else None
+
+    def renamed_away(self, path: str, version: int) -> None:
+        """Note that the file at `path` was renamed away at `version` (see _apply_change)."""
+        if len(self._renamed_away) > 10000:
+            self._renamed_away.clear()
+        self._renamed_away[path] = version
+
+    def _is_renamed_away(self, w: Work) -> bool:
+        # Items of different paths run in parallel: an older change of a path that was renamed
+        # away since (its inline content in hand) must not bring the old name back.
+        return bool(w.version) and self._renamed_away.get(w.path, 0) > w.version
+
+    # --- the local file -------------------------------------------------------------------------
 
     async def _local_md5(self, t: Target, st: os.stat_result | None, checked: int) -> str | None:
         """The local file's MD5 (None when absent): from the ledger or the cache when its stat proves
         it, else hashed (large files in a worker thread). `checked`: the clock before st was taken."""
-        entry = self.ledger.get(t.relpath)
-        if st is not None and st.st_size >= _HASH_IN_THREAD and self._known_md5(t, st, entry) is None:
-            digest = await asyncio.get_running_loop().run_in_executor(None, md5_file, t.local)
-            return self._remember(t, st, checked, digest)
-        return self._local_md5_now(t, st, entry, checked)
-
-    def _known_md5(self, t: Target, st: os.stat_result, entry: Entry | None) -> str | None:
-        if entry is not None and entry.matches_stat(st):
-            return entry.md5
-        cached = self._hash_cache.get(t.relpath)
-        if cached is not None and stat_proves(st, *cached[:4]):
-            return cached[4]
-        return None
-
-    def _remember(self, t: Target, st: os.stat_result, checked: int, digest: str) -> str:
-        return self._remember_hash(t.relpath, st, checked, digest)
-
-    def _remember_hash(self, relpath: str, st: os.stat_result, checked: int, digest: str) -> str:
-        if len(self._hash_cache) > 10000:
-            self._hash_cache.clear()
-        self._hash_cache[relpath] = (st.st_size, st.st_mtime_ns, st.st_ino, checked, digest)
-        return digest
+        known = self._hashes.known(t.relpath, self.ledger.get(t.relpath))
+        if st is not None and st.st_size >= HASH_IN_THREAD and known.md5_for(st) is None:
+            md5, look = await asyncio.get_running_loop().run_in_executor(None, md5_now, t.local, st, known, checked)
+        else:
+            md5, look = md5_now(t.local, st, known, checked)
+        self._hashes.remember(t.relpath, look)
+        return md5
 
     def _regular_or_absent(self, t: Target, st: os.stat_result | None, w: Work) -> bool:
         if st is not None and not stat_mod.S_ISREG(st.st_mode):
@@ -315,9 +209,17 @@ class Applier:
             return False
         return True
 
+    def _note_in_sync(self, w: Work, t: Target, st: os.stat_result, checked: int) -> None:
+        """Record that the local file, as of `checked`, already holds the container's version."""
+        entry = self.ledger.get(t.relpath)
+        if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
+            self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino, checked))
+
+    # --- applying work --------------------------------------------------------------------------
+
     async def handle(self, batch: list[Work]) -> None:
         """The pipeline's handler: apply each item; download what is not inline in batches."""
-        fetch: list[tuple[Work, Target, Decision, os.stat_result | None]] = []
+        fetch: list[Wanted] = []
         inline: list[tuple[Work, Target]] = []
         for w in batch:
             if w.kind == "change" and w.content is not None and w.md5:
@@ -361,134 +263,109 @@ class Applier:
                 self._done(w)
         if inline:
             await self._write_inline(inline)
-        self._note_made_dirs()
-        if self.lane is not None and self.lane.usable:
-            fetch = [item for item in fetch if not await fetch_large(self, item)]
-        for start in range(0, len(fetch), _FETCH_BATCH_FILES):
-            part = fetch[start:start + _FETCH_BATCH_FILES]
-            chunk: list = []
-            size = 0
-            for item in part:
-                chunk.append(item)
-                size += item[0].size
-                if size >= _FETCH_BATCH_BYTES:
-                    await self._fetch(chunk)
-                    chunk, size = [], 0
-            if chunk:
-                await self._fetch(chunk)
-        self._note_made_dirs()
+        await self._fetch_all(fetch)
         self._schedule_commit()
 
-    async def _write_inline(self, group: list[tuple[Work, "Target"]]) -> None:
+    async def _write_inline(self, group: list[tuple[Work, Target]]) -> None:
         """Changes that came with their content: the disk work of a group runs in a worker thread
-        (creating files is mostly waiting on the file system, and groups of other workers overlap),
-        then the ledger and the events here. A lone change is written here, without the hop."""
+        (place.write_change), then the ledger and the events here. A lone change is written here."""
         started = time.monotonic()
-        if len(group) == 1:
-            results = self._write_inline_disk(group)
+        changes = [self._change_of(w, t) for w, t in group]
+        if len(changes) == 1:
+            outcomes = [write_change(changes[0])]
         else:
-            results = await asyncio.get_running_loop().run_in_executor(None, self._write_inline_disk, group)
-        for (w, t), res in zip(group, results):
-            try:
-                if res[0] == "renamed":
-                    self._skipped(t, w.path, "renamed in the container since", w)
-                elif res[0] == "retype":
-                    await self._apply_change(w, t)
-                elif res[0] == "refused":
-                    self._regular_or_absent(t, res[1], w)
-                elif res[0] == "skip":
-                    _, d, st, checked = res
-                    self._note_in_sync(w, t, st, checked)
-                    self._skipped(t, w.path, d.reason, w)
-                    if d.ends_conflict:
-                        self._settle(t.relpath, "the local file holds the container's version")
-                elif res[0] == "held":
-                    self._held(w, t, res[1])
-                elif res[0] == "error":
-                    raise res[1]
-                else:
-                    _, d, st, placed = res
-                    self._record(w, t, d, st, placed, started)
-            except WriteError as e:
-                self._write_failed(w, t.relpath, e)
-            except Exception as e:
-                log.exception("session %s: failed on %s", self.name, w.path)
-                self._error(t.relpath, f"could not sync {w.path}: {e}", w.reconcile)
+            outcomes = await asyncio.get_running_loop().run_in_executor(None, _write_all, changes)
+        for (w, t), o in zip(group, outcomes):
+            await self._conclude(w, t, o, started)
             self._done(w)
 
-    def _write_inline_disk(self, group: list[tuple[Work, "Target"]]) -> list[tuple]:
-        """Per item: decide on the local file and write it; no ledger writes and no events (this may
-        run in a worker thread; the pipeline never hands one path to two workers at once)."""
-        out: list[tuple] = []
-        for w, t in group:
-            try:
-                # An older change of a path renamed away since must not bring the old name back.
-                if w.version and self._renamed_away.get(w.path, 0) > w.version:
-                    out.append(("renamed",))
-                    continue
-                checked = now_ns()
-                st = lstat(t.local)
-                if self._in_the_way(t, st):
-                    out.append(("retype",))  # on the loop: it may change the ledger
-                    continue
-                if st is not None and not stat_mod.S_ISREG(st.st_mode):
-                    out.append(("refused", st))
-                    continue
-                entry = self.ledger.get(t.relpath)
-                local_md5 = self._local_md5_now(t, st, entry, checked)
-                d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy,
-                                  open_conflict(self.ledger, t.relpath))
-                if d.action is Action.SKIP:
-                    if st is not None and match_exec_bits(t.dir, t.rel, w.mode):
-                        checked, st = now_ns(), lstat(t.local)
-                    out.append(("skip", d, st, checked))
-                    continue
-                if d.action is Action.HELD:
-                    out.append(("held", d))
-                    continue
-                af = self._open_for(t, d, w.mode)
-                try:
-                    af.write(w.content)
-                except BaseException:
-                    af.abort()
-                    raise
-                out.append(("placed", d, st, self._place(t, d, _expected(st, local_md5, checked), af, w.md5)))
-            except Exception as e:
-                out.append(("error", e))
-        return out
+    def _change_of(self, w: Work, t: Target) -> Change:
+        assert w.content is not None
+        return Change(t, w.md5, w.mode, w.content, self._hashes.known(t.relpath, self.ledger.get(t.relpath)),
+                      open_conflict(self.ledger, t.relpath), self.policy, self._is_renamed_away(w))
 
-    def _local_md5_now(self, t: "Target", st: os.stat_result | None, entry: Entry | None, checked: int) -> str | None:
-        """As _local_md5, hashing here (this may run in a worker thread)."""
-        if st is None:
-            return None
-        known = self._known_md5(t, st, entry)
-        return known if known is not None else self._remember(t, st, checked, md5_file(t.local))
+    async def _conclude(self, w: Work, t: Target, o: Outcome, started: float) -> None:
+        """Record an outcome: the ledger and the events of what happened to the file (both paths,
+        inline and downloaded, end here)."""
+        try:
+            self._hashes.remember(t.relpath, o.look)
+            self._note_made_dirs(o.made)
+            if o.result is Result.FAILED:
+                assert o.error is not None
+                raise o.error
+            if o.result is Result.RENAMED_AWAY:
+                self._skipped(t, w.path, "renamed in the container since", w)
+            elif o.result is Result.RETYPE:
+                need = await self._apply_change(w, t)
+                if need is not None:  # not inline after all (cannot be: the content is in hand)
+                    await self._fetch_all([need])
+            elif o.result is Result.REFUSED:
+                self._regular_or_absent(t, o.st, w)
+            elif o.result is Result.IN_SYNC:
+                self._in_sync(w, t, o)
+            elif o.result is Result.HELD:
+                self._held(w, t, o.decision)
+            else:
+                if o.unplaced is not None:
+                    o = keep_copy(t, o, lambda name: written_copy(self.ledger, self.rules.project_root,
+                                                                  beside(t.relpath, name)))
+                self._record(w, t, o, started)
+        except WriteError as e:
+            self._write_failed(w, t.relpath, e)
+        except Exception as e:
+            if connection_lost(e):
+                raise
+            log.exception("session %s: failed on %s", self.name, w.path)
+            self._error(t.relpath, f"could not sync {w.path}: {e}", w.reconcile)
 
-    def _note_in_sync(self, w: Work, t: Target, st: os.stat_result, checked: int) -> None:
-        """Record that the local file, as of `checked`, already holds the container's version."""
-        entry = self.ledger.get(t.relpath)
-        if entry is None or entry.md5 != w.md5 or not entry.matches_stat(st):
-            self.ledger.put(Entry(t.relpath, w.path, w.md5, st.st_size, st.st_mtime_ns, st.st_ino, checked))
+    def _in_sync(self, w: Work, t: Target, o: Outcome) -> None:
+        """The local file holds the container's content (the one answer, whichever path found it)."""
+        if isinstance(o.error, RefusedPath):  # reached through a symlink: not this tool's to record
+            self._error(t.relpath, str(o.error), w.reconcile)
+            return
+        if o.error is not None:
+            e = o.error
+            self._error(t.relpath, f"could not set the exec bit of {t.relpath}: {getattr(e, 'strerror', None) or e}",
+                        w.reconcile)
+        self._note_in_sync(w, t, o.st, o.checked)
+        self._skipped(t, w.path, o.decision.reason, w)
+        if o.decision.ends_conflict:
+            self._settle(t.relpath, "the local file holds the container's version")
 
-    def _relpath_of(self, wire: str) -> str | None:
-        t = self.target(wire, quiet=True)
-        return t.relpath if t else None
+    def _record(self, w: Work, t: Target, o: Outcome, started: float) -> None:
+        """The ledger entry and the events of a file put in place (or beside, as a conflict copy)."""
+        d = o.decision
+        if o.result in (Result.COPY, Result.CHANGED):
+            st = o.st
+            copy_rel = beside(t.relpath, o.copy)
+            self.ledger.set_meta(f"copy:{copy_rel}", f"{o.md5} {st.st_size} {st.st_mtime_ns} {st.st_ino} {o.checked}")
+            why = d.reason if o.result is Result.COPY else "changed locally while it was being synced"
+            self._conflict(w, t, copy_rel, _explained(why, t.relpath), o.md5)
+            return
+        new_st = o.st
+        self.ledger.put(Entry(t.relpath, w.path, o.md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino, o.checked))
+        self._synced(w, t, "created" if o.before is None else "updated", new_st.st_size, started)
+        if d.ends_conflict:
+            self._settle(t.relpath, "the local file went back to a version of the container's" if o.backup is None
+                         else "took the container's version (policy remote-wins)")
+        if o.backup is not None:
+            why = d.reason if d.action is Action.WRITE_WITH_BACKUP else "changed locally while it was being synced"
+            self._conflict(w, t, None, f"{why}; took the container's version (policy remote-wins), "
+                                       f"the local one is kept as {o.backup}")
 
-    def renamed_away(self, path: str, version: int) -> None:
-        """Note that the file at `path` was renamed away at `version` (see _apply_change)."""
-        if len(self._renamed_away) > 10000:
-            self._renamed_away.clear()
-        self._renamed_away[path] = version
+    def _note_made_dirs(self, made: tuple[str, ...]) -> None:
+        """Record the folders this tool made, so that they go when the container empties them."""
+        for rel in made:
+            self.ledger.set_meta(f"dir:{rel}", "made")
 
-    async def _apply_change(self, w: Work, t: Target):
-        # Items of different paths run in parallel: an older change of a path that was renamed
-        # away since (its inline content in hand) must not bring the old name back.
-        if w.version and self._renamed_away.get(w.path, 0) > w.version:
+    async def _apply_change(self, w: Work, t: Target) -> Wanted | None:
+        """A change on the loop: decide, write what is in hand, or say what to download."""
+        if self._is_renamed_away(w):
             self._skipped(t, w.path, "renamed in the container since", w)
             return None
         checked = now_ns()
         st = lstat(t.local)
-        if self._in_the_way(t, st):
+        if in_the_way(t, st):
             if not await self._make_way(w, t, st):
                 return None
             checked, st = now_ns(), lstat(t.local)
@@ -496,71 +373,97 @@ class Applier:
             return None
         local_md5 = await self._local_md5(t, st, checked)
         entry = self.ledger.get(t.relpath)
-        expect = _expected(st, local_md5, checked)
-        if not w.md5 and w.content is None:
-            # No MD5 from the helper (a seed helper): download and decide on the header's MD5.
-            d = decide_change("", local_md5, entry.md5 if entry else None, self.policy,
-                              open_conflict(self.ledger, t.relpath))
-            return (w, t, d, expect)
+        before = expected(st, local_md5, checked)
+        # No MD5 from the helper (a seed helper): download and decide on the header's MD5.
         d = decide_change(w.md5, local_md5, entry.md5 if entry else None, self.policy,
                           open_conflict(self.ledger, t.relpath))
+        if not w.md5 and w.content is None:
+            return Wanted(w, t, d, before)
         if d.action is Action.SKIP:
-            try:
-                if match_exec_bits(t.dir, t.rel, w.mode):
-                    checked, st = now_ns(), lstat(t.local)
-            except (OSError, WriteError) as e:
-                self._error(t.relpath, f"could not set the exec bit of {t.relpath}: {getattr(e, 'strerror', None) or e}",
-                            w.reconcile)
-            self._note_in_sync(w, t, st, checked)
-            self._skipped(t, w.path, d.reason, w)
-            if d.ends_conflict:
-                self._settle(t.relpath, "the local file holds the container's version")
+            self._in_sync(w, t, in_sync(t, d, st, checked, w.mode))
             return None
         if d.action is Action.HELD:
             self._held(w, t, d)
             return None
         if w.content is not None:
             started = time.monotonic()
-            af = self._open_for(t, d, w.mode)
+            made: list[str] = []
+            af = open_temp(t, d, w.mode, made)
             try:
                 af.write(w.content)
             except BaseException:
                 af.abort()
                 raise
-            self._finish(w, t, d, expect, af, w.md5, started)
+            await self._conclude(w, t, place(t, d, before, af, w.md5, self.policy, tuple(made)), started)
             return None
-        return (w, t, d, expect)
+        return Wanted(w, t, d, before)
 
-    def _open_for(self, t: Target, d: Decision, mode: int) -> AtomicFile:
-        name = conflict_name(t.name) if d.action is Action.CONFLICT else None
-        return AtomicFile(t.dir, t.rel, mode, name=name, on_mkdir=self._made_dirs.append)
+    # --- downloads ------------------------------------------------------------------------------
 
-    def _note_made_dirs(self) -> None:
-        """Record the folders this tool made, so that they go when the container empties them."""
-        while self._made_dirs:
-            self.ledger.set_meta(f"dir:{self._made_dirs.pop()}", "made")
+    async def _fetch_all(self, fetch: list[Wanted]) -> None:
+        """Download what the changes need: large files on the data lane, the rest in batches."""
+        if self.lane is not None and self.lane.usable and self.client is not None:
+            rest = []
+            for wanted in fetch:
+                got = await fetch_large(self.client, self.lane, wanted, self._progress_of(wanted))
+                if got is None:
+                    rest.append(wanted)
+                else:
+                    await self._take(got)
+            fetch = rest
+        for start in range(0, len(fetch), _FETCH_BATCH_FILES):
+            part = fetch[start:start + _FETCH_BATCH_FILES]
+            chunk: list[Wanted] = []
+            size = 0
+            for wanted in part:
+                chunk.append(wanted)
+                size += wanted.work.size
+                if size >= _FETCH_BATCH_BYTES:
+                    await self._fetch(chunk)
+                    chunk, size = [], 0
+            if chunk:
+                await self._fetch(chunk)
+
+    def _progress_of(self, wanted: Wanted) -> Callable[[int, int, bool], None]:
+        w, t = wanted.work, wanted.target
+
+        def progress(done: int, total: int, finished: bool) -> None:
+            self._emit(DownloadProgress(session=self.name, path=t.relpath, remote_path=w.path,
+                                        bytes_done=done, bytes_total=total, finished=finished))
+        return progress
+
+    async def _fetch(self, wanted: list[Wanted]) -> None:
+        """Download files in one DownloadFiles call and put each in place as it completes."""
+        assert self.client is not None
+        async with contextlib.aclosing(download(self.client, wanted)) as answers:
+            async for got in answers:
+                await self._take(got)
+
+    async def _take(self, got: Received | NotReceived) -> None:
+        """Put a downloaded file in place, or report why it was not."""
+        wanted = got.wanted
+        w, t = wanted.work, wanted.target
+        if isinstance(got, Received):
+            try:
+                o = place(t, wanted.decision, wanted.before, got.file, got.md5, self.policy, got.made)
+            except WriteError as e:
+                self._note_made_dirs(got.made)
+                self._write_failed(w, t.relpath, e)
+            else:
+                await self._conclude(w, t, o, got.started)
+        elif got.error is not None:
+            self._write_failed(w, t.relpath, got.error)
+        elif got.lost:
+            self._error(t.relpath, got.message, w.reconcile)
+        elif got.code == NOT_FOUND:
+            self._skipped(t, w.path, "removed in the container before it could be downloaded", w)
+        elif got.code == CHANGED:
+            self._skipped(t, w.path, "kept changing in the container during the download; the next change brings it", w)
+        else:
+            self._error(t.relpath, got.message or f"the helper could not send {w.path} (code {got.code})", w.reconcile)
+        self._done(w)
 
     # --- type changes: a folder replaced by a file of the same name, or the reverse -------------
-
-    def _in_the_way(self, t: Target, st: os.stat_result | None) -> bool:
-        """Whether t is a local folder, or a folder above it (below localDst) a local file."""
-        if st is not None:
-            return stat_mod.S_ISDIR(st.st_mode) and bool(t.base != t.relpath)
-        parent = t.local.rpartition("/")[0]
-        above = lstat(Path(parent))
-        return not (above is not None and stat_mod.S_ISDIR(above.st_mode)) and self._file_above(t) is not None
-
-    def _file_above(self, t: Target) -> str | None:
-        """The first folder on t's way below localDst that is a regular file locally (a symlink
-        there is no type change: the safe walk refuses it)."""
-        parts = t.relpath.split("/")
-        start = t.base.count("/") + 1 if t.base else 0
-        for depth in range(start + 1, len(parts)):
-            rel = "/".join(parts[:depth])
-            st = lstat(t.dir / rel)
-            if st is None or not stat_mod.S_ISDIR(st.st_mode):
-                return rel if st is not None and stat_mod.S_ISREG(st.st_mode) else None
-        return None
 
     def _ours_unchanged(self, relpath: str, st: os.stat_result) -> bool:
         entry = self.ledger.get(relpath)
@@ -580,7 +483,7 @@ class Applier:
         checked = now_ns()
         try:
             if st is None:
-                above = self._file_above(t)
+                above = file_above(t)
                 above_st = lstat(root / above) if above else None
                 if above_st is None:
                     return True
@@ -591,7 +494,7 @@ class Applier:
                     return False
                 self._remove_ours(above, above_st, checked)
                 return True
-            files, folders, others = _inside(root, t.rel)
+            files, folders, others = inside(root, t.rel)
             theirs = others + [rel for rel, fst in files if not self._ours_unchanged(rel, fst)]
             if theirs:
                 self._conflict(w, t, None, f"the container has a file {t.relpath} where a local folder is that "
@@ -687,15 +590,11 @@ class Applier:
             checked = now_ns()
             st = lstat(root / relpath)
             if md5 is not None and st is not None and stat_mod.S_ISREG(st.st_mode):
-                cached = self._hash_cache.get(relpath)
-                if cached is not None and stat_proves(st, *cached[:4]):
-                    local_md5 = cached[4]
-                else:
-                    try:
-                        local_md5 = md5_file(root / relpath)
-                    except OSError:
-                        continue
-                    self._remember_hash(relpath, st, checked, local_md5)
+                try:
+                    local_md5, look = md5_now(str(root / relpath), st, self._hashes.known(relpath, None), checked)
+                except OSError:
+                    continue
+                self._hashes.remember(relpath, look)
                 if local_md5 == md5:
                     wire = self.ledger.meta(f"conflict:{relpath}")
                     self.ledger.put(Entry(relpath, wire, md5, st.st_size, st.st_mtime_ns, st.st_ino, checked))
@@ -728,225 +627,6 @@ class Applier:
         self._emit(ConflictResolved(session=self.name, path=relpath, how=how, removed_copy=removed))
         self._schedule_commit()
 
-    def _synced(self, w: Work, t: Target, action: str, size: int, started: float, old: str | None = None) -> None:
-        self.stats.files_synced += 1
-        self.stats.bytes_synced += size
-        if w.reconcile is not None:
-            w.reconcile.synced += 1
-        self._emit(FileSynced(session=self.name, path=t.relpath, remote_path=w.path, action=action,  # type: ignore[arg-type]
-                              bytes=size, duration=time.monotonic() - started, old_path=old))
-
-    def _finish(self, w: Work, t: Target, d: Decision, expect: Expected | None, af: AtomicFile,
-                md5: str, started: float) -> None:
-        """Verify and put a fully received file in place, per the decision."""
-        self._record(w, t, d, expect, self._place(t, d, expect, af, md5), started)
-
-    def _place(self, t: Target, d: Decision, expect: Expected | None, af: AtomicFile, md5: str) -> tuple:
-        """The disk half of _finish (no ledger, no events; safe in a worker thread):
-        ("copy",) a conflict copy was written beside the file, ("changed",) the file changed locally
-        meanwhile so the copy went beside it, or ("written", new stat, backup name or None, md5, checked)."""
-        if d.action is Action.CONFLICT:
-            return ("copy", *self._keep_copy(t, af, md5))
-        backup = self.policy == "remote-wins"
-        if d.action is Action.WRITE_WITH_BACKUP:
-            expect = None  # nothing there is this tool's: whatever the new file displaces is kept
-        checked = now_ns()
-        try:
-            new_st, kept = af.commit(md5 or None, expect, backup)
-        except LocalChanged:
-            return ("changed", *self._keep_copy(t, af, md5))
-        return ("written", new_st, kept, af.md5, checked)
-
-    def _keep_copy(self, t: Target, af: AtomicFile, md5: str) -> tuple[str, os.stat_result, int, str]:
-        """Put the container's version beside the file as its conflict copy: the first of
-        NAME.downstream-conflict, NAME~2.downstream-conflict, ... that is absent or still holds
-        what this tool wrote there (a copy the user touched is theirs). Returns name, stat, checked, MD5."""
-        for n in range(1, _MAX_COPIES + 1):
-            name = conflict_name(t.name, n)
-            checked = now_ns()
-            try:
-                as_written = written_copy(self.ledger, self.rules.project_root, _beside(t.relpath, name))
-                st, _ = af.commit(md5 or None, as_written, name=name)
-                return name, st, checked, af.md5
-            except LocalChanged:
-                continue
-        af.abort()
-        raise WriteError(f"cannot keep the container's version of {t.local}: {_MAX_COPIES} conflict copies "
-                         f"beside it hold edits; merge or remove them ({conflict_name(t.name)} and the like)")
-
-    def _record(self, w: Work, t: Target, d: Decision, before: Expected | None, placed: tuple,
-                started: float) -> None:
-        """The ledger and events half of _finish."""
-        if placed[0] in ("copy", "changed"):
-            _, copy, st, checked, md5 = placed
-            copy_rel = _beside(t.relpath, copy)
-            self.ledger.set_meta(f"copy:{copy_rel}", f"{md5} {st.st_size} {st.st_mtime_ns} {st.st_ino} {checked}")
-            why = d.reason if placed[0] == "copy" else "changed locally while it was being synced"
-            self._conflict(w, t, copy_rel, _explained(why, t.relpath), md5)
-            return
-        _, new_st, backup, md5, checked = placed
-        self.ledger.put(Entry(t.relpath, w.path, md5, new_st.st_size, new_st.st_mtime_ns, new_st.st_ino, checked))
-        self._synced(w, t, "created" if before is None else "updated", new_st.st_size, started)
-        if d.ends_conflict:
-            self._settle(t.relpath, "the local file went back to a version of the container's" if backup is None
-                         else "took the container's version (policy remote-wins)")
-        if backup is not None:
-            why = d.reason if d.action is Action.WRITE_WITH_BACKUP else "changed locally while it was being synced"
-            self._conflict(w, t, None, f"{why}; took the container's version (policy remote-wins), "
-                                       f"the local one is kept as {backup}")
-
-    async def _fetch(self, items: list[tuple[Work, Target, Decision, os.stat_result | None]], attempt: int = 1) -> None:
-        """Download files in one DownloadFiles call and apply each as it completes."""
-        assert self.client is not None
-        by_path = {w.path: (w, t, d, st) for w, t, d, st in items}
-        answered: set[str] = set()
-        retry: list = []
-        current: _Incoming | None = None
-        complete: _Incoming | None = None   # fully received; put in place at the next message boundary
-
-        async def settle() -> None:
-            nonlocal complete
-            if complete is None:
-                return
-            done, complete = complete, None
-            if done.writing is not None:
-                try:
-                    await done.writing
-                except WriteError as e:
-                    w, t = by_path[done.path][:2]
-                    self._write_failed(w, t.relpath, e)
-                    done.af = None
-                except BaseException:  # cancelled (a reconnect, a stop): leave no temporary file
-                    if done.af is not None:
-                        done.af.abort()
-                    raise
-            w, t, d, st = by_path[done.path]
-            if done.af is not None:
-                try:
-                    self._finish(w, t, d, st, done.af, done.md5, done.started)
-                except WriteError as e:
-                    self._write_failed(w, t.relpath, e)
-            self._done(w)
-
-        try:
-            async for msg in self.client.download_files(list(by_path)):
-                if msg.files:
-                    await settle()
-                    if current is not None:
-                        raise LostStream(f"the helper broke the DownloadFiles stream: {current.path} was cut short")
-                    for blob in msg.files:
-                        self._take_blob(blob, by_path, answered)
-                    continue
-                if msg.HasField("error"):
-                    err = msg.error
-                    for pending in (current, complete):
-                        if pending is not None and pending.path == err.path and pending.af is not None:
-                            if pending.writing is not None:
-                                await asyncio.gather(pending.writing, return_exceptions=True)
-                            pending.af.abort()
-                    if current is not None and current.path == err.path:
-                        current = None
-                    if complete is not None and complete.path == err.path:
-                        complete = None
-                    await settle()
-                    answered.add(err.path)
-                    item = by_path.get(err.path)
-                    if item is not None:
-                        if err.code == pb.FileError.CHANGED and attempt < 3:
-                            retry.append(item)
-                        else:
-                            self._fetch_failed(err, item)
-                    continue
-                if msg.HasField("header"):
-                    await settle()
-                    if current is not None:
-                        raise LostStream(f"the helper broke the DownloadFiles stream: {current.path} was cut short")
-                    h = msg.header
-                    if h.path not in by_path or h.path in answered:
-                        raise LostStream(f"the helper sent {h.path!r}, which was not asked for")
-                    answered.add(h.path)
-                    w, t, d, st = by_path[h.path]
-                    w.size = h.size
-                    af = None
-                    try:
-                        af = self._open_for(t, d, h.mode or w.mode)
-                    except WriteError as e:
-                        self._write_failed(w, t.relpath, e)
-                    current = _Incoming(h.path, af, h.size, (h.md5 or w.md5).lower(), time.monotonic())
-                if msg.chunk:
-                    if current is None:
-                        raise LostStream("the helper sent bytes outside any file")
-                    current.received += len(msg.chunk)
-                    if current.af is not None:
-                        try:
-                            # Large chunks are hashed and written in a thread while the next one
-                            # arrives; one write at a time per file keeps the order and bounds memory.
-                            if current.writing is not None:
-                                await current.writing
-                                current.writing = None
-                            if current.size >= _HASH_IN_THREAD:
-                                current.writing = asyncio.get_running_loop().run_in_executor(
-                                    None, current.af.write, msg.chunk)
-                            else:
-                                current.af.write(msg.chunk)
-                        except WriteError as e:
-                            w, t = by_path[current.path][:2]
-                            self._write_failed(w, t.relpath, e)
-                            current.af = None
-                            current.writing = None
-                if current is not None and current.received >= current.size:
-                    complete, current = current, None
-            await settle()
-            if current is not None:
-                raise LostStream(f"the helper ended DownloadFiles in the middle of {current.path}")
-        except BaseException:
-            for pending in (current, complete):
-                if pending is not None and pending.af is not None:
-                    if pending.writing is not None:
-                        await asyncio.gather(pending.writing, return_exceptions=True)
-                    pending.af.abort()
-            raise
-        for path in by_path:
-            if path not in answered:
-                w, t, _, _ = by_path[path]
-                self._error(t.relpath, f"the helper did not send {path}", w.reconcile)
-                self._done(w)
-        if retry:
-            await self._fetch(retry, attempt + 1)
-
-    def _take_blob(self, blob: pb.FileBlob, by_path: dict, answered: set[str]) -> None:
-        """A whole small file from DownloadFiles: write, verify and put it in place."""
-        h = blob.header
-        if h.path not in by_path or h.path in answered:
-            raise LostStream(f"the helper sent {h.path!r}, which was not asked for")
-        answered.add(h.path)
-        w, t, d, st = by_path[h.path]
-        w.size = h.size
-        started = time.monotonic()
-        try:
-            if len(blob.content) != h.size:
-                raise WriteError(f"the helper sent {len(blob.content)} bytes of {h.path}, not {h.size}")
-            af = self._open_for(t, d, h.mode or w.mode)
-            try:
-                af.write(blob.content)
-            except BaseException:
-                af.abort()
-                raise
-            self._finish(w, t, d, st, af, (h.md5 or w.md5).lower(), started)
-        except WriteError as e:
-            self._write_failed(w, t.relpath, e)
-        self._done(w)
-
-    def _fetch_failed(self, err: pb.FileError, item) -> None:
-        w, t, _, _ = item
-        if err.code == pb.FileError.NOT_FOUND:
-            self._skipped(t, w.path, "removed in the container before it could be downloaded", w)
-        elif err.code == pb.FileError.CHANGED:
-            self._skipped(t, w.path, "kept changing in the container during the download; the next change brings it", w)
-        else:
-            self._error(t.relpath, err.message or f"the helper could not send {w.path} (code {err.code})", w.reconcile)
-        self._done(w)
-
     async def _apply_delete(self, w: Work, t: Target) -> None:
         checked = now_ns()
         st = lstat(t.local)
@@ -971,7 +651,7 @@ class Applier:
             self._skipped(t, w.path, d.reason, w)
         elif d.action is Action.DELETE:
             try:
-                kept = remove_file(t.dir, t.rel, _expected(st, local_md5, checked), self.policy == "remote-wins")
+                kept = remove_file(t.dir, t.rel, expected(st, local_md5, checked), self.policy == "remote-wins")
             except LocalChanged:
                 self._conflict(w, t, None, "deleted in the container but changed locally meanwhile; kept the local file")
                 return
@@ -1026,3 +706,8 @@ class Applier:
         if old_t is not None:
             await self._apply_delete(old_w, old_t)
         return need
+
+
+def _write_all(changes: list[Change]) -> list[Outcome]:
+    """The disk work of a group of inline changes (in a worker thread)."""
+    return [write_change(c) for c in changes]

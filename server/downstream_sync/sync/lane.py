@@ -4,9 +4,9 @@ For a file of LANE_MIN bytes or more, OpenTransfer (gRPC) opens it in the helper
 token and its header; a second process of the same transport command (a new app-connect) gets
 "DSYNC-DATA/1 <token>" on its stdin and its stdout carries "OK", the bytes and "DONE" or
 "CHANGED" (proto/filedownload.proto). The bytes are written to the temporary file in one thread
-and hashed in another; the file is put in place only after "DONE" and a matching MD5. An older
-helper (OpenTransfer UNIMPLEMENTED) or app-connect (no answer) turns the lane off for the
-connection and the file goes through DownloadFiles. Must not import pygls, lsprotocol or terminal code.
+and hashed in another; `fetch_large` hands the file on (download.Received, for the Applier to
+place) only after "DONE" and a matching MD5. An older helper (OpenTransfer UNIMPLEMENTED) or
+app-connect (no answer) turns the lane off for the connection and the file goes through DownloadFiles. Must not import pygls, lsprotocol or terminal code.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ import time
 from typing import Callable
 
 import grpc
+from sync_helper.protocol import CHANGED, LANE_DONE, LANE_ERR, LANE_MIN, LANE_OK, PREFACE, code_of_status, new_md5
 
 from ..cluster.transport import Transport, TransportError
-from .client import connection_lost, pb
-from .events import DownloadProgress
+
+from .client import HelperClient, connection_lost, pb
+from .download import NotReceived, Received, Wanted
+from .place import open_temp
 from .writer import WriteError, _explain
 
 __all__ = ["Lane", "LaneUnavailable", "LANE_MIN", "fetch_large"]
 
-LANE_MIN = 8 << 20
-PREFACE = b"DSYNC-DATA/1 "
 _CHUNK = 1 << 20
 _QUEUED = 16
 _ATTEMPTS = 3
@@ -118,11 +119,11 @@ def _copy(src: int, dst: int, size: int,
     """Read the answer from `src`; write the bytes to `dst` here and hash them in a second thread;
     `report(bytes_done)` at most every PROGRESS_EVERY seconds."""
     head = _line(src)
-    if head.startswith(b"ERR"):
-        return "refused: " + head[3:].decode("utf-8", "replace").strip(), hashlib.md5(), 0
-    if head != b"OK\n":
+    if head.startswith(LANE_ERR):
+        return "refused: " + head[3:].decode("utf-8", "replace").strip(), new_md5(), 0
+    if head != LANE_OK:
         raise LaneUnavailable("no data lane at the other end")
-    md5 = hashlib.md5()
+    md5 = new_md5()
     chunks: queue.Queue = queue.Queue(maxsize=_QUEUED)  # bounds memory when hashing lags
 
     def hash_all() -> None:
@@ -153,79 +154,64 @@ def _copy(src: int, dst: int, size: int,
         hasher.join()
     if done < size:
         return "short", md5, done
-    return ("done" if _line(src) == b"DONE\n" else "changed"), md5, done
+    return ("done" if _line(src) == LANE_DONE else "changed"), md5, done
 
 
-_CODES = {grpc.StatusCode.NOT_FOUND: pb.FileError.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED: pb.FileError.REFUSED}
-
-
-async def fetch_large(applier, item) -> bool:
-    """Download one (work, target, decision, stat) item of the Applier through the lane and apply it.
-    False when the lane cannot be used for it: the caller downloads it with DownloadFiles."""
-    w, t, d, st = item
-    lane = applier.lane
-    if lane is None or not lane.usable or applier.client is None or w.size < LANE_MIN:
-        return False
+async def fetch_large(client: HelperClient, lane: Lane | None, wanted: Wanted,
+                      progress: Callable[[int, int, bool], None]) -> Received | NotReceived | None:
+    """Download one file through the lane, as download.py's values; None when the lane cannot be
+    used for it (the caller downloads it with DownloadFiles). `progress(bytes_done, bytes_total,
+    finished)` runs on the loop while bytes arrive."""
+    w = wanted.work
+    if lane is None or not lane.usable or w.size < LANE_MIN:
+        return None
     for _ in range(_ATTEMPTS):
         try:
-            ticket = await applier.client.stub.OpenTransfer(pb.DownloadRequest(path=w.path))
+            ticket = await client.stub.OpenTransfer(pb.DownloadRequest(path=w.path))
         except grpc.aio.AioRpcError as e:
             if e.code() == grpc.StatusCode.UNIMPLEMENTED:
                 lane.usable = False
-                return False
+                return None
             if connection_lost(e):
                 raise
-            code = _CODES.get(e.code(), pb.FileError.UNREADABLE)
-            applier._fetch_failed(pb.FileError(path=w.path, code=code, message=e.details() or ""), item)
-            return True
+            return NotReceived(wanted, code_of_status(e.code().name), e.details() or "")
         h = ticket.header
         started = time.monotonic()
+        made: list[str] = []
         try:
-            af = applier._open_for(t, d, h.mode or w.mode)
+            af = open_temp(wanted.target, wanted.decision, h.mode or w.mode, made)
         except WriteError as e:
-            applier._write_failed(w, t.relpath, e)
-            applier._done(w)
-            return True
+            return NotReceived(wanted, error=e)
         received = 0
 
-        def progress(done: int, finished: bool = False) -> None:
+        def report(done: int, finished: bool = False) -> None:
             nonlocal received
             received = done
-            applier._emit(DownloadProgress(session=applier.name, path=t.relpath, remote_path=w.path,
-                                           bytes_done=done, bytes_total=h.size, finished=finished))
+            progress(done, h.size, finished)
 
         try:
-            status, md5, size = await lane.receive(ticket.token, h.size, af.fileno(), progress)
+            status, md5, size = await lane.receive(ticket.token, h.size, af.fileno(), report)
             received = size
         except LaneUnavailable:
             af.abort()
             lane.usable = False
-            return False
+            return None
         except OSError as e:
             af.abort()
             error = _explain(e, af.display, af.folder)
             error.__cause__ = e
-            applier._write_failed(w, t.relpath, error)
-            applier._done(w)
-            return True
+            return NotReceived(wanted, error=error)
         except BaseException:
             af.abort()
             raise
         finally:
-            progress(received, finished=True)
+            report(received, finished=True)
         if status.startswith("refused"):
             af.abort()
-            return False
+            return None
         if status != "done" or (h.md5 and md5.hexdigest() != h.md5.lower()):
             af.abort()
             continue  # changed while it was sent: ask again
         af.adopt(md5, size)
-        w.size = size
-        try:
-            applier._finish(w, t, d, st, af, h.md5, started)
-        except WriteError as e:
-            applier._write_failed(w, t.relpath, e)
-        applier._done(w)
-        return True
-    applier._fetch_failed(pb.FileError(path=w.path, code=pb.FileError.CHANGED), item)
-    return True
+        return Received(wanted, af, h.md5, size, started, tuple(made))
+    return NotReceived(wanted, CHANGED)

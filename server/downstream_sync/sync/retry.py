@@ -17,7 +17,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import Awaitable, Callable
 
-from .apply import Work
+from .work import Work
 from .writer import RefusedPath, WriteError
 
 __all__ = ["Retries", "retryable"]

@@ -21,19 +21,21 @@ from typing import Callable, Literal
 
 from ..cluster.bridge import Bridge
 from ..cluster.transport import HELPER_ADVICE, Transport, TransportError
-from .apply import Applier, LostStream, Work, conflict_keys, merge, written_copy
+from .apply import Applier, conflict_keys, written_copy
 from .client import HelperClient, connection_lost, pb
-from .lane import Lane
 from .decide import Policy
+from .download import LostStream
 from .events import (Conflict, ConflictResolved, Event, FileSynced, PullResult, SessionState, SessionStats,
                      SessionWarning, StateChanged, SyncError)
 from .ledger import STATE_DIR_NAME, Entry, Ledger, LedgerError
+from .lane import Lane
 from .lock import SessionBusy, SessionLock
 from .pipeline import Pipeline
 from .reconcile import Reconcile
 from .retry import Retries
 from .rules import RuleSet
 from .state_folder import StateFolderError
+from .work import Work, merge
 from .writer import (Expected, LocalChanged, WriteError, clean_stale_temps, conflict_name, lstat, md5_file,
                      move_file, now_ns, remove_file)
 

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from sync_helper.protocol import md5_file
+
 __all__ = ["WriteError", "RefusedPath", "DiskFull", "AtomicFile", "remove_file", "move_file",
            "lstat", "md5_file", "clean_stale_temps", "TEMP_MARK", "SWAP_MARK", "CONFLICT_SUFFIX", "BACKUP_SUFFIX",
            "stat_proves", "Expected", "fit_name", "conflict_name", "backup_name",
@@ -234,10 +236,59 @@ def _exchange(dir_fd: int, a: str, b: str) -> bool:
         raise
 
 
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}.get(platform.machine())
+_RESOLVE_NO_MAGICLINKS, _RESOLVE_NO_SYMLINKS, _RESOLVE_BENEATH = 0x02, 0x04, 0x08
+_BELOW_ONLY = _OpenHow(_DIR_FLAGS | os.O_NOFOLLOW, 0, _RESOLVE_NO_MAGICLINKS | _RESOLVE_NO_SYMLINKS | _RESOLVE_BENEATH)
+_openat2_usable = _SYS_OPENAT2 is not None
+
+
+def _open_below(fd: int, rel: str) -> int:
+    """openat2(2) of the folder fd/rel in one call, refusing any symlink on the way and any way out
+    of fd (the walk of _open_dir, done by the kernel). OSError as openat(2); ENOSYS when the kernel
+    or a sandbox does not offer it."""
+    global _openat2_usable
+    if not _openat2_usable:
+        raise OSError(errno.ENOSYS, "openat2 is not available")
+    got = _libc.syscall(_SYS_OPENAT2, fd, os.fsencode(rel), ctypes.byref(_BELOW_ONLY), ctypes.sizeof(_BELOW_ONLY))
+    if got < 0:
+        err = ctypes.get_errno()
+        if err in (errno.ENOSYS, errno.EPERM, errno.E2BIG, errno.EINVAL):
+            _openat2_usable = False
+            err = errno.ENOSYS
+        raise OSError(err, os.strerror(err), rel)
+    return got
+
+
 def _open_dir(local_dir: Path, parts: list[str], create: bool, what: str,
               on_mkdir: Callable[[str], None] | None = None) -> int | None:
     """A descriptor of local_dir/parts..., never following a symlink below local_dir;
-    `on_mkdir` is told each folder made (relative to local_dir, POSIX)."""
+    `on_mkdir` is told each folder made (relative to local_dir, POSIX). An existing folder is
+    opened in one openat2 call where the kernel has it, else walked one folder at a time."""
+    if parts and _openat2_usable:
+        try:
+            top = os.open(local_dir, _DIR_FLAGS)
+        except OSError:
+            pass  # the walk below says why, or makes it
+        else:
+            try:
+                return _open_below(top, "/".join(parts))
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
+                    return _walk_dir(local_dir, parts, create, what, on_mkdir)  # names the culprit
+                if e.errno not in (errno.ENOENT, errno.ENOSYS, errno.EAGAIN):
+                    raise _explain(e, what, os.path.join(local_dir, *parts)) from e
+            finally:
+                os.close(top)
+    return _walk_dir(local_dir, parts, create, what, on_mkdir)
+
+
+def _walk_dir(local_dir: Path, parts: list[str], create: bool, what: str,
+              on_mkdir: Callable[[str], None] | None = None) -> int | None:
+    """_open_dir, one O_NOFOLLOW folder at a time (making the missing ones when `create`)."""
     try:
         try:
             fd = os.open(local_dir, _DIR_FLAGS)
@@ -293,17 +344,6 @@ def lstat(path: Path) -> os.stat_result | None:
         return None
     except NotADirectoryError:
         return None
-
-
-def md5_file(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            block = f.read(1 << 20)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
 
 
 def _file_mode(mode: int) -> int:
