@@ -35,3 +35,11 @@ fi
 if [ "$(uname -s)" = Linux ] && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null; then
   bash helper/build.sh
 fi
+
+# The end-to-end tests' Kubernetes (etcd, kube-apiserver, kubectl, kubelet, containerd) from Go modules
+# (tests/cluster/build.sh), once, into the ignored .tools/cluster/bin; a no-op when built.
+if command -v go >/dev/null; then
+  bash tests/cluster/build.sh
+else
+  echo "setup: go is missing, so the end-to-end tests' cluster is not built (tests/cluster/build.sh)" >&2
+fi
