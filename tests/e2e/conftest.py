@@ -41,7 +41,7 @@ def cluster(control_plane) -> Cluster:
     context = os.environ.get(CONTEXT_ENV)
     if context:
         return from_context(context)
-    return Cluster(control_plane.kubeconfig, "admin", str(BIN / "kubectl"), own=True)
+    return Cluster(control_plane.kubeconfig, "admin", str(BIN / "kubectl"))
 
 
 @pytest.fixture

@@ -219,10 +219,6 @@ state = "{root}/state"
             subprocess.run(["umount", "-l", target], capture_output=True)
 
 
-def node_status(cluster) -> dict:
-    return json.loads(cluster.kubectl("get", "node", NODE_NAME, "-o", "json").stdout)
-
-
 PROBE_IMAGE = "docker.io/ds-e2e/probe:1"
 
 

@@ -30,6 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = ROOT / ".tools" / "cluster" / "bin"
 WAIT = 60.0  # a bound on what must happen, never a measure
 CONTEXT_ENV = "DOWNSTREAM_SYNC_E2E_CONTEXT"
+NODE_NAME = "ds-e2e-node"  # the kubelet of kube_node.py registers it
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -140,8 +141,6 @@ class ControlPlane:
         self.processes.clear()
 
 
-NODE_NAME = "ds-e2e-node"
-
 
 def kubeconfig(server: str, ca: pathlib.Path | None, users: dict[str, str], namespace: str | None = None,
                ca_data: str | None = None) -> dict:
@@ -177,8 +176,8 @@ def _http_ok(url: str, token: str | None = None, ca: pathlib.Path | None = None)
 class Cluster:
     """The cluster the tests use: kubectl with an admin kubeconfig and context, and helpers."""
 
-    def __init__(self, kubeconfig: pathlib.Path | None, context: str | None, kubectl: str, own: bool):
-        self.kubeconfig, self.context, self.kubectl_path, self.own = kubeconfig, context, kubectl, own
+    def __init__(self, kubeconfig: pathlib.Path | None, context: str | None, kubectl: str):
+        self.kubeconfig, self.context, self.kubectl_path = kubeconfig, context, kubectl
 
     def argv(self, *args: str) -> list[str]:
         argv = [self.kubectl_path]
@@ -227,4 +226,4 @@ class Cluster:
 def from_context(context: str) -> Cluster:
     """The cluster `context` names in the user's kubeconfig (KUBECONFIG or ~/.kube/config)."""
     kubectl = shutil.which("kubectl") or str(BIN / "kubectl")
-    return Cluster(None, context, kubectl, own=False)
+    return Cluster(None, context, kubectl)

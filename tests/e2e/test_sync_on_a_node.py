@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from kube_node import busybox_rootfs, host_pod, oci_archive, wait_running
 from kube_testbed import BIN, ROOT, WAIT
 
 APP_IMAGE = "docker.io/ds-e2e/example-app:1"
+SHELLESS_IMAGE = "docker.io/ds-e2e/no-shell:1"  # busybox as /bin/sleep alone
 HELPER_IMAGE = "docker.io/downstream-sync/helper:0.1.0"
 
 # The seed's example app, in sh: creates, modifies, renames and deletes files in src and abc, and
@@ -66,6 +68,11 @@ def images(node, tmp_path_factory):
     rootfs = busybox_rootfs(where / "app-rootfs")
     (rootfs / "app").mkdir()
     (rootfs / "app" / "run.sh").write_text(EXAMPLE_APP)
+    bare = where / "no-shell-rootfs" / "bin"
+    bare.mkdir(parents=True)
+    shutil.copy2("/bin/busybox", bare / "sleep")
+    node.import_image(oci_archive(where / "no-shell.tar", bare.parent, entrypoint=["/bin/sleep", "2147483647"]),
+                      SHELLESS_IMAGE)
     node.import_image(oci_archive(where / "app.tar", rootfs, entrypoint=["/bin/sh", "/app/run.sh"],
                                    workdir="/app"), APP_IMAGE)
 
@@ -124,3 +131,25 @@ def test_attach_mode_syncs_a_pod_deployed_without_the_helper(cluster, node, imag
     assert found == ["abc/aa.js", "src/a.js", "src/renamed.js"]
     left = cluster.kubectl("-n", namespace, "exec", "plain", "--", "ls", "-a", "/tmp").stdout.split()
     assert "downstream-sync-helper" not in left
+
+
+def test_a_pod_without_the_helper_in_connect_mode_says_how_to_inject_it(cluster, node, images, namespace, tmp_path):
+    (tmp_path / "skaffold.yaml").write_text(SKAFFOLD)
+    cluster.apply(host_pod("plain", "ds-e2e/example-app:1"), namespace)
+    wait_running(cluster, namespace, "plain", node)
+    pulled = downstream_sync(cluster, "pull", "--context", cluster.context or "", "-n", namespace,
+                             "--helper", "connect", cwd=tmp_path)
+    assert pulled.returncode == 1, pulled.stdout + pulled.stderr
+    assert (f"pod {namespace}/plain (container app) has no helper at /sync-helper/app-connect: deploy it with "
+            "the helper injected") in pulled.stderr
+    assert "no such file or directory" in pulled.stderr  # the runtime's words, through kubectl
+
+
+def test_attach_to_a_container_without_a_shell_says_why_and_what_to_do(cluster, node, images, namespace, tmp_path):
+    (tmp_path / "skaffold.yaml").write_text(SKAFFOLD.replace("ds-e2e/example-app", "ds-e2e/no-shell"))
+    cluster.apply(host_pod("bare", "ds-e2e/no-shell:1"), namespace)
+    wait_running(cluster, namespace, "bare", node)
+    pulled = downstream_sync(cluster, "pull", "--context", cluster.context or "", "-n", namespace, cwd=tmp_path)
+    assert pulled.returncode == 1, pulled.stdout + pulled.stderr
+    assert f"pod {namespace}/bare (container app) has no shell (sh), so the helper cannot be copied" in pulled.stderr
+    assert "deploy it with the helper injected instead" in pulled.stderr
