@@ -153,3 +153,34 @@ def test_attach_to_a_container_without_a_shell_says_why_and_what_to_do(cluster, 
     assert pulled.returncode == 1, pulled.stdout + pulled.stderr
     assert f"pod {namespace}/bare (container app) has no shell (sh), so the helper cannot be copied" in pulled.stderr
     assert "deploy it with the helper injected instead" in pulled.stderr
+
+
+TRAPPING_APP = "trap 'exit 7' TERM; touch /tmp/done; while true; do sleep 1; done"
+
+
+def test_the_kubelets_sigterm_reaches_the_app_and_its_exit_code_comes_back(cluster, node, images, namespace,
+                                                                            tmp_path):
+    """The kubelet stops the injected container (its pod's deadline, set once it runs, has passed):
+    the SIGTERM goes through the helper to the app, and the app's exit code is the container's."""
+    (tmp_path / "skaffold.yaml").write_text(SKAFFOLD)
+    pod = host_pod("trapping", "ds-e2e/example-app:1", command=["/bin/sh", "-c"], args=[TRAPPING_APP])
+    pod["spec"]["restartPolicy"] = "Never"
+    (tmp_path / "app.json").write_text(json.dumps({"Entrypoint": ["/bin/sh", "/app/run.sh"], "WorkingDir": "/app"}))
+    injected = downstream_sync(cluster, "inject", "--image-config", "ds-e2e/example-app=app.json",
+                               "--helper-image", "downstream-sync/helper:0.1.0", cwd=tmp_path, input=json.dumps(pod))
+    assert injected.returncode == 0, injected.stderr
+    cluster.kubectl("-n", namespace, "apply", "-f", "-", input=injected.stdout)
+    wait_running(cluster, namespace, "trapping", node)
+    wait_for_file(cluster, namespace, "trapping", "/tmp/done")
+    cluster.kubectl("-n", namespace, "patch", "pod", "trapping", "--type=merge",
+                    "-p", json.dumps({"spec": {"activeDeadlineSeconds": 1}}))
+    deadline = time.monotonic() + WAIT
+    while True:
+        status = cluster.get("pod", "trapping", namespace)["status"]
+        terminated = (status.get("containerStatuses") or [{}])[0].get("state", {}).get("terminated")
+        if terminated:
+            break
+        assert time.monotonic() < deadline, f"the container was not stopped: {status}"
+        time.sleep(0.5)
+    assert terminated["exitCode"] == 7, terminated
+    assert status["phase"] == "Failed" and status.get("reason") == "DeadlineExceeded"
