@@ -36,9 +36,11 @@ if [ "$(uname -s)" = Linux ] && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c '
   bash helper/build.sh
 fi
 
-# The real tools the tests drive (skaffold, kustomize, helm), once, into the ignored .tools/bin; a no-op when built.
+# The real tools the tests drive (skaffold, kustomize, helm) and the end-to-end tests' Kubernetes (etcd,
+# kube-apiserver, kubectl, kubelet, containerd), from Go modules, once, into the ignored .tools; a no-op when built.
 if command -v go >/dev/null || [ "${CI:-}" = true ]; then
   bash tests/tools/build.sh
+  bash tests/cluster/build.sh
 else
-  echo "setup: go is not installed: the tests that drive skaffold, kustomize and helm will skip (and fail in CI)" >&2
+  echo "setup: go is not installed: the tests that drive skaffold, kustomize, helm and a cluster will skip (and fail in CI)" >&2
 fi

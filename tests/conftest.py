@@ -24,18 +24,20 @@ def bound_by_permissions() -> list[str]:
 
 
 TOOLS_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".tools", "bin")
+CLUSTER_BIN = os.path.join(os.path.dirname(TOOLS_BIN), "cluster", "bin")  # tests/cluster/build.sh
 
 
 @pytest.fixture(scope="session")
 def real_tool():
-    """Returns the path of a real tool built from Go modules by tests/tools/build.sh (skaffold, ...).
+    """Returns the path of a real tool built from Go modules by tests/tools/build.sh (skaffold, ...) or tests/cluster/build.sh (kubectl, ...).
     A missing tool fails the test in CI (the build is part of set-up there) and skips it elsewhere."""
 
     def find(name: str) -> str:
-        path = os.path.join(TOOLS_BIN, name)
-        if os.access(path, os.X_OK):
-            return path
-        message = f"{name} is not built: run bash tests/tools/build.sh"
+        for folder in (TOOLS_BIN, CLUSTER_BIN):
+            path = os.path.join(folder, name)
+            if os.access(path, os.X_OK):
+                return path
+        message = f"{name} is not built: run bash tests/tools/build.sh and bash tests/cluster/build.sh"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

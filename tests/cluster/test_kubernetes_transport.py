@@ -138,12 +138,19 @@ def test_a_container_without_the_helper_says_how_to_inject_it():
 
 def test_other_exec_failures_keep_kubectl_words_without_its_log_lines():
     stderr = ('E1126 13:13:11.829629 6096 memcache.go:381] "Unhandled Error" err="couldn\'t get resource list"\n'
-              'Error from server (Forbidden): pods "web-7d9c" is forbidden: User "dev" cannot create resource '
+              'error: unable to upgrade connection: container not found ("web")\n')
+    message = str(exec_failure(choice(), "/sync-helper/app-connect", 1, stderr))
+    assert message == ('kubectl exec into pod team-a/web-7d9c (container web) failed (exit 1): '
+                       'error: unable to upgrade connection: container not found ("web")')
+
+
+def test_exec_refused_by_rbac_names_the_permission():
+    stderr = ('Error from server (Forbidden): pods "web-7d9c" is forbidden: User "dev" cannot create resource '
               '"pods/exec" in API group "" in the namespace "team-a"\n')
     message = str(exec_failure(choice(), "/sync-helper/app-connect", 1, stderr))
-    assert message == ('kubectl exec into pod team-a/web-7d9c (container web) failed (exit 1): Error from server '
-                       '(Forbidden): pods "web-7d9c" is forbidden: User "dev" cannot create resource "pods/exec" '
-                       'in API group "" in the namespace "team-a"')
+    assert message.startswith("the context's user may not exec into pod team-a/web-7d9c (container web): it needs "
+                              "create on pods/exec in namespace team-a")
+    assert message.endswith('kubectl said: ' + stderr.strip())
 
 
 async def test_a_malformed_kubeconfig_is_named(tmp_path):

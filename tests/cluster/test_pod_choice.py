@@ -22,8 +22,8 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def pod(name, containers, *, phase="Running", age=0, ready=True, state="running", deleting=False,
-        reason=None, message=None, namespace="default"):
-    """A pod whose containers are (name, image) pairs, all in the same state."""
+        reason=None, message=None, namespace="default", node="node-1"):
+    """A pod on `node` whose containers are (name, image) pairs, all in the same state."""
     def container_state():
         if state == "running":
             return V1ContainerState(running=V1ContainerStateRunning(started_at=T0))
@@ -34,7 +34,7 @@ def pod(name, containers, *, phase="Running", age=0, ready=True, state="running"
     return V1Pod(
         metadata=V1ObjectMeta(name=name, namespace=namespace, creation_timestamp=T0 - timedelta(minutes=age),
                               deletion_timestamp=T0 if deleting else None),
-        spec=V1PodSpec(containers=[V1Container(name=c, image=i) for c, i in containers]),
+        spec=V1PodSpec(node_name=node, containers=[V1Container(name=c, image=i) for c, i in containers]),
         status=V1PodStatus(phase=phase, container_statuses=[
             V1ContainerStatus(name=c, image=i, image_id="", ready=ready and state == "running", restart_count=0,
                               state=container_state())
@@ -129,7 +129,7 @@ def test_a_pod_that_does_not_run_gives_its_phase_and_reason():
         choose([pulling])
     assert str(caught.value) == (
         'pod default/web-1 (container web) is not running: Pending: ImagePullBackOff: '
-        'Back-off pulling image "node-example:abc"')
+        'Back-off pulling image "node-example:abc". To see why: kubectl describe pod -n default web-1')
 
     crashed = pod("web-2", [("web", "node-example:abc")], phase="Failed", state="terminated", reason="Error")
     with pytest.raises(PodNotRunningError, match="is not running: Failed: Error"):
@@ -174,7 +174,8 @@ async def test_gives_up_after_its_timeout_with_the_last_reason():
     with pytest.raises(PodNotRunningError) as caught:
         await wait_for_pod(list_pods, choose, timeout=0, poll_interval=0.01)
     assert str(caught.value) == ("pod default/web-1 (container web) is not running: Pending: ErrImagePull: "
-                                 "manifest unknown (waited 0 s)")
+                                 "manifest unknown (waited 0 s). "
+                                 "To see why: kubectl describe pod -n default web-1")
 
 
 def test_the_transport_follows_a_replaced_pod_and_says_so():

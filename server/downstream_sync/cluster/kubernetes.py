@@ -83,12 +83,16 @@ def _list_pods(api, namespace: str, selector: str | None, host: str, where: str)
     try:
         return api.list_namespaced_pod(namespace, label_selector=selector or None, _request_timeout=15).items
     except ApiException as error:
-        raise TransportError(f"the Kubernetes API at {host} refused to list pods ({where}): {_api_message(error)}") from None
+        advice = {401: ": the context's credentials were not accepted (log in again, or check its user)",
+                  403: f": the context's user needs get and list on pods in namespace {namespace}"}.get(error.status, "")
+        raise TransportError(f"the Kubernetes API at {host} refused to list pods ({where}): "
+                             f"{_api_message(error)}{advice}") from None
     except Exception as error:  # urllib3 connection errors, TLS errors, timeouts
         cause = error
         while getattr(cause, "reason", None) is not None and not isinstance(cause.reason, str):
             cause = cause.reason
-        raise TransportError(f"cannot reach the Kubernetes API at {host} ({where}): {cause}") from None
+        raise TransportError(f"cannot reach the Kubernetes API at {host} ({where}): {cause}. Is the cluster "
+                             "running, and is this the right context (kubectl config current-context)?") from None
 
 
 def kubectl_message(stderr: str) -> str:
@@ -108,6 +112,12 @@ def exec_failure(choice: PodChoice, helper_path: str, returncode: int, stderr: s
             f"the helper at {helper_path} in {choice.describe()} is built for another architecture than the "
             "node's: use the helper image (or helper/build.sh's binaries) of the node's architecture, "
             f"linux/amd64 or linux/arm64. kubectl said: {said}"
+        )
+    if "forbidden" in said.lower() and "pods/exec" in said:
+        return TransportError(
+            f"the context's user may not exec into {choice.describe()}: it needs create on pods/exec in namespace "
+            f"{choice.namespace} (an RBAC Role and RoleBinding; kubectl auth can-i create pods/exec -n "
+            f"{choice.namespace} checks it). kubectl said: {said}"
         )
     missing = ("no such file or directory", "executable file not found", "not found in $path")
     if any(m in said.lower() for m in missing):

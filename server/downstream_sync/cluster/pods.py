@@ -23,7 +23,12 @@ class NoPodError(TransportError):
 
 
 class PodNotRunningError(TransportError):
-    """Pods run the image, but none of them is running yet (or any more)."""
+    """Pods run the image, but none of them is running yet (or any more): `reason` says why,
+    `advice` which kubectl command shows more."""
+
+    def __init__(self, reason: str, advice: str = ""):
+        super().__init__(f"{reason}. {advice}" if advice else reason)
+        self.reason, self.advice = reason, advice
 
 # --- image names ------------------------------------------------------------------------------
 
@@ -130,22 +135,48 @@ def where_searched(namespace: str, context: str | None, selector: str | None) ->
 
 
 def not_running_reason(pod, container: str) -> str:
-    """Why a pod's container is not running, in a few words: its phase and the waiting or
-    terminated reason Kubernetes gives (`Pending: ImagePullBackOff: Back-off pulling image ...`)."""
+    """Why a pod's container is not running, in a few words: its phase, whether it has a node, and
+    the waiting or terminated reason Kubernetes gives (`Pending: ImagePullBackOff: Back-off pulling
+    image ...`), with the last exit code of a container that ended."""
     status = pod.status
     phase = (status.phase if status else None) or "Unknown"
     parts = [phase]
     if pod.metadata.deletion_timestamp is not None:
         parts.append("being deleted")
+    if phase == "Pending" and pod.spec is not None and not pod.spec.node_name:
+        unscheduled = next((c for c in (status.conditions or []) if c.type == "PodScheduled" and c.status == "False"),
+                           None) if status else None
+        detail = f" ({unscheduled.reason}: {unscheduled.message})" if unscheduled and unscheduled.message else ""
+        parts.append("not scheduled to a node yet" + detail)
     if status and status.reason:
         parts.append(status.reason + (f" ({status.message})" if status.message else ""))
-    for cs in (status.container_statuses or []) if status else []:
-        if cs.name != container or cs.state is None:
-            continue
+    cs = _container_status(pod, container)
+    if cs is not None and cs.state is not None:
         state = cs.state.waiting or cs.state.terminated
         if state is not None and state.reason:
             parts.append(state.reason + (f": {state.message}" if state.message else ""))
+        ended = cs.state.terminated or (cs.last_state.terminated if cs.last_state else None)
+        if ended is not None and ended.exit_code is not None:
+            parts[-1] += f" (last exit code {ended.exit_code})"
     return ": ".join(parts)
+
+
+def not_running_advice(pod, container: str, context: str | None = None) -> str:
+    """The kubectl command that shows more: the container's logs once it has run (the previous
+    run's after a restart), else the pod's events."""
+    where = f"-n {pod.metadata.namespace or 'default'}" + (f" --context {context}" if context else "")
+    cs = _container_status(pod, container)
+    ended = cs is not None and ((cs.state is not None and cs.state.terminated is not None)
+                                or (cs.last_state is not None and cs.last_state.terminated is not None))
+    if ended:
+        previous = " --previous" if cs.restart_count else ""
+        return f"Its output: kubectl logs {where} {pod.metadata.name} -c {container}{previous}"
+    return f"To see why: kubectl describe pod {where} {pod.metadata.name}"
+
+
+def _container_status(pod, container: str):
+    status = pod.status
+    return next((cs for cs in (status.container_statuses or []) if cs.name == container), None) if status else None
 
 
 def choose_pod(
@@ -175,7 +206,8 @@ def choose_pod(
     if not best.running:
         raise PodNotRunningError(
             f"pod {namespace}/{best.name} (container {best.container}) is not running: "
-            f"{not_running_reason(best.pod, best.container)}"
+            f"{not_running_reason(best.pod, best.container)}",
+            not_running_advice(best.pod, best.container, context),
         )
     return PodChoice(
         namespace=namespace,
@@ -209,10 +241,14 @@ async def wait_for_pod(
         pods = await list_pods()
         try:
             return choose(pods)
-        except (NoPodError, PodNotRunningError) as error:
-            if time.monotonic() + poll_interval > deadline:
-                raise type(error)(f"{error} (waited {timeout:.0f} s)") from None
-            if on_wait is not None and str(error) != last:
-                on_wait(f"waiting up to {timeout:.0f} s: {error}")
-            last = str(error)
+        except NoPodError as error:
+            reason, advice = str(error), None
+        except PodNotRunningError as error:
+            reason, advice = error.reason, error.advice
+        if time.monotonic() + poll_interval > deadline:
+            waited = f"{reason} (waited {timeout:.0f} s)"
+            raise (NoPodError(waited) if advice is None else PodNotRunningError(waited, advice)) from None
+        if on_wait is not None and reason != last:
+            on_wait(f"waiting up to {timeout:.0f} s: {reason}")
+        last = reason
         await asyncio.sleep(poll_interval)

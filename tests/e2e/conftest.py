@@ -1,0 +1,86 @@
+"""The end-to-end suite's cluster: the test bed of kube_testbed.py, started once per run, or the
+cluster that DOWNSTREAM_SYNC_E2E_CONTEXT names in the user's kubeconfig."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kube_testbed import BIN, CONTEXT_ENV, Cluster, ControlPlane, from_context, missing_binaries
+
+
+def not_built(what: str, missing: list[str]) -> str:
+    return (f"{what} {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not built: "
+            "run bash tests/cluster/build.sh")
+
+
+def unavailable(reason: str) -> None:
+    """In CI a missing part of the test bed fails the tests; elsewhere they skip, saying why."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory):
+    """Our own etcd and kube-apiserver (None when the suite runs against a context's cluster)."""
+    if os.environ.get(CONTEXT_ENV):
+        yield None
+        return
+    missing = missing_binaries(("etcd", "kube-apiserver", "kubectl"))
+    if missing:
+        unavailable(not_built("the test cluster's", missing))
+    plane = ControlPlane(tmp_path_factory.mktemp("control-plane")).start()
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(control_plane) -> Cluster:
+    context = os.environ.get(CONTEXT_ENV)
+    if context:
+        return from_context(context)
+    return Cluster(control_plane.kubeconfig, "admin", str(BIN / "kubectl"))
+
+
+@pytest.fixture
+def namespace(cluster, request):
+    """A fresh namespace for one test, deleted after it."""
+    name = cluster.namespace("ds-e2e")
+    yield name
+    cluster.delete_namespace(name)
+
+
+NODE_ROUTE: list[str] = []  # what the preflight found, for the summary
+
+
+@pytest.fixture(scope="session")
+def node(control_plane, cluster, tmp_path_factory):
+    """A node that runs pods as real containers (kube_node.py), checked by a preflight: a probe pod
+    must run and answer `kubectl exec`. None against a context's cluster, whose nodes are its own."""
+    if control_plane is None:
+        yield None
+        return
+    missing = missing_binaries(("kubelet", "containerd", "containerd-shim-runc-v2", "ctr"))
+    if missing:
+        NODE_ROUTE.append(f"none: {', '.join(missing)} not built")
+        unavailable(not_built("the test node's", missing))
+    from kube_node import Node, preflight
+
+    node = Node(tmp_path_factory.mktemp("node"), control_plane.server, control_plane.ca, control_plane.node_token)
+    try:
+        node.start()
+        preflight(node, cluster)
+    except Exception as error:
+        NODE_ROUTE.append(f"none: the kubelet route failed: {error}")
+        node.stop()
+        unavailable(f"the test node does not run pods here: {error}")
+    NODE_ROUTE.append("kubelet + containerd + runc")
+    yield node
+    node.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    for route in NODE_ROUTE:
+        terminalreporter.write_line(f"end-to-end node: {route}")
