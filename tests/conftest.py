@@ -29,7 +29,8 @@ CLUSTER_BIN = os.path.join(os.path.dirname(TOOLS_BIN), "cluster", "bin")  # test
 
 @pytest.fixture(scope="session")
 def real_tool():
-    """Returns the path of a real tool built from Go modules by tests/tools/build.sh (skaffold, ...) or tests/cluster/build.sh (kubectl, ...).
+    """Returns the path of a real tool built from Go modules by tests/tools/build.sh (skaffold, ...)
+    or tests/cluster/build.sh (kubectl, ...).
     A missing tool fails the test in CI (the build is part of set-up there) and skips it elsewhere."""
 
     def find(name: str) -> str:

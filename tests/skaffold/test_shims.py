@@ -30,7 +30,8 @@ def test_the_applies_skaffold_makes_are_recognized():
 
 
 @pytest.fixture
-def shims(project):
+def shims(project, real_tool, monkeypatch):
+    monkeypatch.setenv("PATH", os.path.dirname(real_tool("kubectl")) + os.pathsep + os.environ["PATH"])
     prepared = prepare(project.skaffold, ["deploy"], image_configs=(f"web={project.root / 'web-config.json'}",),
                        cwd=project.root)
     yield prepared

@@ -204,9 +204,11 @@ async def run(prepared: Prepared, on_moment: Callable[[object], None] | None = N
         stdout=asyncio.subprocess.PIPE if pipe_out else None, start_new_session=True)
 
     def forward(sig: signal.Signals) -> None:
+        # To Skaffold alone, as a stock Skaffold gets it: it cancels its builds and deploys itself
+        # (its children hearing the signal too would race that and end the build differently).
         if process.returncode is None:
             try:
-                os.killpg(process.pid, sig)
+                os.kill(process.pid, sig)
             except ProcessLookupError:
                 pass
 
