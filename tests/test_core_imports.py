@@ -1,4 +1,4 @@
-"""The core (config, sync, cluster, inject, planner) imports no face (cli, lsp, terminal), nor the
+"""The core (config, sync, cluster, inject, skaffold, planner) imports no face (cli, lsp, terminal), nor the
 language server's libraries: read from every import statement of every core module (a lazy import
 inside a function included), and checked again by importing each module in a fresh interpreter.
 The per-package tests (tests/config, tests/inject, tests/planner) also exercise the code."""
@@ -13,7 +13,7 @@ from pathlib import Path
 import downstream_sync
 
 PACKAGE = Path(downstream_sync.__file__).parent
-CORE = ["config", "sync", "cluster", "inject", "planner.py", "records.py"]
+CORE = ["config", "sync", "cluster", "inject", "skaffold", "planner.py", "records.py"]
 FACES = ("downstream_sync.cli", "downstream_sync.lsp", "downstream_sync.terminal")
 FACE_LIBRARIES = ("pygls", "lsprotocol")
 
