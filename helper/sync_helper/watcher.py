@@ -223,8 +223,8 @@ class Watcher:
             path = _nearest_folder(target.dir)
             wd = self._add_watch(path) if path else None
             if wd is None:
-                if path and os.path.isdir(path):
-                    continue  # it changed under us: try again
+                if path and not os.path.isdir(path):
+                    continue  # removed under us (an rm -rf still under way): the next folder up
                 log.error("app-server: cannot watch any parent of target %s", target.name)
                 return
             self._waiting.setdefault(wd, set()).add(target)
