@@ -20,7 +20,7 @@ import time
 
 import yaml
 
-from kube_testbed import BIN, NODE_NAME, WAIT, Process, free_port, kubeconfig
+from kube_testbed import BIN, NODE_NAME, WAIT, Process, free_port, kubeconfig, wait_for
 
 VETH = ("ds-e2e-node0", "ds-e2e-node1")
 NODE_IP = "10.213.77.1"
@@ -163,13 +163,7 @@ state = "{root}/state"
         ], self.where / "kubelet.log", env={"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin"}))
 
     def _wait(self, ready, what: str) -> None:
-        deadline = time.monotonic() + WAIT
-        while not ready():
-            for p in self.processes:
-                p.check()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"waited {WAIT:.0f} s for {what}:\n{self.processes[-1].tail()}")
-            time.sleep(0.5)
+        wait_for(ready, what, self.processes, 0.5)
 
     # use -----------------------------------------------------------------------------------
 

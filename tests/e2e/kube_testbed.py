@@ -69,6 +69,17 @@ class Process:
                 self.proc.wait()
 
 
+def wait_for(ready, what: str, processes: list, interval: float) -> None:
+    """Poll `ready` until it holds, failing at once when one of `processes` died, and after WAIT."""
+    deadline = time.monotonic() + WAIT
+    while not ready():
+        for p in processes:
+            p.check()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"waited {WAIT:.0f} s for {what}:\n{processes[-1].tail()}")
+        time.sleep(interval)
+
+
 class ControlPlane:
     """etcd and kube-apiserver on loopback, with a kubeconfig for the admin (context `admin`)."""
 
@@ -127,13 +138,7 @@ class ControlPlane:
         self.kubeconfig.write_text(yaml.safe_dump(kubeconfig(self.server, self.ca, {"admin": self.admin_token})))
 
     def _wait(self, ready, what: str) -> None:
-        deadline = time.monotonic() + WAIT
-        while not ready():
-            for p in self.processes:
-                p.check()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"waited {WAIT:.0f} s for {what}:\n{self.processes[-1].tail()}")
-            time.sleep(0.2)
+        wait_for(ready, what, self.processes, 0.2)
 
     def stop(self) -> None:
         for p in reversed(self.processes):
