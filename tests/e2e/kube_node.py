@@ -12,8 +12,10 @@ the API server anonymously (a test bed on a private address); its serving certif
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import platform
+import re
 import subprocess
 import tempfile
 import time
@@ -22,8 +24,7 @@ import yaml
 
 from kube_testbed import BIN, NODE_NAME, WAIT, Process, free_port, kubeconfig, wait_for
 
-VETH = ("ds-e2e-node0", "ds-e2e-node1")
-NODE_IP = "10.213.77.1"
+VETH_PREFIX = "dse2e-"  # a node's veth pair is dse2e-PIDa / dse2e-PIDb, PID the test run's
 PAUSE_IMAGE = "docker.io/ds-e2e/pause:1"
 NAMESPACE = "k8s.io"  # containerd's namespace for CRI
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
@@ -50,6 +51,14 @@ def oci_archive(out: pathlib.Path, rootfs: pathlib.Path, *, entrypoint: list[str
     return out
 
 
+def _remove_leftover_veths() -> None:
+    """Delete the veth pairs of test runs that were killed (their PID is gone)."""
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    for name in re.findall(rf"^\d+: ({VETH_PREFIX}(\d+)a)@", links, re.M):
+        if not pathlib.Path(f"/proc/{name[1]}").exists():
+            subprocess.run(["ip", "link", "del", name[0]], capture_output=True)
+
+
 def busybox_rootfs(where: pathlib.Path) -> pathlib.Path:
     """A root file system with busybox and its applets in /bin, /tmp, and /etc/passwd for root."""
     for d in ("bin", "tmp", "etc", "proc", "sys", "dev"):
@@ -65,13 +74,15 @@ def busybox_rootfs(where: pathlib.Path) -> pathlib.Path:
 
 
 class Node:
-    """containerd and the kubelet, registered as node `ds-e2e-node` at NODE_IP."""
+    """containerd and the kubelet, registered as node `ds-e2e-node` at `self.ip`, an address of
+    10.213.0.0/16 no other run on this machine holds (runs side by side do not collide)."""
 
     def __init__(self, where: pathlib.Path, server: str, ca: pathlib.Path, token: str):
         self.where, self.server, self.ca, self.token = where, server, ca, token
         self.processes: list[Process] = []
         self.socket = where / "containerd" / "containerd.sock"
-        self.veth = False
+        self.veth: tuple[str, str] | None = None
+        self.ip = ""
 
     # set-up --------------------------------------------------------------------------------
 
@@ -88,12 +99,17 @@ class Node:
         return self
 
     def _veth(self) -> None:
-        subprocess.run(["ip", "link", "del", VETH[0]], capture_output=True)  # a leftover of a killed run
-        subprocess.run(["ip", "link", "add", VETH[0], "type", "veth", "peer", "name", VETH[1]], check=True,
-                       capture_output=True)
-        self.veth = True
-        subprocess.run(["ip", "addr", "add", f"{NODE_IP}/30", "dev", VETH[0]], check=True)
-        for dev in VETH:
+        _remove_leftover_veths()
+        pid = os.getpid()
+        self.veth = (f"{VETH_PREFIX}{pid}a", f"{VETH_PREFIX}{pid}b")
+        subprocess.run(["ip", "link", "del", self.veth[0]], capture_output=True)
+        subprocess.run(["ip", "link", "add", self.veth[0], "type", "veth", "peer", "name", self.veth[1]],
+                       check=True, capture_output=True)
+        used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=True).stdout
+        free = [f"10.213.{(pid + n) % 250 + 1}.1" for n in range(250)]
+        self.ip = next(ip for ip in free if f" {ip}/" not in used)
+        subprocess.run(["ip", "addr", "add", f"{self.ip}/30", "dev", self.veth[0]], check=True)
+        for dev in self.veth:
             subprocess.run(["ip", "link", "set", dev, "up"], check=True)
 
     def _containerd(self) -> None:
@@ -140,11 +156,11 @@ state = "{root}/state"
         root.mkdir()
         kc = root / "kubeconfig"
         kc.write_text(yaml.safe_dump(kubeconfig(self.server, self.ca, {NODE_NAME: self.token})))
-        self.port = free_port(NODE_IP)
+        self.port = free_port(self.ip)
         config = root / "config.yaml"
         config.write_text(yaml.safe_dump({
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-            "address": NODE_IP, "port": self.port, "readOnlyPort": 0, "healthzPort": 0,
+            "address": self.ip, "port": self.port, "readOnlyPort": 0, "healthzPort": 0,
             "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False,
             "cgroupsPerQOS": False, "enforceNodeAllocatable": [], "oomScoreAdj": 0,
             "containerRuntimeEndpoint": f"unix://{self.socket}",
@@ -159,7 +175,7 @@ state = "{root}/state"
         }))
         self.processes.append(Process("kubelet", [
             str(BIN / "kubelet"), "--config", str(config), "--kubeconfig", str(kc), "--root-dir", str(root / "root"),
-            "--cert-dir", str(root / "pki"), "--node-ip", NODE_IP, "--hostname-override", NODE_NAME, "--v", "1",
+            "--cert-dir", str(root / "pki"), "--node-ip", self.ip, "--hostname-override", NODE_NAME, "--v", "1",
         ], self.where / "kubelet.log", env={"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin"}))
 
     def _wait(self, ready, what: str) -> None:
@@ -203,8 +219,8 @@ state = "{root}/state"
         self.processes.clear()
         self._unmount()
         if self.veth:
-            subprocess.run(["ip", "link", "del", VETH[0]], capture_output=True)
-            self.veth = False
+            subprocess.run(["ip", "link", "del", self.veth[0]], capture_output=True)
+            self.veth = None
 
     def _unmount(self) -> None:
         prefix = str(self.where) + "/"

@@ -47,10 +47,12 @@ async def test_pull_and_live_large_files_take_the_lane(helper, container, projec
     live, rec = await make_session(live_transport)
     await eventually(lambda: live_transport.started == 1, "the live session's connection")
     second = os.urandom(LANE_MIN * 2)
+    # Written whole outside the target, then moved in: the helper first sees it at its full size
+    # (a file written inside the target could be told, and fetched, while still small).
     (container / "src" / "d").mkdir()
-    (container / "src" / "d" / "staged").write_bytes(second)
-    os.chmod(container / "src" / "d" / "staged", 0o755)
-    os.rename(container / "src" / "d" / "staged", container / "src" / "d" / "next.bin")
+    (container / "staged").write_bytes(second)
+    os.chmod(container / "staged", 0o755)
+    os.rename(container / "staged", container / "src" / "d" / "next.bin")
     want = hashlib.md5(second).hexdigest()
     await eventually(lambda: md5(project / "out" / "d" / "next.bin") == want, "the live large file")
     assert os.stat(project / "out" / "d" / "next.bin").st_mode & 0o111
