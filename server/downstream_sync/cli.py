@@ -286,13 +286,17 @@ def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out) -> 
     caught: list[signal.Signals] = []
 
     def first(sig: signal.Signals) -> None:
+        if caught:  # two came before the loop ran this: the second quits
+            _quit_at_once(sig, None)
         caught.append(sig)
-        if sig == signal.SIGINT:
-            print("\nStopping (Ctrl+C again to quit at once) ...", file=out, flush=True)
         for s in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(s)
             signal.signal(s, _quit_at_once)  # until the process ends, however far the stop got
         stop.set()
+        # Only now: a terminal that takes no output blocks this line, and the second Ctrl+C must
+        # quit it too.
+        if sig == signal.SIGINT:
+            print("\nStopping (Ctrl+C again to quit at once) ...", file=out, flush=True)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, first, sig)
