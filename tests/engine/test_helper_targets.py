@@ -93,6 +93,34 @@ async def test_progress_never_passes_its_total_across_reconnects(container, proj
         [(e.files_done, e.files_total) for e in progress if e.files_done > e.files_total][:5]
 
 
+async def test_a_reconcile_after_a_reconnect_that_deletes_counts_within_its_total(container, project, tmp_path,
+                                                                                   make_session):
+    """Ten files synced; the helper goes away, one file is deleted, the helper comes back: its snapshot
+    has nine, the reconcile deletes the tenth locally and its progress ends at 9/9 (the delete of a file
+    the snapshot no longer has is no file of its total: it once made it 10/9)."""
+    for i in range(10):
+        (container / "src" / f"f{i}.txt").write_text(f"{i}\n")
+    h = Helper(container, tmp_path / "h.sock", ["src"]).start()
+    try:
+        session, rec = await make_session(h)
+        await eventually(lambda: session.state is SessionState.WATCHING, "the first reconcile")
+        assert len(list((project / "out").iterdir())) == 10
+        h.kill()
+        await eventually(lambda: rec.of(StateChanged, state=SessionState.RECONNECTING), "the loss to be noticed")
+        before = len(rec.of(ReconcileProgress))
+        (container / "src" / "f0.txt").unlink()
+        h.start()
+        await eventually(lambda: not (project / "out" / "f0.txt").exists(), "the delete after the reconnect")
+        await eventually(lambda: session.state is SessionState.WATCHING, "watching again")
+    finally:
+        h.kill()
+    after = rec.of(ReconcileProgress)[before:]
+    assert after and (after[-1].files_done, after[-1].files_total) == (9, 9), \
+        [(e.files_done, e.files_total) for e in after]
+    assert all(e.files_done <= e.files_total and e.bytes_done <= e.bytes_total for e in after)
+    assert tree(project / "out") == tree(container / "src")
+
+
 def test_a_reconcile_counts_each_of_its_files_once():
     """What the engine applies twice (a retry, a live change merged in) or that the rules leave out
     is not counted again: done stays within total by construction."""
