@@ -303,10 +303,59 @@ def _stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out) -> 
     return caught
 
 
+class _Recorder:
+    """The status record of this process's running sessions (records.py), kept current: at once on
+    a state change (so `status` never shows an older state than the terminal), else at most twice
+    a second. `add` a session once it started; `close` removes the record."""
+
+    def __init__(self, project_root: Path, skaffold_file: Path, face: str, printer):
+        from .records import Record
+
+        self.record = Record(project_root, skaffold_file, face)
+        self.printer = printer
+        self.entries: list = []  # (session, plan)
+        self.dirty = asyncio.Event()
+        self.task = asyncio.create_task(self._keep())
+
+    def add(self, session, plan) -> None:
+        from .sync.events import StateChanged
+
+        def on_event(event) -> None:
+            if isinstance(event, StateChanged):
+                self.update()
+            else:
+                self.dirty.set()
+
+        self.entries.append((session, plan))
+        session.subscribe(on_event)
+        self.update()
+
+    def update(self) -> None:
+        rows = []
+        for s, plan in self.entries:
+            stats = s.stats
+            tally = self.printer.tally(s.name)
+            rows.append({"artifact": plan.image, "transport": plan.transport.describe(), "root": str(plan.root),
+                         "state": s.state.name.lower(), "files_synced": stats.files_synced,
+                         "bytes_synced": stats.bytes_synced, "conflicts": stats.conflicts, "errors": stats.errors,
+                         "open_conflicts": {path: c.copy for path, c in self.printer.open_conflicts(s.name).items()},
+                         "last_error": tally.last_error})
+        self.record.update(rows)
+
+    async def _keep(self) -> None:
+        while True:
+            await self.dirty.wait()
+            self.dirty.clear()
+            self.update()
+            await asyncio.sleep(0.5)
+
+    def close(self) -> None:
+        self.task.cancel()
+        self.record.remove()
+
+
 async def run_sessions(project, plans: list, args, *, seconds: float = 0, out=None) -> int:
     """Run a session per plan until Ctrl+C (or `seconds`), printing events; a summary at the end."""
-    from .records import Record
-    from .sync.events import StateChanged
     from .terminal import TerminalPrinter, human_duration
 
     out = out or sys.stdout
@@ -315,46 +364,18 @@ async def run_sessions(project, plans: list, args, *, seconds: float = 0, out=No
     caught = _stop_signals(loop, stop, out)
     printer = TerminalPrinter(out, show_names=len(plans) > 1, verbose=args.verbose,
                               roots={p.name: Path(p.root) for p in plans})
-    sessions = [p.session(owner=f"{PROG} {args.command}", every_skip=args.verbose) for p in plans]
-    record = Record(Path(project.root), Path(args.filename).resolve())
-
-    def snapshot() -> list[dict]:
-        rows = []
-        for s, plan in zip(sessions, plans):
-            stats = s.stats
-            tally = printer.tally(s.name)
-            rows.append({"artifact": plan.image, "transport": plan.transport.describe(), "root": str(plan.root),
-                         "state": s.state.name.lower(), "files_synced": stats.files_synced,
-                         "bytes_synced": stats.bytes_synced, "conflicts": stats.conflicts, "errors": stats.errors,
-                         "open_conflicts": {path: c.copy for path, c in printer.open_conflicts(s.name).items()},
-                         "last_error": tally.last_error})
-        return rows
-
-    dirty = asyncio.Event()
-
-    def on_event(event) -> None:
-        if isinstance(event, StateChanged):
-            record.update(snapshot())  # at once, so `status` never shows an older state than the terminal
-        else:
-            dirty.set()
-
+    face = f"{PROG} {args.command}"
+    sessions = [p.session(owner=face, every_skip=args.verbose) for p in plans]
     for s in sessions:
-        s.subscribe(on_event)
         s.subscribe(printer)
-
-    async def keep_record() -> None:
-        while True:
-            await dirty.wait()
-            dirty.clear()
-            record.update(snapshot())
-            await asyncio.sleep(0.5)
 
     started = time.monotonic()
     images = ", ".join(p.image for p in plans)
     until = f"for {human_duration(seconds)} (or until Ctrl+C)" if seconds > 0 else "until Ctrl+C"
     print(f"Syncing {images} {until}.", file=out, flush=True)
-    record.update(snapshot())
-    recorder = asyncio.create_task(keep_record())
+    recorder = _Recorder(Path(project.root), Path(args.filename).resolve(), face, printer)
+    for s, plan in zip(sessions, plans):
+        recorder.add(s, plan)
     try:
         try:
             for s in sessions:
@@ -378,8 +399,7 @@ async def run_sessions(project, plans: list, args, *, seconds: float = 0, out=No
             await s.stop()
         await asyncio.gather(*waiters, return_exceptions=True)
     finally:
-        recorder.cancel()
-        record.remove()
+        recorder.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     elapsed = time.monotonic() - started
@@ -499,24 +519,26 @@ def cmd_status(args) -> int:
     if not records:
         print(f"No sessions are running for {root}.")
         return EXIT_OK
-    rows = [("PID", "ARTIFACT", "STATE", "FILES", "CONFLICTS", "ERRORS", "TRANSPORT")]
+    rows = [("PID", "BY", "ARTIFACT", "STATE", "FILES", "CONFLICTS", "ERRORS", "TRANSPORT")]
     notes = []
     for r in records:
+        # What runs them, one word: start, skaffold-dev, ... (a record of an older version: start)
+        by = printable(str(r.get("face") or f"{PROG} start").removeprefix(f"{PROG} ")).replace(" ", "-")
         for s in r.get("sessions", []):
             artifact = printable(str(s.get("artifact", "?")))
             folder = Path(s.get("root") or root)
             conflicts = {path: copy for path, copy in (s.get("open_conflicts") or {}).items()
                          if not copy or os.path.lexists(folder / copy)}  # a copy removed since settles it
-            rows.append((str(r["pid"]), artifact, str(s.get("state", "?")), str(s.get("files_synced", 0)),
+            rows.append((str(r["pid"]), by, artifact, str(s.get("state", "?")), str(s.get("files_synced", 0)),
                          str(len(conflicts)), str(s.get("errors", 0)), printable(str(s.get("transport", "?")))))
             for path, copy in sorted(conflicts.items()):
                 where = f" (the container's copy: {copy})" if copy else ""
                 notes.append(printable(f"{artifact}: conflict {path}{where}"))
             if s.get("last_error"):
                 notes.append(printable(f"{artifact}: last error: {s['last_error']}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    widths = [max(len(row[i]) for row in rows) for i in range(7)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:6], widths)) + "  " + row[6])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:7], widths)) + "  " + row[7])
     if notes:
         print()
         for note in notes:
@@ -618,10 +640,12 @@ async def cmd_skaffold(args) -> int:
     parsed = prepared.parsed
     sessions: list = []
     printer = None
+    recorder: _Recorder | None = None
+    face = f"{PROG} skaffold {parsed.command}"
     started = time.monotonic()
 
     async def start_sessions(iteration: int) -> None:
-        nonlocal printer
+        nonlocal printer, recorder
         options = SyncOptions(prepared.config, profiles=parsed.profiles, namespace=parsed.namespace,
                               kube_context=parsed.kube_context, policy=args.policy, pod_timeout=args.pod_timeout)
         try:
@@ -633,8 +657,9 @@ async def cmd_skaffold(args) -> int:
                                   roots={p.name: Path(p.root) for p in plan.sessions})
         images = ", ".join(p.image for p in plan.sessions)
         print(f"{PROG}: deploy {iteration} is up: syncing {images} until skaffold ends.", flush=True)
+        recorder = _Recorder(Path(plan.project.root), prepared.config, face, printer)  # `status` shows them
         for p in plan.sessions:
-            session = p.session(owner=f"{PROG} skaffold {parsed.command}", every_skip=args.verbose)
+            session = p.session(owner=face, every_skip=args.verbose)
             session.subscribe(printer)
             try:
                 await session.start()
@@ -642,6 +667,7 @@ async def cmd_skaffold(args) -> int:
                 _err(f"session {p.image} did not start: {error}")
                 continue
             sessions.append(session)
+            recorder.add(session, p)
 
     tasks: list[asyncio.Task] = []
 
@@ -669,6 +695,8 @@ async def cmd_skaffold(args) -> int:
             await asyncio.gather(task, return_exceptions=True)
         for session in sessions:
             await session.stop()
+        if recorder is not None:
+            recorder.close()
     if sessions and printer is not None:
         print("", flush=True)
         for s in sessions:

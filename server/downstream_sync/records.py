@@ -1,4 +1,5 @@
-"""Records of running `downstream-sync start` processes, for `downstream-sync status`.
+"""Records of the processes that run sessions (`downstream-sync start`, `downstream-sync skaffold
+dev`), for `downstream-sync status`.
 
 Each process writes `<project>/.downstream-sync/sessions/<pid>.json` (atomically) while it runs
 and removes it on exit; readers skip and delete the records of processes that are gone. The
@@ -38,9 +39,10 @@ def _alive(pid: int, started: str | None) -> bool:
 
 
 class Record:
-    """This process's record: `update(sessions)` rewrites it, `remove()` deletes it."""
+    """This process's record: `update(sessions)` rewrites it, `remove()` deletes it. `face` names
+    what runs the sessions, as their locks do ("downstream-sync start")."""
 
-    def __init__(self, project_root: Path, skaffold_file: Path):
+    def __init__(self, project_root: Path, skaffold_file: Path, face: str):
         self.state_dir = project_root / STATE_DIR_NAME
         self.folder = self.state_dir / SESSIONS_DIR_NAME
         self.path = self.folder / f"{os.getpid()}.json"
@@ -48,6 +50,7 @@ class Record:
             "pid": os.getpid(),
             "proc_start": _start_time(os.getpid()),
             "skaffold": str(skaffold_file),
+            "face": face,
         }
 
     def update(self, sessions: list[dict]) -> bool:

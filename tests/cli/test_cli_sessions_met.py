@@ -109,11 +109,11 @@ def test_a_file_rewritten_again_is_one_conflict_line_and_the_summary_lists_open_
 
         shown = wait_for(status, "status to show the conflicts")
         row = shown.splitlines()[1].split()
-        assert row[4:6] == ["2", "0"], shown  # CONFLICTS, ERRORS
+        assert row[5:7] == ["2", "0"], shown  # CONFLICTS, ERRORS
         assert "web: conflict local/out/a.txt (the container's copy: local/out/a.txt.downstream-conflict)" in shown
         (local / "sub" / "run.sh.downstream-conflict").unlink()  # settled by hand
         after = run("status", "-f", str(project / "skaffold.yaml")).stdout
-        assert after.splitlines()[1].split()[4] == "1" and "run.sh" not in after, after
+        assert after.splitlines()[1].split()[5] == "1" and "run.sh" not in after, after
     finally:
         code = stop(proc, out)
     assert code == 130, out.text
@@ -140,7 +140,7 @@ def test_status_shows_a_sessions_errors(project, helper):
             return result.stdout if "last error" in result.stdout else None
 
         shown = wait_for(status, "status to show the error")
-        assert shown.splitlines()[1].split()[4:6] == ["0", "1"], shown
+        assert shown.splitlines()[1].split()[5:7] == ["0", "1"], shown
         assert "web: last error: refused to write" in shown and "symlink" in shown, shown
     finally:
         assert stop(proc, out) == 130

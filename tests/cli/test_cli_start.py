@@ -56,10 +56,10 @@ def test_start_syncs_live_lists_itself_in_status_and_stops_on_ctrl_c(project, he
             status = run("status", "-f", str(project / "skaffold.yaml"))
             assert status.returncode == 0, status.stderr
             header, *rows = status.stdout.strip().splitlines()
-            assert header.split()[:6] == ["PID", "ARTIFACT", "STATE", "FILES", "CONFLICTS", "ERRORS"]
+            assert header.split()[:7] == ["PID", "BY", "ARTIFACT", "STATE", "FILES", "CONFLICTS", "ERRORS"]
             assert len(rows) == 1, rows
-            pid, artifact, state, files, conflicts, errors, *transport = rows[0].split()
-            assert (int(pid), artifact, state, conflicts, errors) == (proc.pid, "web", "watching", "0", "0")
+            pid, by, artifact, state, files, conflicts, errors, *transport = rows[0].split()
+            assert (int(pid), by, artifact, state, conflicts, errors) == (proc.pid, "start", "web", "watching", "0", "0")
             assert "app-connect" in " ".join(transport)
             return int(files) >= 5  # the record catches up with the files within a moment
 
