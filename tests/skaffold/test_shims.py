@@ -1,32 +1,53 @@
 """The programs Skaffold runs for the wrapper: the `kubectl` shim and the Helm post-renderer.
 
 They run here as Skaffold runs them (the scripts write_shims makes, the environment prepare sets),
-with the real kubectl behind the shim. An apply that reaches a cluster needs one: the cluster tests.
+with the real kubectl behind the shim; where what kubectl receives is the question, a recorder
+stands behind it instead (the real kubectl would need a cluster for an apply: the cluster tests).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
 
 from downstream_sync.skaffold.run import prepare
-from downstream_sync.skaffold.shims import ENV_KUBECTL, is_apply_from_stdin
+from downstream_sync.skaffold.shims import ENV_KUBECTL, ENV_PYTHON, injects
 
 from .conftest import DEPLOYMENT
 
+# The kubectl command lines of Skaffold v2 (pkg/skaffold/kubectl/cli.go puts --context, --namespace
+# and --kubeconfig before the command; deploy/kubectl/cli.go: deploy.kubectl.flags.global and the
+# command's own flags after it), and by hand.
+SKAFFOLD_APPLIES = [
+    ["--context", "kind-dev", "--namespace", "dev", "--kubeconfig", "/k/config", "apply", "-f", "-"],
+    ["--context", "kind-dev", "apply", "--v=3", "--server-side", "-f", "-", "--force", "--grace-period=0"],
+    ["--context", "kind-dev", "apply", "-f", "-", "--validate=false"],
+    ["apply", "--filename=-"], ["apply", "-f=-"], ["apply", "-f-"], ["apply", "--filename", "-"],
+    ["-n", "ns", "apply", "-f", "-"], ["-nns", "apply", "-f", "-"], ["--namespace=apply", "apply", "-f", "-"],
+    ["--context", "a b $(touch x)", "apply", "-f", "-"], ["create", "-f", "-"], ["replace", "--force", "-f", "-"],
+    ["apply", "-f", "/dev/stdin"],
+]
+PASSED_THROUGH = [
+    ["version", "--client", "-ojson"],
+    ["--context", "kind-dev", "get", "-f", "-", "--ignore-not-found", "-ojson"],
+    ["--context", "kind-dev", "delete", "--ignore-not-found=true", "--wait=false", "-f", "-"],
+    ["--context", "kind-dev", "create", "--dry-run=client", "-oyaml", "-f", "k8s/web.yaml"],
+    ["apply", "-f", "k8s/web.yaml"], ["--namespace", "apply", "get", "pods"], ["--context", "create", "get", "-f", "-"],
+    ["apply", "view-last-applied", "-f", "-"], ["apply", "--", "-f", "-"], ["get", "apply", "-f", "-"],
+]
 
-def test_the_applies_skaffold_makes_are_recognized():
-    # pkg/skaffold/deploy/kubectl/cli.go: kubectl [--context C] [--namespace N] apply [flags] -f - [--force ...]
-    assert is_apply_from_stdin(["--context", "kind", "--namespace", "dev", "apply", "-f", "-"])
-    assert is_apply_from_stdin(["apply", "--server-side", "-f", "-", "--force", "--grace-period=0"])
-    assert is_apply_from_stdin(["apply", "--filename=-"])
-    assert not is_apply_from_stdin(["apply", "-f", "k8s/web.yaml"])
-    assert not is_apply_from_stdin(["delete", "-f", "-"])
-    assert not is_apply_from_stdin(["version", "--client"])
+
+def test_the_commands_that_apply_manifests_from_stdin_are_told_from_the_others():
+    for argv in SKAFFOLD_APPLIES:
+        assert injects(argv), argv
+    for argv in PASSED_THROUGH:
+        assert not injects(argv), argv
 
 
 @pytest.fixture
@@ -53,6 +74,60 @@ def test_the_kubectl_shim_is_first_on_skaffolds_path_and_passes_other_commands_t
     through = shim(shims, "kubectl", "version", "--client")
     direct = subprocess.run([real, "version", "--client"], capture_output=True, text=True, timeout=60)
     assert through.returncode == direct.returncode == 0 and through.stdout == direct.stdout
+
+
+def recorder(tmp_path):
+    """Stands where the real kubectl would: records its argv and stdin, exits with $RECORD_EXIT."""
+    path = tmp_path / "recording-kubectl"
+    path.write_text(f"#!{sys.executable}\n" + """\
+import json, os, sys
+with open(os.environ["RECORD"], "a") as out:
+    out.write(json.dumps({"argv": sys.argv[1:], "stdin": sys.stdin.read()}) + "\\n")
+sys.exit(int(os.environ.get("RECORD_EXIT", "0")))
+""")
+    path.chmod(0o755)
+    return path
+
+
+def test_every_apply_form_is_injected_and_every_other_command_reaches_kubectl_as_it_was(shims, tmp_path):
+    record = tmp_path / "record.jsonl"
+    shims.env.update({ENV_KUBECTL: str(recorder(tmp_path)), "RECORD": str(record), "RECORD_EXIT": "7"})
+    for argv in SKAFFOLD_APPLIES + PASSED_THROUGH:
+        record.unlink(missing_ok=True)
+        result = shim(shims, "kubectl", *argv, stdin=DEPLOYMENT)
+        assert result.returncode == 7, (argv, result.stderr)  # kubectl's own exit code
+        [seen] = [json.loads(line) for line in record.read_text().splitlines()]
+        assert seen["argv"] == argv
+        if argv in SKAFFOLD_APPLIES:
+            deployment = next(yaml.safe_load_all(seen["stdin"]))
+            assert deployment["spec"]["template"]["spec"]["containers"][0]["command"] == ["/sync-helper/app-server"]
+        else:
+            assert seen["stdin"] == DEPLOYMENT, argv
+
+
+def test_only_the_commands_that_inject_start_python(shims):
+    """The other commands cost what kubectl costs: with no Python to run, they still work."""
+    real = shims.env[ENV_KUBECTL]
+    shims.env[ENV_PYTHON] = "/nonexistent/python"
+    through = shim(shims, "kubectl", "version", "--client", "-o", "json")
+    direct = subprocess.run([real, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=60)
+    assert through.returncode == direct.returncode == 0 and through.stdout == direct.stdout
+    refused = shim(shims, "kubectl", "apply", "-f", "-", stdin=DEPLOYMENT)
+    assert refused.returncode == 127 and "/nonexistent/python" in refused.stderr
+
+
+def test_stdin_stdout_and_exit_codes_pass_through_the_real_kubectl(shims):
+    real = shims.env[ENV_KUBECTL]
+    for argv, stdin in ((["set", "image", "--local", "-f", "-", "web=web:2", "-o", "yaml"], DEPLOYMENT),
+                        (["label", "--local", "-f", "-", "tier=web", "-o", "json"], DEPLOYMENT),
+                        (["no-such-command"], ""), (["get", "--no-such-flag"], ""),
+                        (["--context", "nowhere", "version", "--client"], "")):
+        through = shim(shims, "kubectl", *argv, stdin=stdin)
+        direct = subprocess.run([real, *argv], input=stdin, capture_output=True, text=True, timeout=60,
+                                env=shims.env)
+        assert (through.returncode, through.stdout, through.stderr) == \
+            (direct.returncode, direct.stdout, direct.stderr), argv
+    assert through.returncode == 0 and direct.returncode == 0
 
 
 def test_the_kubectl_shim_refuses_manifests_it_cannot_inject_before_kubectl_sees_them(shims):

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import urllib.error
@@ -30,7 +31,7 @@ from typing import Callable
 from . import args as sargs
 from .copy import CopyError, config_copy
 from .events import DeployWatch, parse_line
-from .shims import ENV_CONFIG, ENV_HELPER_IMAGE, ENV_IMAGE_CONFIGS, ENV_KUBECTL, ENV_PROFILES, write_shims
+from .shims import ENV_CONFIG, ENV_HELPER_IMAGE, ENV_IMAGE_CONFIGS, ENV_KUBECTL, ENV_PROFILES, ENV_PYTHON, write_shims
 
 __all__ = ["WrapperError", "Prepared", "prepare", "run", "find_skaffold"]
 
@@ -141,6 +142,7 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
     argv = _absolute_paths(parsed.with_config("-"), here)
     prepared = Prepared(skaffold, argv, config.parent, env, text, parsed, config, temp=temp)
     env[ENV_CONFIG] = str(config)
+    env[ENV_PYTHON] = sys.executable
     env[ENV_PROFILES] = ",".join(parsed.profiles)
     env[ENV_IMAGE_CONFIGS] = "\n".join(f"{image}={here / file}" for image, file in
                                        (v.partition("=")[::2] for v in image_configs))

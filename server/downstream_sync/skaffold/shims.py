@@ -2,53 +2,126 @@
 
 - `kubectl`, first on Skaffold's PATH: Skaffold's kubectl deployer (raw YAML, kustomize, and Helm
   charts rendered by `manifests.helm`) applies with `kubectl ... apply -f -`, the manifests on stdin.
-  The shim injects into those and runs the real kubectl with them; every other kubectl command
-  goes to the real kubectl unchanged (exec, same arguments).
+  Skaffold runs kubectl many times (version, get, create --dry-run, apply, delete), so the shim is
+  a shell script: a command with `apply`, `create` or `replace` among its words comes here
+  (`injects` then reads it exactly), any other is the real kubectl at once, by `exec`. The
+  manifests of an apply are injected and the real kubectl is exec'd on them (from a memory file
+  on its stdin), so its exit code, output and signals are its own.
 - `post-render`, Helm's post-renderer: Skaffold's Helm deployer runs a `--post-renderer` given in
   `deploy.helm.flags` inside its own `skaffold filter` (Helm takes one post-renderer); the copy of
   the config names this one (copy.py).
 
-Both read the project through the environment the wrapper sets (ENV_*), and inject through the one
-core function (inject.inject_manifests), accepting manifests that hold only some of the artifacts
-(Skaffold applies only what changed). `write_shims` makes them; `main` is what they run.
+The scripts are fixed text: what they run comes from the environment the wrapper sets (ENV_*), so
+no path is ever quoted into a script. They read the project the same way, and inject through the
+one core function (inject.inject_manifests), accepting manifests that hold only some of the
+artifacts (Skaffold applies only what changed). `write_shims` makes them; `main` is what they run.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-__all__ = ["write_shims", "is_apply_from_stdin", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL",
-           "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE"]
+__all__ = ["write_shims", "injects", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL", "ENV_PYTHON",
+           "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE", "INJECTING_COMMANDS"]
 
 ENV_CONFIG = "DOWNSTREAM_SYNC_SKAFFOLD_CONFIG"        # the user's skaffold.yaml, absolute
 ENV_PROFILES = "DOWNSTREAM_SYNC_SKAFFOLD_PROFILES"    # comma-separated
 ENV_KUBECTL = "DOWNSTREAM_SYNC_REAL_KUBECTL"          # the kubectl the shim stands in front of
+ENV_PYTHON = "DOWNSTREAM_SYNC_PYTHON"                 # the Python the shims run (this package's)
 ENV_IMAGE_CONFIGS = "DOWNSTREAM_SYNC_IMAGE_CONFIGS"   # IMAGE=FILE, one a line
 ENV_HELPER_IMAGE = "DOWNSTREAM_SYNC_HELPER_IMAGE"
 
+# The kubectl commands whose manifests may need the helper: the words the shell shim looks for.
+INJECTING_COMMANDS = ("apply", "create", "replace")
 
-def write_shims(folder: Path, python: str = sys.executable) -> dict[str, Path]:
-    """The shim programs in `folder` (a private temporary folder); returns their paths by name."""
+# Python run with -c: the current folder (the user's project) is taken off sys.path before the
+# import, so nothing there named like this package is imported instead.
+_RUN = ('import sys; sys.path[:1] == [""] and sys.path.pop(0); '
+        'from downstream_sync.skaffold.shims import main; sys.exit(main(sys.argv[1:]))')
+
+_KUBECTL = f"""#!/bin/sh
+# downstream-sync skaffold: the kubectl first on Skaffold's PATH. A command with one of
+# {", ".join(INJECTING_COMMANDS)} among its words may apply manifests: the injector reads it (and execs the
+# real kubectl). Any other command is the real kubectl's, at once.
+if [ -z "${{{ENV_KUBECTL}:-}}" ] || [ -z "${{{ENV_PYTHON}:-}}" ]; then
+  echo "downstream-sync: error: this kubectl is the one downstream-sync skaffold puts in front of the real one;" >&2
+  echo "it runs with {ENV_KUBECTL} and {ENV_PYTHON} set" >&2
+  exit 127
+fi
+for word do
+  case $word in
+    {"|".join(INJECTING_COMMANDS)}) exec "${ENV_PYTHON}" -c '{_RUN}' kubectl "$@" ;;
+  esac
+done
+exec "${ENV_KUBECTL}" "$@"
+"""
+
+_POST_RENDER = f"""#!/bin/sh
+# downstream-sync skaffold: Helm's post-renderer, named in the copy of the config Skaffold reads.
+if [ -z "${{{ENV_PYTHON}:-}}" ]; then
+  echo "downstream-sync: error: this post-renderer is run by downstream-sync skaffold, which sets {ENV_PYTHON}" >&2
+  exit 127
+fi
+exec "${ENV_PYTHON}" -c '{_RUN}' post-render "$@"
+"""
+
+# kubectl's global flags that take a value (`kubectl options`); written `--flag value` they are two
+# words. Any other flag is one word (a flag kubectl does not know fails in kubectl itself).
+_VALUE_FLAGS = frozenset({
+    "--as", "--as-group", "--as-uid", "--cache-dir", "--certificate-authority", "--client-certificate",
+    "--client-key", "--cluster", "--context", "--kubeconfig", "--kuberc", "-n", "--namespace", "--password",
+    "--profile", "--profile-output", "--request-timeout", "-s", "--server", "--tls-server-name", "--token",
+    "--user", "--username", "-v", "--v", "--vmodule", "--log-flush-frequency"})
+_STDIN = ("-", "/dev/stdin")
+# `kubectl apply` subcommands that do not apply the manifests they read.
+_APPLY_SUBCOMMANDS = ("edit-last-applied", "set-last-applied", "view-last-applied")
+
+
+def write_shims(folder: Path) -> dict[str, Path]:
+    """The shim programs in `folder` (a private temporary folder); returns their paths by name.
+    They run `$DOWNSTREAM_SYNC_PYTHON` (set it to sys.executable) and `$DOWNSTREAM_SYNC_REAL_KUBECTL`."""
     paths = {}
-    for name, role in (("kubectl", "kubectl"), ("post-render", "post-render")):
+    for name, text in (("kubectl", _KUBECTL), ("post-render", _POST_RENDER)):
         path = folder / name
-        path.write_text(f'#!/bin/sh\nexec {shlex.quote(python)} -m downstream_sync.skaffold.shims {role} "$@"\n')
+        path.write_text(text)
         path.chmod(0o700)
         paths[name] = path
     return paths
 
 
-def is_apply_from_stdin(argv: list[str]) -> bool:
-    """Whether a kubectl command line is an `apply` of manifests read from stdin."""
-    if "apply" not in argv:
+def _command(argv: list[str]) -> tuple[str | None, list[str]]:
+    """kubectl's command word and the words after it (global flags before it skipped)."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return None, []
+        if not word.startswith("-") or word == "-":
+            return word, argv[i + 1:]
+        i += 2 if word in _VALUE_FLAGS else 1
+    return None, []
+
+
+def injects(argv: list[str]) -> bool:
+    """Whether a kubectl command line applies, creates or replaces manifests read from stdin."""
+    command, rest = _command(argv)
+    if command not in INJECTING_COMMANDS:
         return False
-    rest = argv[argv.index("apply") + 1:]
-    return any(w in ("-f", "--filename") and i + 1 < len(rest) and rest[i + 1] == "-" for i, w in enumerate(rest)) \
-        or "--filename=-" in rest or "-f=-" in rest
+    positional = [w for w in rest if not w.startswith("-")]
+    if command == "apply" and positional[:1] and positional[0] in _APPLY_SUBCOMMANDS:
+        return False
+    for i, word in enumerate(rest):
+        if word == "--":
+            break
+        if word in ("-f", "--filename") and i + 1 < len(rest) and rest[i + 1] in _STDIN:
+            return True
+        for flag in ("--filename=", "-f=", "-f"):
+            if word.startswith(flag) and word[len(flag):] in _STDIN:
+                return True
+    return False
 
 
 def _inject(text: str, source: str) -> str:
@@ -70,6 +143,21 @@ def _read_stdin() -> str:
     return sys.stdin.buffer.read().decode("utf-8")
 
 
+def _exec_on(real: str, args: list[str], data: bytes) -> None:
+    """Exec the real kubectl with `data` as its stdin (a memory file: no size limit, no writer left)."""
+    try:
+        fd = os.memfd_create("downstream-sync-manifests")
+    except (AttributeError, OSError):
+        fd = os.dup(tempfile.TemporaryFile().fileno())
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.dup2(fd, 0)
+    os.close(fd)
+    os.execv(real, [real, *args])
+
+
 def main(argv: list[str]) -> int:
     from ..inject import InjectError, ImageConfigError
 
@@ -77,10 +165,10 @@ def main(argv: list[str]) -> int:
     try:
         if role == "kubectl":
             real = os.environ[ENV_KUBECTL]
-            if not is_apply_from_stdin(args):
+            if not injects(args):
                 os.execv(real, [real, *args])
             text = _inject(_read_stdin(), "the manifests Skaffold applies")
-            return subprocess.run([real, *args], input=text.encode("utf-8")).returncode
+            _exec_on(real, args, text.encode("utf-8"))
         if role == "post-render":
             text = _inject(_read_stdin(), "the manifests Helm rendered")
             sys.stdout.buffer.write(text.encode("utf-8"))
@@ -88,9 +176,9 @@ def main(argv: list[str]) -> int:
     except (InjectError, ImageConfigError, ValueError, UnicodeDecodeError, KeyError) as error:
         print(f"downstream-sync: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # the real kubectl could not be run
+        print(f"downstream-sync: error: cannot run {error.filename or 'kubectl'}: {error.strerror or error}",
+              file=sys.stderr)
+        return 127
     print(f"downstream-sync: error: unknown shim {role!r}", file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
