@@ -72,15 +72,35 @@ def test_a_config_without_download_comes_back_as_it_was():
     assert strip_download(plain) == (plain, 0)
 
 
+def renderers(chain):
+    """copy.py's renderer: names ours for a chain, as shims.PostRenderers does."""
+    return "/tmp/x/post-render" + (f" after {' '.join(chain)}" if chain else "")
+
+
 def test_helm_releases_get_our_post_renderer_in_install_and_upgrade(tmp_path):
     main = tmp_path / "skaffold.yaml"
     main.write_text(CONFIG)
-    skaffold, _ = yaml.safe_load_all(config_copy(main, [], "/tmp/x/post-render"))
+    skaffold, _ = yaml.safe_load_all(config_copy(main, [], renderers))
     assert skaffold["deploy"]["helm"]["flags"] == {"install": ["--post-renderer", "/tmp/x/post-render"],
                                                    "upgrade": ["--post-renderer", "/tmp/x/post-render"]}
-    main.write_text(CONFIG.replace("kept}\nprofiles", "kept}\n    flags: {install: [--post-renderer=mine]}\nprofiles"))
-    with pytest.raises(CopyError, match="already has a --post-renderer"):
-        config_copy(main, [], "/tmp/x/post-render")
+
+
+def test_a_post_renderer_of_the_users_is_taken_out_with_its_args_and_ours_runs_it(tmp_path):
+    main = tmp_path / "skaffold.yaml"
+    flags = ("    flags:\n      install: [--atomic, --post-renderer=./mine, --post-renderer-args, --add, "
+             "--post-renderer-args=b c]\n      upgrade: [--post-renderer, ./mine, --post-renderer-args, --add]\n")
+    main.write_text(CONFIG.replace("kept}\nprofiles", "kept}\n" + flags + "profiles"))
+    skaffold, _ = yaml.safe_load_all(config_copy(main, [], renderers))
+    assert skaffold["deploy"]["helm"]["flags"] == {
+        "install": ["--atomic", "--post-renderer", "/tmp/x/post-render after ./mine --add b c"],
+        "upgrade": ["--post-renderer", "/tmp/x/post-render after ./mine --add"]}
+    for bad, message in (("[--post-renderer, a, --post-renderer, b]", "two --post-renderer flags \\(a, b\\)"),
+                         ("[--post-renderer-args, x]", "--post-renderer-args without a --post-renderer"),
+                         ("[--atomic, --post-renderer]", "--post-renderer needs a value after it"),
+                         ("[--post-renderer=]", "names no program")):
+        main.write_text(CONFIG.replace("kept}\nprofiles", f"kept}}\n    flags: {{install: {bad}}}\nprofiles"))
+        with pytest.raises(CopyError, match=f"skaffold.yaml: deploy.helm.flags.install: (.* )?{message}"):
+            config_copy(main, [], renderers)
 
 
 def test_a_required_config_with_a_download_stanza_is_refused(tmp_path):

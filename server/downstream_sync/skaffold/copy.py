@@ -1,6 +1,12 @@
 """The config Skaffold is given: the user's skaffold.yaml without download stanzas (config/strip.py),
 and, where it deploys with Helm, our post-renderer in `deploy.helm.flags.install` and `.upgrade`.
 
+Skaffold runs the first `--post-renderer` of those flags inside its own `skaffold filter` (Helm
+takes one), so a post-renderer of the user's there is taken out, with its `--post-renderer-args`,
+and ours runs it first: its output, which may hold the very containers to inject, is what we
+inject (then Skaffold's filter sets the images). `renderer(chain)` names the program for a flags
+list: ours alone for an empty chain, ours running `chain` (the user's argv) otherwise.
+
 Skaffold reads it from stdin (`--filename -`), so no file is written into the project. A config it
 `requires` is read by Skaffold from disk: one with a download stanza is refused, naming it.
 """
@@ -8,6 +14,7 @@ Skaffold reads it from stdin (`--filename -`), so no file is written into the pr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -46,7 +53,44 @@ def _ensure(node: yaml.MappingNode, key: str, make) -> yaml.Node:
     return found
 
 
-def _add_post_renderer(helm, renderer: str, where: str) -> None:
+_ARGS_FLAG = POST_RENDERER_FLAG + "-args"
+
+
+def _take_post_renderer(seq: yaml.SequenceNode, where: str) -> tuple[str, ...]:
+    """Take the user's `--post-renderer P` and its `--post-renderer-args A` out of a flags list;
+    returns (P, A...), or () when it has none."""
+    kept, program, args = [], None, []
+    words = seq.value
+    i = 0
+    while i < len(words):
+        word = words[i].value if isinstance(words[i], yaml.ScalarNode) else None
+        flag = next((f for f in (POST_RENDERER_FLAG, _ARGS_FLAG) if word == f or (word or "").startswith(f + "=")),
+                    None)
+        if flag is None:
+            kept.append(words[i])
+            i += 1
+            continue
+        if word == flag:
+            if i + 1 >= len(words) or not isinstance(words[i + 1], yaml.ScalarNode):
+                raise CopyError(f"{where}: {flag} needs a value after it")
+            value, i = words[i + 1].value, i + 2
+        else:
+            value, i = word[len(flag) + 1:], i + 1
+        if flag == _ARGS_FLAG:
+            args.append(value)
+        elif program is not None:
+            raise CopyError(f"{where}: two {POST_RENDERER_FLAG} flags ({program}, {value}); Helm runs one: keep one")
+        elif not value:
+            raise CopyError(f"{where}: {POST_RENDERER_FLAG} names no program")
+        else:
+            program = value
+    if args and program is None:
+        raise CopyError(f"{where}: {_ARGS_FLAG} without a {POST_RENDERER_FLAG} to give them to")
+    seq.value = kept
+    return (program, *args) if program else ()
+
+
+def _add_post_renderer(helm, renderer: Callable[[tuple[str, ...]], str], where: str) -> None:
     if not isinstance(helm, yaml.MappingNode):
         return
     flags = _ensure(helm, "flags", lambda: yaml.MappingNode("tag:yaml.org,2002:map", []))
@@ -56,13 +100,11 @@ def _add_post_renderer(helm, renderer: str, where: str) -> None:
         seq = _ensure(flags, name, lambda: yaml.SequenceNode("tag:yaml.org,2002:seq", []))
         if not isinstance(seq, yaml.SequenceNode):
             raise CopyError(f"{where}.flags.{name} must be a list")
-        if any(isinstance(w, yaml.ScalarNode) and w.value.startswith(POST_RENDERER_FLAG) for w in seq.value):
-            raise CopyError(f"{where}.flags.{name} already has a --post-renderer: the helper is injected by one, "
-                            "and Helm runs only one; remove it, or render with `manifests.helm` and deploy with kubectl")
-        seq.value += [_scalar(POST_RENDERER_FLAG), _scalar(renderer)]
+        chain = _take_post_renderer(seq, f"{where}.flags.{name}")
+        seq.value += [_scalar(POST_RENDERER_FLAG), _scalar(renderer(chain))]
 
 
-def _with_post_renderer(text: str, renderer: str, source: str) -> str:
+def _with_post_renderer(text: str, renderer: Callable[[tuple[str, ...]], str], source: str) -> str:
     documents = list(yaml.compose_all(text, Loader=_Loader))
     changed = False
     for root in documents:
@@ -84,8 +126,9 @@ def _with_post_renderer(text: str, renderer: str, source: str) -> str:
     return yaml.serialize_all(documents, Dumper=_Dumper, explicit_start=len(documents) > 1, allow_unicode=True)
 
 
-def config_copy(main: Path, required: list[Path], post_renderer: str | None) -> str:
-    """The text Skaffold reads for `main`; `required` are the other config files the project reads."""
+def config_copy(main: Path, required: list[Path], post_renderer: Callable[[tuple[str, ...]], str] | None) -> str:
+    """The text Skaffold reads for `main`; `required` are the other config files the project reads;
+    `post_renderer(chain)` names our post-renderer running the user's `chain` first (see above)."""
     for path in required:
         try:
             _, removed = strip_download(path.read_text(encoding="utf-8"))

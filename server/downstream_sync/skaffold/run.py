@@ -31,7 +31,8 @@ from typing import Callable
 from . import args as sargs
 from .copy import CopyError, config_copy
 from .events import DeployWatch, parse_line
-from .shims import ENV_CONFIG, ENV_HELPER_IMAGE, ENV_IMAGE_CONFIGS, ENV_KUBECTL, ENV_PROFILES, ENV_PYTHON, write_shims
+from .shims import (ENV_CONFIG, ENV_HELPER_IMAGE, ENV_IMAGE_CONFIGS, ENV_KUBECTL, ENV_POST_RENDERERS, ENV_PROFILES,
+                    ENV_PYTHON, PostRenderers, write_shims)
 
 __all__ = ["WrapperError", "Prepared", "prepare", "run", "find_skaffold"]
 
@@ -135,7 +136,8 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
     temp = tempfile.TemporaryDirectory(prefix="downstream-sync-skaffold-")  # the shims; every command's
     try:                                                                    # copy names the post-renderer
         shims = write_shims(Path(temp.name))
-        text = config_copy(config, [f for f in project.files if f != config], str(shims["post-render"]))
+        renderers = PostRenderers(Path(temp.name), shims["post-render"])
+        text = config_copy(config, [f for f in project.files if f != config], renderers)
     except CopyError as error:
         temp.cleanup()
         raise WrapperError(str(error), config=True) from None
@@ -143,6 +145,7 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
     prepared = Prepared(skaffold, argv, config.parent, env, text, parsed, config, temp=temp)
     env[ENV_CONFIG] = str(config)
     env[ENV_PYTHON] = sys.executable
+    env[ENV_POST_RENDERERS] = renderers.env()
     env[ENV_PROFILES] = ",".join(parsed.profiles)
     env[ENV_IMAGE_CONFIGS] = "\n".join(f"{image}={here / file}" for image, file in
                                        (v.partition("=")[::2] for v in image_configs))

@@ -9,7 +9,9 @@
   on its stdin), so its exit code, output and signals are its own.
 - `post-render`, Helm's post-renderer: Skaffold's Helm deployer runs a `--post-renderer` given in
   `deploy.helm.flags` inside its own `skaffold filter` (Helm takes one post-renderer); the copy of
-  the config names this one (copy.py).
+  the config names this one (copy.py). Where the user's flags had a post-renderer of their own,
+  `post-render-N` runs theirs first (with its args, from the config's folder) and injects its
+  output (`PostRenderers`).
 
 The scripts are fixed text: what they run comes from the environment the wrapper sets (ENV_*), so
 no path is ever quoted into a script. They read the project the same way, and inject through the
@@ -19,13 +21,15 @@ artifacts (Skaffold applies only what changed). `write_shims` makes them; `main`
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_shims", "injects", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL", "ENV_PYTHON",
-           "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE", "INJECTING_COMMANDS"]
+__all__ = ["write_shims", "PostRenderers", "injects", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL", "ENV_PYTHON",
+           "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE", "ENV_POST_RENDERERS", "INJECTING_COMMANDS"]
 
 ENV_CONFIG = "DOWNSTREAM_SYNC_SKAFFOLD_CONFIG"        # the user's skaffold.yaml, absolute
 ENV_PROFILES = "DOWNSTREAM_SYNC_SKAFFOLD_PROFILES"    # comma-separated
@@ -33,6 +37,7 @@ ENV_KUBECTL = "DOWNSTREAM_SYNC_REAL_KUBECTL"          # the kubectl the shim sta
 ENV_PYTHON = "DOWNSTREAM_SYNC_PYTHON"                 # the Python the shims run (this package's)
 ENV_IMAGE_CONFIGS = "DOWNSTREAM_SYNC_IMAGE_CONFIGS"   # IMAGE=FILE, one a line
 ENV_HELPER_IMAGE = "DOWNSTREAM_SYNC_HELPER_IMAGE"
+ENV_POST_RENDERERS = "DOWNSTREAM_SYNC_POST_RENDERERS"  # JSON: the user's post-renderers, argv lists, by N
 
 # The kubectl commands whose manifests may need the helper: the words the shell shim looks for.
 INJECTING_COMMANDS = ("apply", "create", "replace")
@@ -65,7 +70,7 @@ if [ -z "${{{ENV_PYTHON}:-}}" ]; then
   echo "downstream-sync: error: this post-renderer is run by downstream-sync skaffold, which sets {ENV_PYTHON}" >&2
   exit 127
 fi
-exec "${ENV_PYTHON}" -c '{_RUN}' post-render "$@"
+exec "${ENV_PYTHON}" -c '{_RUN}' post-render @CHAIN@ "$@"
 """
 
 # kubectl's global flags that take a value (`kubectl options`); written `--flag value` they are two
@@ -84,12 +89,35 @@ def write_shims(folder: Path) -> dict[str, Path]:
     """The shim programs in `folder` (a private temporary folder); returns their paths by name.
     They run `$DOWNSTREAM_SYNC_PYTHON` (set it to sys.executable) and `$DOWNSTREAM_SYNC_REAL_KUBECTL`."""
     paths = {}
-    for name, text in (("kubectl", _KUBECTL), ("post-render", _POST_RENDER)):
+    for name, text in (("kubectl", _KUBECTL), ("post-render", _POST_RENDER.replace(" @CHAIN@", ""))):
         path = folder / name
         path.write_text(text)
         path.chmod(0o700)
         paths[name] = path
     return paths
+
+
+class PostRenderers:
+    """copy.py's `renderer(chain)`: our post-renderer for a flags list, `post-render` alone, or
+    `post-render-N` running the user's chain N first. `env()` is what ENV_POST_RENDERERS holds."""
+
+    def __init__(self, folder: Path, plain: Path):
+        self.folder, self.plain = folder, plain
+        self.chains: list[tuple[str, ...]] = []
+
+    def __call__(self, chain: tuple[str, ...]) -> str:
+        if not chain:
+            return str(self.plain)
+        if chain not in self.chains:
+            self.chains.append(chain)
+            n = len(self.chains) - 1
+            path = self.folder / f"post-render-{n}"
+            path.write_text(_POST_RENDER.replace("@CHAIN@", str(n)))
+            path.chmod(0o700)
+        return str(self.folder / f"post-render-{self.chains.index(chain)}")
+
+    def env(self) -> str:
+        return json.dumps([list(chain) for chain in self.chains])
 
 
 def _command(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -158,6 +186,29 @@ def _exec_on(real: str, args: list[str], data: bytes) -> None:
     os.execv(real, [real, *args])
 
 
+class _UsersFailed(Exception):
+    """The user's own post-renderer failed; the message says how."""
+
+
+def _run_users(n: int, data: bytes) -> tuple[bytes, str]:
+    """The user's post-renderer N run on Helm's output (from this folder, the config's, as Skaffold
+    runs it; its stderr is theirs): its output, and what to call it in messages."""
+    from ..sync.events import printable
+
+    chain = json.loads(os.environ[ENV_POST_RENDERERS])[n]
+    name = printable(" ".join(chain))
+    try:
+        done = subprocess.run(chain, input=data, stdout=subprocess.PIPE)
+    except OSError as error:
+        raise _UsersFailed(f"cannot run your post-renderer {name}: {error.strerror or error} (a relative path "
+                           "is from the skaffold.yaml's folder, a bare name from PATH)") from None
+    if done.returncode != 0:
+        how = f"was ended by signal {-done.returncode}" if done.returncode < 0 else \
+            f"exited with status {done.returncode}"
+        raise _UsersFailed(f"your post-renderer {name} {how}; nothing was installed")
+    return done.stdout, f"the manifests your post-renderer {name} printed"
+
+
 def main(argv: list[str]) -> int:
     from ..inject import InjectError, ImageConfigError
 
@@ -170,10 +221,13 @@ def main(argv: list[str]) -> int:
             text = _inject(_read_stdin(), "the manifests Skaffold applies")
             _exec_on(real, args, text.encode("utf-8"))
         if role == "post-render":
-            text = _inject(_read_stdin(), "the manifests Helm rendered")
+            data, source = sys.stdin.buffer.read(), "the manifests Helm rendered"
+            if args:
+                data, source = _run_users(int(args[0]), data)
+            text = _inject(data.decode("utf-8"), source)
             sys.stdout.buffer.write(text.encode("utf-8"))
             return 0
-    except (InjectError, ImageConfigError, ValueError, UnicodeDecodeError, KeyError) as error:
+    except (InjectError, ImageConfigError, _UsersFailed, ValueError, UnicodeDecodeError, KeyError) as error:
         print(f"downstream-sync: error: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # the real kubectl could not be run
