@@ -5,8 +5,8 @@ version, get, create --dry-run, delete), against the real kubectl in the same ru
 
 Three ways to run `kubectl version --client -o json` (no cluster needed), each N times, interleaved,
 wall time from fork to exit: the real kubectl; the shim (`skaffold/shims.py`, a shell script that
-execs it); and a Python start in front of it, as the shim was before (a `python -m` of the shims
-module, which then execs kubectl). Prints medians and p90s, PASS/FAIL for the target (the shim adds
+execs it); and a Python start in front of it, as the shim was before (the shims module's main in
+Python, which then execs kubectl). Prints medians and p90s, PASS/FAIL for the target (the shim adds
 at most 10 ms to the median), and writes bench/out/kubectl_shim_bench.json.
 """
 
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from downstream_sync.skaffold.shims import ENV_KUBECTL, ENV_PYTHON, write_shims
+from downstream_sync.skaffold.shims import _RUN, ENV_KUBECTL, ENV_PYTHON, write_shims
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 10.0
@@ -45,7 +45,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         shim = write_shims(Path(folder))["kubectl"]
         before = Path(folder) / "python-first"
-        before.write_text(f'#!/bin/sh\nexec "${ENV_PYTHON}" -m downstream_sync.skaffold.shims kubectl "$@"\n')
+        before.write_text(f'#!/bin/sh\nexec "${ENV_PYTHON}" -c \'{_RUN}\' kubectl "$@"\n')
         before.chmod(0o700)
         env = {**os.environ, ENV_KUBECTL: args.kubectl, ENV_PYTHON: sys.executable,
                "KUBECONFIG": os.path.join(folder, "none")}
