@@ -517,7 +517,7 @@ def cmd_status(args) -> int:
     root = given if given.is_dir() else given.parent
     records = live_records(root)
     if not records:
-        print(f"No sessions are running for {root}.")
+        print(f"No sessions are running for {printable(str(root))}.")
         return EXIT_OK
     rows = [("PID", "BY", "ARTIFACT", "STATE", "FILES", "CONFLICTS", "ERRORS", "TRANSPORT")]
     notes = []
@@ -597,8 +597,15 @@ def cmd_kustomize(args) -> int:
     from .inject.transform import InjectError
 
     if args.form == "install-plugin":
-        path = kustomize.write_plugin(Path(args.plugin_home), [sys.executable, "-m", "downstream_sync.cli"])
-        print(f"wrote {path}\nrun kustomize with KUSTOMIZE_PLUGIN_HOME={Path(args.plugin_home).resolve()} "
+        from .sync.events import printable
+
+        # Python -c, the current folder (kustomize runs the plugin in the kustomization's) taken off
+        # sys.path first: nothing there named like this package is imported instead.
+        run = ('import sys; sys.path[:1] == [""] and sys.path.pop(0); '
+               'from downstream_sync.cli import main; sys.exit(main(sys.argv[1:]))')
+        path = kustomize.write_plugin(Path(args.plugin_home), [sys.executable, "-c", run])
+        print(f"wrote {printable(str(path))}\nrun kustomize with KUSTOMIZE_PLUGIN_HOME="
+              f"{printable(str(Path(args.plugin_home).resolve()))} "
               f"--enable-alpha-plugins, listing a file of apiVersion {kustomize.API_VERSION}, kind {kustomize.KIND} "
               f"under transformers:")
         return EXIT_OK

@@ -223,3 +223,26 @@ def test_the_plugin_in_kustomize_s_default_folder_needs_no_plugin_home(tmp_path,
                                             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
     assert done.returncode == 0, done.stderr
     check_injected(done.stdout)
+
+
+def test_the_legacy_plugin_under_hostile_names_runs_only_our_code(tmp_path, real_tool):
+    """Project and plugin home under a name with quotes, `$(...)`, a newline and a byte that is not
+    UTF-8; a package named like ours in the kustomization's folder, where kustomize runs the plugin:
+    the helper is injected, nothing else runs, and install-plugin prints each path on one line."""
+    hostile = os.fsdecode(b"a b'c\"$(touch PWNED)`touch PWNED`\nnl\xff")
+    root = tmp_path / hostile
+    root.mkdir()
+    app = project(root, krm=False)
+    (app / "downstream_sync").mkdir()
+    (app / "downstream_sync" / "__init__.py").write_text(f"open({str(tmp_path / 'SHADOWED')!r}, 'w').close()\n")
+    home = root / "plugins"
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DOCKER_HOST": "unix:///nonexistent",
+           "KUSTOMIZE_PLUGIN_HOME": str(home)}
+    done = subprocess.run([CLI, "kustomize", "install-plugin", str(home)], capture_output=True, cwd=root, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(b"\n") == 2 and b"\\udcff" in done.stdout, done.stdout
+    done = subprocess.run([real_tool("kustomize"), "build", "--enable-alpha-plugins", str(app)], capture_output=True,
+                          cwd=root, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    check_injected(done.stdout.decode())
+    assert not [n for _, dirs, files in os.walk(tmp_path) for n in dirs + files if n in ("PWNED", "SHADOWED")]

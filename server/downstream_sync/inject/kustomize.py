@@ -140,13 +140,15 @@ def plugin_path(plugin_home: Path) -> Path:
 
 
 def write_plugin(plugin_home: Path, command: list[str]) -> Path:
-    """Write the exec plugin: a shell script that runs `command kustomize plugin CONFIG`."""
+    """Write the exec plugin: a shell script that runs `command kustomize plugin CONFIG`. Each word
+    is quoted for the shell, and written as the bytes the file system gave (any name is kept whole)."""
+    import os
     import shlex
 
     path = plugin_path(plugin_home)
     path.parent.mkdir(parents=True, exist_ok=True)
     words = " ".join(shlex.quote(word) for word in command)
-    path.write_text(f"#!/bin/sh\n# kustomize's exec plugin for {API_VERSION} {KIND} (downstream-sync kustomize "
-                    f"install-plugin)\nexec {words} kustomize plugin \"$@\"\n", encoding="utf-8")
+    path.write_bytes(os.fsencode(f"#!/bin/sh\n# kustomize's exec plugin for {API_VERSION} {KIND} (downstream-sync "
+                                 f"kustomize install-plugin)\nexec {words} kustomize plugin \"$@\"\n"))
     path.chmod(0o755)
     return path

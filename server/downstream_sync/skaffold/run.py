@@ -32,7 +32,7 @@ from . import args as sargs
 from .copy import CopyError, config_copy
 from .events import DeployWatch, parse_line
 from .shims import (ENV_CONFIG, ENV_HELPER_IMAGE, ENV_IMAGE_CONFIGS, ENV_KUBECTL, ENV_POST_RENDERERS, ENV_PROFILES,
-                    ENV_PYTHON, PostRenderers, write_shims)
+                    ENV_PYTHON, PostRenderers, image_configs_env, image_configs_from_env, write_shims)
 
 __all__ = ["WrapperError", "Prepared", "prepare", "run", "find_skaffold"]
 
@@ -78,6 +78,21 @@ class Prepared:
         if self.temp is not None:
             self.temp.cleanup()
             self.temp = None
+
+
+def _check_temp_folder(folder: str) -> None:
+    """The shims' folder goes first on Skaffold's PATH, which ':' splits, and into the config copy,
+    which is UTF-8: a temporary folder that cannot be either is refused, saying what to do."""
+    from ..sync.events import printable
+
+    try:
+        folder.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WrapperError(f"the temporary folder {printable(folder)} is not a UTF-8 name, which the config copy "
+                           "must name: set TMPDIR to a folder that is") from None
+    if os.pathsep in folder:
+        raise WrapperError(f"the temporary folder {printable(folder)} has a {os.pathsep!r}, which would split "
+                           "the PATH the kubectl shim goes first on: set TMPDIR to a folder without one")
 
 
 def _free_port() -> int:
@@ -133,6 +148,7 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
         raise WrapperError(f"{config}: no artifact has a download stanza; run skaffold itself, or add "
                            "build.artifacts[].download", config=True)
     deploys = parsed.command in sargs.DEPLOY_COMMANDS
+    _check_temp_folder(tempfile.gettempdir())
     temp = tempfile.TemporaryDirectory(prefix="downstream-sync-skaffold-")  # the shims; every command's
     try:                                                                    # copy names the post-renderer
         shims = write_shims(Path(temp.name))
@@ -147,8 +163,8 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
     env[ENV_PYTHON] = sys.executable
     env[ENV_POST_RENDERERS] = renderers.env()
     env[ENV_PROFILES] = ",".join(parsed.profiles)
-    env[ENV_IMAGE_CONFIGS] = "\n".join(f"{image}={here / file}" for image, file in
-                                       (v.partition("=")[::2] for v in image_configs))
+    env[ENV_IMAGE_CONFIGS] = image_configs_env({image: here / file for image, file in
+                                                (v.partition("=")[::2] for v in image_configs)})
     if helper_image:
         env[ENV_HELPER_IMAGE] = helper_image
     if deploys:
@@ -187,11 +203,10 @@ def _read_events(port: int, deliver: Callable[[dict], None], done: threading.Eve
 
 
 def _inject_text(text: str, prepared: Prepared, source: str) -> str:
-    from ..inject import ConfigSource, InjectRequest, inject_manifests, parse_image_config_flag, rules_from_project
+    from ..inject import ConfigSource, InjectRequest, inject_manifests, rules_from_project
     from ..inject.names import DEFAULT_HELPER_IMAGE
 
-    lines = [v for v in prepared.env.get(ENV_IMAGE_CONFIGS, "").splitlines() if v]
-    configs = ConfigSource(dict(parse_image_config_flag(v) for v in lines))
+    configs = ConfigSource(image_configs_from_env(prepared.env.get(ENV_IMAGE_CONFIGS, "")))
     request = InjectRequest(rules_from_project(prepared.config, prepared.parsed.profiles), configs,
                             prepared.env.get(ENV_HELPER_IMAGE) or DEFAULT_HELPER_IMAGE, source=source)
     return inject_manifests(text, request).text

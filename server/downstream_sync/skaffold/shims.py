@@ -28,14 +28,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_shims", "PostRenderers", "injects", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL", "ENV_PYTHON",
+__all__ = ["write_shims", "PostRenderers", "injects", "image_configs_env", "image_configs_from_env", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL", "ENV_PYTHON",
            "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE", "ENV_POST_RENDERERS", "INJECTING_COMMANDS"]
 
 ENV_CONFIG = "DOWNSTREAM_SYNC_SKAFFOLD_CONFIG"        # the user's skaffold.yaml, absolute
 ENV_PROFILES = "DOWNSTREAM_SYNC_SKAFFOLD_PROFILES"    # comma-separated
 ENV_KUBECTL = "DOWNSTREAM_SYNC_REAL_KUBECTL"          # the kubectl the shim stands in front of
 ENV_PYTHON = "DOWNSTREAM_SYNC_PYTHON"                 # the Python the shims run (this package's)
-ENV_IMAGE_CONFIGS = "DOWNSTREAM_SYNC_IMAGE_CONFIGS"   # IMAGE=FILE, one a line
+ENV_IMAGE_CONFIGS = "DOWNSTREAM_SYNC_IMAGE_CONFIGS"   # JSON: {IMAGE: FILE} (a name may hold any character)
 ENV_HELPER_IMAGE = "DOWNSTREAM_SYNC_HELPER_IMAGE"
 ENV_POST_RENDERERS = "DOWNSTREAM_SYNC_POST_RENDERERS"  # JSON: the user's post-renderers, argv lists, by N
 
@@ -120,6 +120,15 @@ class PostRenderers:
         return json.dumps([list(chain) for chain in self.chains])
 
 
+def image_configs_env(configs: dict[str, Path]) -> str:
+    """ENV_IMAGE_CONFIGS for --image-config IMAGE=FILE values (FILE absolute)."""
+    return json.dumps({image: str(path) for image, path in configs.items()})
+
+
+def image_configs_from_env(text: str) -> dict[str, Path]:
+    return {image: Path(path) for image, path in json.loads(text or "{}").items()}
+
+
 def _command(argv: list[str]) -> tuple[str | None, list[str]]:
     """kubectl's command word and the words after it (global flags before it skipped)."""
     i = 0
@@ -153,12 +162,12 @@ def injects(argv: list[str]) -> bool:
 
 
 def _inject(text: str, source: str) -> str:
-    from ..inject import ConfigSource, InjectRequest, inject_manifests, parse_image_config_flag, rules_from_project
+    from ..inject import ConfigSource, InjectRequest, inject_manifests, rules_from_project
     from ..inject.names import DEFAULT_HELPER_IMAGE
 
     env = os.environ
     profiles = tuple(p for p in env.get(ENV_PROFILES, "").split(",") if p)
-    configs = ConfigSource(dict(parse_image_config_flag(v) for v in env.get(ENV_IMAGE_CONFIGS, "").splitlines() if v))
+    configs = ConfigSource(image_configs_from_env(env.get(ENV_IMAGE_CONFIGS, "")))
     request = InjectRequest(rules_from_project(env[ENV_CONFIG], profiles), configs,
                             env.get(ENV_HELPER_IMAGE) or DEFAULT_HELPER_IMAGE, source=source, missing="ignore")
     result = inject_manifests(text, request)
@@ -227,7 +236,15 @@ def main(argv: list[str]) -> int:
             text = _inject(data.decode("utf-8"), source)
             sys.stdout.buffer.write(text.encode("utf-8"))
             return 0
-    except (InjectError, ImageConfigError, _UsersFailed, ValueError, UnicodeDecodeError, KeyError) as error:
+    except KeyError as error:
+        what = error.args[0] if error.args else ""
+        if isinstance(what, str) and what.startswith("DOWNSTREAM_SYNC_"):  # run outside the wrapper
+            print(f"downstream-sync: error: {what} is not set: this program is run by downstream-sync "
+                  "skaffold, which sets it", file=sys.stderr)
+        else:
+            print(f"downstream-sync: error: {error}", file=sys.stderr)
+        return 1
+    except (InjectError, ImageConfigError, _UsersFailed, ValueError, UnicodeDecodeError) as error:
         print(f"downstream-sync: error: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # the real kubectl could not be run
