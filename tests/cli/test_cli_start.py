@@ -59,7 +59,8 @@ def test_start_syncs_live_lists_itself_in_status_and_stops_on_ctrl_c(project, he
             assert header.split()[:7] == ["PID", "BY", "ARTIFACT", "STATE", "FILES", "CONFLICTS", "ERRORS"]
             assert len(rows) == 1, rows
             pid, by, artifact, state, files, conflicts, errors, *transport = rows[0].split()
-            assert (int(pid), by, artifact, state, conflicts, errors) == (proc.pid, "start", "web", "watching", "0", "0")
+            assert (int(pid), by, artifact, state, conflicts, errors) == \
+                (proc.pid, "start", "web", "watching", "0", "0")
             assert "app-connect" in " ".join(transport)
             return int(files) >= 5  # the record catches up with the files within a moment
 

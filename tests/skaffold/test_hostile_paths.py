@@ -81,7 +81,8 @@ def test_the_kubectl_shim_hands_kubectl_hostile_words_as_they_were(hostile, tmp_
         shim = os.path.join(prepared.env["PATH"].split(os.pathsep)[0], "kubectl")
         for argv, injected in ((["--context", HOSTILE, "--namespace", "-f", "--kubeconfig", kubeconfig, "apply",
                                  "-f", "-", "--selector", "$(touch PWNED)"], True),
-                               (["--namespace", "apply", "--kubeconfig", kubeconfig, "get", "-f", "-", HOSTILE], False)):
+                               (["--namespace", "apply", "--kubeconfig", kubeconfig, "get", "-f", "-", HOSTILE],
+                                False)):
             done = subprocess.run([shim, *argv], input=open(hostile.root / "k8s" / "web.yaml", "rb").read(),
                                   cwd=prepared.cwd, env=prepared.env, capture_output=True, timeout=60)
             assert done.returncode == 0, done.stderr

@@ -28,7 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_shims", "PostRenderers", "injects", "image_configs_env", "image_configs_from_env", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL", "ENV_PYTHON",
+__all__ = ["write_shims", "PostRenderers", "injects", "image_configs_env", "image_configs_from_env", "main",
+           "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL", "ENV_PYTHON",
            "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE", "ENV_POST_RENDERERS", "INJECTING_COMMANDS"]
 
 ENV_CONFIG = "DOWNSTREAM_SYNC_SKAFFOLD_CONFIG"        # the user's skaffold.yaml, absolute
