@@ -103,6 +103,18 @@ def test_a_failing_skaffold_exits_with_its_own_code(project):
     assert "Traceback" not in result.stderr
 
 
+def test_a_relative_skaffold_path_is_from_where_the_wrapper_runs(project, tmp_path):
+    import os
+
+    relative = os.path.relpath(project.skaffold, tmp_path)
+    argv = project.wrapper(*RENDER, "-f", str(project.config))
+    argv[argv.index("--skaffold") + 1] = relative
+    result = run(argv, project, cwd=tmp_path)  # Skaffold itself runs in the config's folder
+    assert result.returncode == 0, result.stderr
+    _, container = web_container(list(yaml.safe_load_all(result.stdout)))
+    assert container["command"] == ["/sync-helper/app-server"]
+
+
 def test_commands_that_read_no_config_pass_through(project):
     result = run(project.wrapper("version"), project)
     assert result.returncode == 0 and result.stdout.strip() == "v2.16.1"

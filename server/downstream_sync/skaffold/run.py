@@ -57,7 +57,7 @@ def find_skaffold(given: str | None) -> str:
         where = "--skaffold" if given else "PATH"
         raise WrapperError(f"skaffold not found ({name!r} via {where}): install Skaffold v2, or name it with "
                            "--skaffold PATH")
-    return found
+    return os.path.abspath(found)  # Skaffold runs in the config's folder: a relative path is from here
 
 
 @dataclass
