@@ -16,7 +16,7 @@ from kubernetes.client import (
 from downstream_sync.cluster.pods import (
     NoPodError, PodNotRunningError, choose_pod, image_matches, image_repository, wait_for_pod,
 )
-from downstream_sync.cluster.transport import TransportError
+from downstream_sync.cluster.transport import HELPER_ADVICE, TransportError
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -210,9 +210,13 @@ def test_the_transport_follows_a_replaced_pod_and_says_so():
     t = KubernetesTransport("node-example", None, None, None, on_choice=lambda new, old: moves.append((new, old)))
     before = [pod("web-7d9c", [("web", "node-example:1")], age=10)]
     t.adopt(choose(before))
+    assert t.advice == HELPER_ADVICE
     t.adopt(choose(before))  # a reconnection to the same pod is not news
     after = [pod("web-7d9c", [("web", "node-example:1")], age=10, deleting=True),
              pod("web-8f2a", [("web", "node-example:2")], age=0)]
     t.adopt(choose(after))
     assert [(new.pod, old.pod if old else None) for new, old in moves] == [("web-7d9c", None), ("web-8f2a", "web-7d9c")]
     assert t.describe() == "pod default/web-8f2a (container web)"
+    # Its helper may not listen yet: what the user reads while the session retries says so first.
+    assert t.advice == ("the helper of this pod, which replaced the previous one, may still be starting (this is "
+                        f"retried); if it never answers, {HELPER_ADVICE}")

@@ -161,6 +161,10 @@ def test_a_live_session_syncs_the_deployments_pod_and_follows_its_replacement(cl
         live.until(lambda: synced(tmp_path, second), f"the files the replacement {second} writes")
         live.until(lambda: f"{first} is gone; following pod {namespace}/{second} (container app)" in live.output(),
                    "the terminal to name the pod the session moved to")
+        # A replacement whose helper does not listen yet is retried, and said to be starting.
+        for line in live.output().splitlines():
+            if f"cannot reach the helper through pod {namespace}/{second}" in line:
+                assert "may still be starting (this is retried)" in line, line
     finally:
         code = live.stop()
     assert code == 130, live.output()
@@ -237,5 +241,10 @@ def test_a_crash_looping_container_says_its_exit_code_and_where_its_output_is(cl
     assert f"pod {namespace}/crashing (container app) is not running: Running: CrashLoopBackOff" in said
     assert "last exit code 3" in said
     assert f"kubectl logs -n {namespace} --context {cluster.context} crashing -c app --previous" in said
-    logs = cluster.kubectl("-n", namespace, "logs", "crashing", "-c", "app", "--previous").stdout
-    assert "no configuration in /etc/example" in logs  # where the advice sends the user, the app's words
+    # Where the advice sends the user: the app's own words (the kubelet may be swapping the
+    # previous run's log for the next one's a moment: then it is asked again).
+    deadline = time.monotonic() + WAIT
+    while "no configuration in /etc/example" not in (logs := cluster.kubectl(
+            "-n", namespace, "logs", "crashing", "-c", "app", "--previous", check=False).stdout):
+        assert time.monotonic() < deadline, f"kubectl logs --previous never gave the app's output: {logs}"
+        time.sleep(0.5)
