@@ -63,15 +63,23 @@ class Controllers:
             "--authorization-kubeconfig", str(kc), "--bind-address", "127.0.0.1", "--secure-port", str(port),
             "--cert-dir", str(root / "pki"), "--leader-elect=false", *flags,
         ], self.where / f"{name}.log"))
-        cert = root / "pki" / f"{name}.crt"
-        wait_for(lambda: cert.exists() and _http_ok(f"https://127.0.0.1:{port}/healthz", ca=cert),
-                 f"{name} to answer /healthz", self.processes, 0.2)
+        wait_for(lambda: _healthy(port, root / "pki" / f"{name}.crt"), f"{name} to answer /healthz",
+                 self.processes, 0.2)
         self.ready_in[name] = time.monotonic() - started
 
     def stop(self) -> None:
         for p in reversed(self.processes):
             p.stop()
         self.processes.clear()
+
+
+def _healthy(port: int, cert: pathlib.Path) -> bool:
+    """/healthz answers 200 over TLS checked against the component's own certificate (which it
+    writes at start: not there, or not whole yet, is not healthy yet)."""
+    try:
+        return _http_ok(f"https://127.0.0.1:{port}/healthz", ca=cert)
+    except (OSError, ValueError):  # ssl.SSLError while the certificate file is being written
+        return False
 
 
 def wait_schedulable(cluster, processes: list[Process]) -> dict:
