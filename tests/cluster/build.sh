@@ -6,7 +6,8 @@
 #   bash tests/cluster/build.sh --pin       # rewrite the modules' go.mod/go.sum for the versions below
 #
 # Each group has its own module under tests/cluster/GROUP (go.mod pins the release; tools.go names
-# the commands). k8s.io/kubernetes requires its staging modules (k8s.io/api, ...) at v0.0.0 with
+# the commands, tools_controllers.go the control plane's controllers: a file of their own, so that
+# adding them left the other binaries' stamps as they were). k8s.io/kubernetes requires its staging modules (k8s.io/api, ...) at v0.0.0 with
 # replace lines into ./staging, which apply only to its own main module: --pin derives that list
 # from k8s.io/kubernetes's go.mod and pins each to the matching v0.X.Y release.
 set -euo pipefail
@@ -69,12 +70,14 @@ minor=${minor%%.*}
 k8s_ldflags="-X $k8s_version.gitVersion=$K8S_VERSION -X $k8s_version.gitMajor=1 -X $k8s_version.gitMinor=$minor"
 k8s_ldflags+=" -X $k8s_version.gitTreeState=clean"
 containerd_ldflags="-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION"
-wanted=" ${*:-etcd kube-apiserver kubectl kubelet containerd containerd-shim-runc-v2 ctr} "
+wanted=" ${*:-etcd kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler containerd containerd-shim-runc-v2 ctr} "
 want() { [[ $wanted == *" $1 "* ]]; }
 want etcd && build etcd etcd go.etcd.io/etcd/server/v3
 want kube-apiserver && build kube-apiserver k8s k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 want kubectl && build kubectl k8s k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
 want kubelet && build kubelet k8s k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+want kube-controller-manager && build kube-controller-manager k8s k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
+want kube-scheduler && build kube-scheduler k8s k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
 want containerd && build containerd containerd github.com/containerd/containerd/v2/cmd/containerd "$containerd_ldflags"
 want containerd-shim-runc-v2 && build containerd-shim-runc-v2 containerd \
   github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 "$containerd_ldflags"

@@ -16,7 +16,7 @@ from kubernetes.client import (
 from downstream_sync.cluster.pods import (
     NoPodError, PodNotRunningError, choose_pod, image_matches, image_repository, wait_for_pod,
 )
-from downstream_sync.cluster.transport import TransportError
+from downstream_sync.cluster.transport import HELPER_ADVICE, TransportError
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -136,6 +136,30 @@ def test_a_pod_that_does_not_run_gives_its_phase_and_reason():
         choose([crashed])
 
 
+def test_a_pod_no_node_fits_says_what_to_check():
+    """The scheduler's verdict on a pod whose nodeSelector no node has, as it writes it."""
+    from kubernetes.client import V1PodCondition
+
+    stuck = pod("web-1", [("web", "node-example:abc")], phase="Pending", node=None)
+    stuck.status.container_statuses = None
+    stuck.status.conditions = [V1PodCondition(
+        type="PodScheduled", status="False", reason="Unschedulable",
+        message="0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.")]
+    with pytest.raises(PodNotRunningError) as caught:
+        choose([stuck], context="dev")
+    assert str(caught.value) == (
+        "pod default/web-1 (container web) is not running: Pending: not scheduled to a node yet (Unschedulable: "
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.). No node fits it: check "
+        "its nodeSelector, affinity, tolerations and resource requests against the nodes (kubectl get nodes "
+        "--show-labels --context dev). To see why: kubectl describe pod -n default --context dev web-1")
+
+    waiting = pod("web-2", [("web", "node-example:abc")], phase="Pending", node=None)  # not looked at yet
+    waiting.status.container_statuses = None
+    with pytest.raises(PodNotRunningError) as caught:
+        choose([waiting])
+    assert "No node fits" not in str(caught.value)
+
+
 def test_a_running_pod_whose_container_waits_is_not_chosen():
     crashlooping = pod("web-1", [("web", "node-example:abc")], phase="Running", state="waiting",
                        reason="CrashLoopBackOff", message="back-off 5m0s restarting failed container")
@@ -186,9 +210,13 @@ def test_the_transport_follows_a_replaced_pod_and_says_so():
     t = KubernetesTransport("node-example", None, None, None, on_choice=lambda new, old: moves.append((new, old)))
     before = [pod("web-7d9c", [("web", "node-example:1")], age=10)]
     t.adopt(choose(before))
+    assert t.advice == HELPER_ADVICE
     t.adopt(choose(before))  # a reconnection to the same pod is not news
     after = [pod("web-7d9c", [("web", "node-example:1")], age=10, deleting=True),
              pod("web-8f2a", [("web", "node-example:2")], age=0)]
     t.adopt(choose(after))
     assert [(new.pod, old.pod if old else None) for new, old in moves] == [("web-7d9c", None), ("web-8f2a", "web-7d9c")]
     assert t.describe() == "pod default/web-8f2a (container web)"
+    # Its helper may not listen yet: what the user reads while the session retries says so first.
+    assert t.advice == ("the helper of this pod, which replaced the previous one, may still be starting (this is "
+                        f"retried); if it never answers, {HELPER_ADVICE}")

@@ -81,6 +81,33 @@ def node(control_plane, cluster, tmp_path_factory):
     node.stop()
 
 
+CONTROLLERS_READY: list[str] = []  # how long the controllers took to answer, for the summary
+
+
+@pytest.fixture(scope="module")
+def controllers(control_plane, node, tmp_path_factory):
+    """The controller manager and the scheduler (kube_controllers.py), for the tests of one module
+    (the others bind their pods by hand, or set statuses no kubelet must overwrite), and the test
+    node Ready and untainted. None against a context's cluster, which runs its own."""
+    if control_plane is None:
+        yield None
+        return
+    missing = missing_binaries(("kube-controller-manager", "kube-scheduler"))
+    if missing:
+        unavailable(not_built("the test cluster's", missing))
+    from kube_controllers import Controllers, wait_schedulable
+
+    started = Controllers(control_plane, tmp_path_factory.mktemp("controllers")).start()
+    try:
+        wait_schedulable(Cluster(control_plane.kubeconfig, "admin", str(BIN / "kubectl")), started.processes)
+        CONTROLLERS_READY.append(", ".join(f"{name} {seconds:.1f} s" for name, seconds in started.ready_in.items()))
+        yield started
+    finally:
+        started.stop()
+
+
 def pytest_terminal_summary(terminalreporter):
     for route in NODE_ROUTE:
         terminalreporter.write_line(f"end-to-end node: {route}")
+    for ready in CONTROLLERS_READY:
+        terminalreporter.write_line(f"end-to-end controllers healthy after: {ready}")

@@ -4,7 +4,7 @@ The real kubelet (k8s.io/kubernetes, the same release as the API server) talks C
 containerd v2, which runs each container with Debian's runc through containerd-shim-runc-v2 - the
 binaries tests/cluster/build.sh builds. Set for these machines: cgroup v1 with the cgroupfs driver,
 no QoS cgroups, no OOM score changes (lowering one is refused here), no swap check, host-network
-pods only (no CNI plugin), images imported into containerd (`ctr images import`, no registry),
+pods only (a CNI configuration so that the node is Ready, but no plugin), images imported into containerd (`ctr images import`, no registry),
 and a node IP on a veth pair the node makes (the kubelet refuses loopback). The kubelet accepts
 the API server anonymously (a test bed on a private address); its serving certificate is its own.
 """
@@ -115,6 +115,11 @@ class Node:
     def _containerd(self) -> None:
         root = self.where / "containerd"
         root.mkdir()
+        # A pod network the runtime reports ready (the node is Ready, the scheduler binds pods to
+        # it), which no pod uses: every pod here is host-network, so no CNI plugin ever runs.
+        (root / "cni").mkdir()
+        (root / "cni" / "10-ds-e2e.conflist").write_text(json.dumps(
+            {"cniVersion": "1.0.0", "name": "ds-e2e-host-only", "plugins": [{"type": "loopback"}]}))
         stream_port = free_port()
         config = root / "config.toml"
         config.write_text(f"""\

@@ -4,8 +4,9 @@
 from Go modules (into .tools/cluster/bin), the way controller-runtime's envtest does: etcd with
 `--unsafe-no-fsync` on a temporary data dir, the API server on a loopback port with a static
 token for an admin (group system:masters), RBAC and Node authorization, a service-account key
-pair made with openssl. There is no scheduler and no controller manager: pods are bound by
-setting spec.nodeName, and namespaces and service accounts are made by the tests.
+pair made with openssl. Without kube_controllers.py (the scheduler and the controller manager,
+for the tests that ask for them) pods are bound by setting spec.nodeName, and namespaces and
+service accounts are made by the tests.
 
 `Cluster` is what the tests use: a kubeconfig, a context, kubectl, and the namespaces they make.
 """
@@ -88,6 +89,10 @@ class ControlPlane:
         self.processes: list[Process] = []
         self.admin_token = secrets.token_hex(16)
         self.node_token = secrets.token_hex(16)
+        # The controller manager's and the scheduler's users (kube_controllers.py), bound by the
+        # API server's bootstrap RBAC policy to their roles.
+        self.component_tokens = {user: secrets.token_hex(16)
+                                 for user in ("system:kube-controller-manager", "system:kube-scheduler")}
         self.kubeconfig = where / "kubeconfig"
         self.server = ""
         self.ca = where / "apiserver" / "apiserver.crt"
@@ -120,7 +125,8 @@ class ControlPlane:
         subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True)
         tokens = certs / "tokens.csv"
         tokens.write_text(f'{self.admin_token},admin,admin,"system:masters"\n'
-                          f'{self.node_token},system:node:{NODE_NAME},kubelet,"system:nodes"\n')
+                          f'{self.node_token},system:node:{NODE_NAME},kubelet,"system:nodes"\n'
+                          + "".join(f"{token},{user},{user}\n" for user, token in self.component_tokens.items()))
         port = free_port()
         self.server = f"https://127.0.0.1:{port}"
         self.processes.append(Process("kube-apiserver", [

@@ -77,11 +77,19 @@ def images(node, tmp_path_factory):
                                    workdir="/app"), APP_IMAGE)
 
 
-def downstream_sync(cluster, *args: str, cwd: Path, input: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+CLI = [sys.executable, "-m", "downstream_sync.cli"]
+
+
+def cli_env(cluster) -> dict[str, str]:
+    """The environment the CLI runs in: the test bed's kubectl first on PATH, its kubeconfig."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1"}
     if cluster.kubeconfig:
         env["KUBECONFIG"] = str(cluster.kubeconfig)
-    return subprocess.run([sys.executable, "-m", "downstream_sync.cli", *args], cwd=cwd, env=env, input=input,
+    return env
+
+
+def downstream_sync(cluster, *args: str, cwd: Path, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], cwd=cwd, env=cli_env(cluster), input=input,
                           capture_output=True, text=True, timeout=WAIT * 3)
 
 

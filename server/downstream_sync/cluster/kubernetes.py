@@ -184,6 +184,7 @@ class KubernetesTransport:
         self._attached_to: tuple[str, str, str] | None = None
         self.on_warning: Callable[[str], None] | None = None  # told when a pod runs other rules (Session sets it)
         self._warned: set[tuple[str, str, str]] = set()
+        self._replacement = False  # the chosen pod took the place of another one (its helper may be starting)
 
     @property
     def advice(self) -> str:
@@ -191,6 +192,9 @@ class KubernetesTransport:
         if self.attach is not None:
             return ("the helper attached for this session does not answer: check that the container still "
                     "runs (kubectl describe pod)")
+        if self._replacement:
+            return ("the helper of this pod, which replaced the previous one, may still be starting (this is "
+                    f"retried); if it never answers, {HELPER_ADVICE}")
         return HELPER_ADVICE
 
     def describe(self) -> str:
@@ -268,6 +272,8 @@ class KubernetesTransport:
         """Make `choice` the current pod; tell on_choice when it is another pod than before."""
         previous, self.choice = self.choice, choice
         moved = previous is None or (previous.pod, previous.container) != (choice.pod, choice.container)
+        if moved:
+            self._replacement = previous is not None
         if moved and self.on_choice is not None:
             self.on_choice(choice, previous)
 

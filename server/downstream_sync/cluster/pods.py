@@ -163,7 +163,8 @@ def not_running_reason(pod, container: str) -> str:
 
 def not_running_advice(pod, container: str, context: str | None = None) -> str:
     """The kubectl command that shows more: the container's logs once it has run (the previous
-    run's after a restart), else the pod's events."""
+    run's after a restart), else the pod's events; for a pod the scheduler could place on no
+    node, what in its spec to check first."""
     where = f"-n {pod.metadata.namespace or 'default'}" + (f" --context {context}" if context else "")
     cs = _container_status(pod, container)
     ended = cs is not None and ((cs.state is not None and cs.state.terminated is not None)
@@ -171,7 +172,20 @@ def not_running_advice(pod, container: str, context: str | None = None) -> str:
     if ended:
         previous = " --previous" if cs.restart_count else ""
         return f"Its output: kubectl logs {where} {pod.metadata.name} -c {container}{previous}"
-    return f"To see why: kubectl describe pod {where} {pod.metadata.name}"
+    see = f"To see why: kubectl describe pod {where} {pod.metadata.name}"
+    if _unschedulable(pod):
+        return ("No node fits it: check its nodeSelector, affinity, tolerations and resource requests against "
+                f"the nodes (kubectl get nodes --show-labels{' --context ' + context if context else ''}). {see}")
+    return see
+
+
+def _unschedulable(pod) -> bool:
+    """Whether the scheduler found no node for the pod (its PodScheduled condition says Unschedulable)."""
+    status = pod.status
+    if status is None or (pod.spec is not None and pod.spec.node_name):
+        return False
+    return any(c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
+               for c in status.conditions or [])
 
 
 def _container_status(pod, container: str):
