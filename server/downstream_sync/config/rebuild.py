@@ -5,7 +5,8 @@ redeploys, the new container writes the file again, and the loop goes on. For a 
 Skaffold's dependencies are the sources of the Dockerfile's COPY and ADD (no Dockerfile: nothing
 is known, nothing is said). For custom, buildpacks and ko artifacts they are the files of
 `dependencies.paths`, less `dependencies.ignore`; without `dependencies` Skaffold takes `paths: ["."]`,
-every file of the context. A custom artifact whose `dependencies.dockerfile` names a Dockerfile
+every file of the context, but a `dependencies` without `paths` has none (Skaffold watches nothing
+of it, so the fix for a build without `dependencies` names both `paths` and `ignore`). A custom artifact whose `dependencies.dockerfile` names a Dockerfile
 follows the docker rules for it; one whose dependencies come from `dependencies.command` is not
 known here (nothing is said). Not so when a `sync` rule covers the file (Skaffold uploads it once,
 and the echo guard stops it there), or when the builder's ignore rules leave it out: `.dockerignore`
@@ -44,6 +45,7 @@ class Builder:
     ignore: tuple[str, ...] = ()          # dependencies.ignore
     by_dockerfile: bool = False           # custom: dependencies.dockerfile, the docker rules apply
     unknown: bool = False                 # custom: dependencies.command, known only when it runs
+    defaulted: bool = False               # no dependencies given: Skaffold's default paths ["."]
 
 
 def _strings(node: y.Node | None) -> tuple[str, ...] | None:
@@ -70,7 +72,11 @@ def builder_of(node: y.Node) -> Builder:
             command = y.value(deps, "command")
             if y.is_str(command) and command.value:
                 return Builder(kind, unknown=True)
-        return Builder(kind, paths=_strings(y.value(deps, "paths")), ignore=_strings(y.value(deps, "ignore")) or ())
+        if deps is None and kind in ("custom", "buildpacks"):
+            return Builder(kind, paths=None, defaulted=True)
+        if deps is None:
+            return Builder(kind)
+        return Builder(kind, paths=_strings(y.value(deps, "paths")) or (), ignore=_strings(y.value(deps, "ignore")) or ())
     return Builder("docker")
 
 
@@ -236,7 +242,9 @@ def check_rebuild_loop(download: Download, context: str, builder: Builder, sourc
                 continue
             if inner != "." and any(_covers(p, inner) for p in builder.ignore):
                 continue
-            fix = f"add '{inner}/**' to {builder.kind}.dependencies.ignore"
+            fix = (f"give {builder.kind} `dependencies: {{paths: ['.'], ignore: ['{inner}/**']}}` (a dependencies "
+                   "without paths has Skaffold watch nothing)" if builder.defaulted else
+                   f"add '{inner}/**' to {builder.kind}.dependencies.ignore")
         inside = f"inside the build context '{context}'" if inner != "." else f"around the build context '{context}'"
         sink.warning(m.local_dst_range, "download-rebuild-loop",
                      f"localDst '{m.local_dst}' is {inside} of artifact '{image}': to Skaffold each downloaded "
