@@ -428,10 +428,10 @@ def test_a_folder_skaffold_uploads_and_the_session_downloads_does_not_ping_pong(
     dev.wait_for(lambda: re.search(r"reconciled \d+ files .*; watching", dev.output()), "the session's first look")
 
     def came_back(name: str, text: str):
-        skips = re.findall(rf"skipped app/shared/{re.escape(name)}\s+\(already up to date\)", dev.output())
+        skips = re.findall(rf"skipped\s+app/shared/{re.escape(name)}\s+\(already up to date\)", dev.output())
         return container_file(project, f"/app/shared/{name}") == text and len(skips)
 
-    before = len(re.findall(r"skipped app/shared/x\.txt", dev.output()))
+    before = len(re.findall(r"skipped\s+app/shared/x\.txt", dev.output()))
     (shared / "x.txt").write_text("two\n")
     dev.wait_for(lambda: (came_back("x.txt", "two\n") or 0) > before, "x.txt up and back")
     (shared / "y.txt").write_text("sentinel\n")
