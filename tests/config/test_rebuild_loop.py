@@ -92,7 +92,9 @@ def test_a_download_folder_that_holds_the_context_is_named_without_an_ignore_ent
 
 def test_other_builders_read_their_dependencies(ws):
     custom = "    custom:\n      buildCommand: ./build.sh\n"
-    assert loops(load(ws, extra=custom, dockerfile=None)) == []  # no dependencies: never rebuilt
+    d = only(load(ws, extra=custom, dockerfile=None).diagnostics, "download-rebuild-loop")  # paths: ["."]
+    assert "give custom `dependencies: {paths: ['.'], ignore: ['out/**']}`" in d.message
+    assert loops(load(ws, extra=custom + "      dependencies:\n        ignore: ['x']\n", dockerfile=None)) == []
     with_paths = custom + "      dependencies:\n        paths: ['out/**']\n"
     d = only(load(ws, extra=with_paths, dockerfile=None).diagnostics, "download-rebuild-loop")
     assert "custom.dependencies.ignore" in d.message
@@ -110,3 +112,23 @@ def test_dockerignore_patterns_follow_docker():
     assert dockerignore_excludes(["**/out"], "a/b/out")
     assert not dockerignore_excludes(["ou?x"], "out")
     assert dockerignore_excludes(["out", "!out", "out"], "out")  # the last match wins
+
+
+def test_a_custom_builds_ignore_leaves_out_a_folder_as_skaffolds_walk_does(ws):
+    custom = "    custom:\n      buildCommand: ./build.sh\n      dependencies:\n        paths: ['.']\n"
+    for ignored in ("'out'", "'out/**'", "'**'", "'o*'"):
+        assert loops(load(ws, extra=custom + f"        ignore: [{ignored}]\n", dockerfile=None)) == [], ignored
+    for kept in ("'out/*.js'", "'**/x'", "'other'"):
+        assert len(loops(load(ws, extra=custom + f"        ignore: [{kept}]\n", dockerfile=None))) == 1, kept
+    bare = "    custom:\n      buildCommand: ./build.sh\n      dependencies:\n"
+    assert loops(load(ws, extra=bare + "        paths: ['src']\n", dockerfile=None)) == []
+    assert len(loops(load(ws, local="app/out/deep", extra=bare + "        paths: [out]\n", dockerfile=None))) == 1
+
+
+def test_a_custom_build_that_reads_a_dockerfile_or_a_command_for_its_dependencies(ws):
+    by_dockerfile = "    custom:\n      buildCommand: ./build.sh\n      dependencies:\n        dockerfile: {path: Dockerfile}\n"
+    d = only(load(ws, extra=by_dockerfile).diagnostics, "download-rebuild-loop")
+    assert "add 'out/' to app/.dockerignore" in d.message
+    assert loops(load(ws, extra=by_dockerfile, ignore="out\n")) == []
+    by_command = "    custom:\n      buildCommand: ./build.sh\n      dependencies:\n        command: ./deps.sh\n"
+    assert loops(load(ws, extra=by_command, dockerfile=None)) == []  # known only when it runs: nothing said

@@ -3,10 +3,16 @@
 To Skaffold a downloaded file in the build context is a changed dependency: it rebuilds and
 redeploys, the new container writes the file again, and the loop goes on. For a docker artifact
 Skaffold's dependencies are the sources of the Dockerfile's COPY and ADD (no Dockerfile: nothing
-is known, nothing is said). Not so when a `sync` rule covers the file (Skaffold uploads it once, and the echo guard stops it there), or when the
-builder's ignore rules leave it out: `.dockerignore` for docker artifacts (`Dockerfile.dockerignore`
-beside the Dockerfile first, as BuildKit reads it, else `.dockerignore` at the context's root),
-`dependencies.ignore` (and `dependencies.paths`) for custom, buildpacks and ko artifacts.
+is known, nothing is said). For custom, buildpacks and ko artifacts they are the files of
+`dependencies.paths`, less `dependencies.ignore`; without `dependencies` Skaffold takes `paths: ["."]`,
+every file of the context, but a `dependencies` without `paths` has none (Skaffold watches nothing
+of it, so the fix for a build without `dependencies` names both `paths` and `ignore`). A custom artifact whose `dependencies.dockerfile` names a Dockerfile
+follows the docker rules for it; one whose dependencies come from `dependencies.command` is not
+known here (nothing is said). Not so when a `sync` rule covers the file (Skaffold uploads it once,
+and the echo guard stops it there), or when the builder's ignore rules leave it out: `.dockerignore`
+for docker artifacts (`Dockerfile.dockerignore` beside the Dockerfile first, as BuildKit reads it,
+else `.dockerignore` at the context's root), `dependencies.ignore` for the others (a pattern that
+matches the folder or one above it skips it, as Skaffold's walk does).
 `check_rebuild_loop` warns on each such localDst (code `download-rebuild-loop`). Reads the ignore
 files; never raises. Must not import the loader, pygls, lsprotocol or the terminal.
 """
@@ -34,9 +40,12 @@ _BUILDERS = ("docker", "bazel", "buildpacks", "custom", "jib", "kaniko", "ko")
 @dataclass(frozen=True)
 class Builder:
     kind: str                             # docker (also the default), custom, buildpacks, ko, ...
-    dockerfile: str = "Dockerfile"        # docker and kaniko: relative to the context
+    dockerfile: str = "Dockerfile"        # docker and kaniko (and custom by dependencies.dockerfile)
     paths: tuple[str, ...] | None = None  # dependencies.paths: None when every file counts
     ignore: tuple[str, ...] = ()          # dependencies.ignore
+    by_dockerfile: bool = False           # custom: dependencies.dockerfile, the docker rules apply
+    unknown: bool = False                 # custom: dependencies.command, known only when it runs
+    defaulted: bool = False               # no dependencies given: Skaffold's default paths ["."]
 
 
 def _strings(node: y.Node | None) -> tuple[str, ...] | None:
@@ -55,9 +64,19 @@ def builder_of(node: y.Node) -> Builder:
             dockerfile = y.value(spec, "dockerfile")
             return Builder(kind, dockerfile.value if y.is_str(dockerfile) and dockerfile.value else "Dockerfile")
         deps = y.value(spec, "dependencies")
-        if kind == "custom" and deps is None:
-            return Builder(kind, paths=())  # a custom build without dependencies is never rebuilt by a change
-        return Builder(kind, paths=_strings(y.value(deps, "paths")), ignore=_strings(y.value(deps, "ignore")) or ())
+        if kind == "custom" and deps is not None:
+            dockerfile = y.value(deps, "dockerfile")
+            if dockerfile is not None:
+                path = y.value(dockerfile, "path")
+                return Builder(kind, path.value if y.is_str(path) and path.value else "Dockerfile", by_dockerfile=True)
+            command = y.value(deps, "command")
+            if y.is_str(command) and command.value:
+                return Builder(kind, unknown=True)
+        if deps is None and kind in ("custom", "buildpacks"):
+            return Builder(kind, paths=None, defaulted=True)
+        if deps is None:
+            return Builder(kind)
+        return Builder(kind, paths=_strings(y.value(deps, "paths")) or (), ignore=_strings(y.value(deps, "ignore")) or ())
     return Builder("docker")
 
 
@@ -205,7 +224,9 @@ def check_rebuild_loop(download: Download, context: str, builder: Builder, sourc
             continue  # Skaffold syncs these files instead of rebuilding (see download-overlaps-sync)
         inner = "." if _inside(local, ctx) else posixpath.relpath(local, ctx)
         data: dict = {"sync_src": f"{inner}/**" if inner != "." else "**"}
-        if builder.kind in ("docker", "kaniko"):
+        if builder.unknown:
+            continue
+        if builder.kind in ("docker", "kaniko") or builder.by_dockerfile:
             copied = dockerfile_sources(ctx_path / builder.dockerfile)
             if copied is None or not any(_inside(src, inner) or glob_overlaps(inner, src) for src in copied):
                 continue  # no Dockerfile to read, or it copies nothing from there
@@ -217,11 +238,13 @@ def check_rebuild_loop(download: Download, context: str, builder: Builder, sourc
                    f"give the download its own folder outside the context, or list what it writes in {where}")
             data.update({"ignore_file": str(ignore), "ignore_entry": f"{inner}/"} if inner != "." else {})
         else:
-            if builder.paths is not None and not any(glob_overlaps(inner, p) for p in builder.paths):
+            if builder.paths is not None and not any(_reads(p, inner) for p in builder.paths):
                 continue
-            if inner != "." and any(glob_overlaps(inner, p) and _covers(p, inner) for p in builder.ignore):
+            if inner != "." and any(_covers(p, inner) for p in builder.ignore):
                 continue
-            fix = f"add '{inner}/**' to {builder.kind}.dependencies.ignore"
+            fix = (f"give {builder.kind} `dependencies: {{paths: ['.'], ignore: ['{inner}/**']}}` (a dependencies "
+                   "without paths has Skaffold watch nothing)" if builder.defaulted else
+                   f"add '{inner}/**' to {builder.kind}.dependencies.ignore")
         inside = f"inside the build context '{context}'" if inner != "." else f"around the build context '{context}'"
         sink.warning(m.local_dst_range, "download-rebuild-loop",
                      f"localDst '{m.local_dst}' is {inside} of artifact '{image}': to Skaffold each downloaded "
@@ -230,12 +253,20 @@ def check_rebuild_loop(download: Download, context: str, builder: Builder, sourc
                      "uploads the file once and the echo guard stops it)", data)
 
 
+def _reads(path: str, folder: str) -> bool:
+    """Whether a `dependencies.paths` entry takes files of `folder`: Skaffold walks each folder the
+    glob matches (`.` is the whole context), so a folder above counts as well as a glob inside."""
+    path = posixpath.normpath(path.lstrip("/")) if path.lstrip("/") else "."
+    return _inside(path, folder) or glob_overlaps(folder, path)
+
+
 def _covers(glob: str, folder: str) -> bool:
-    """Whether `glob` matches every file below `folder` (`folder/**`, `**`, or a parent's `**`)."""
+    """Whether `glob` leaves out every file below `folder`: it matches the folder or one above it
+    (Skaffold's walk skips a matched folder), or ends in `**` past them (`folder/**`, `**`)."""
     gsegs, fsegs = glob.split("/"), folder.split("/")
     for i, seg in enumerate(gsegs):
         if seg == "**":
-            return True
+            return i == len(gsegs) - 1  # a trailing `**`; `**/x` leaves out only what ends in x
         if i >= len(fsegs) or not _docker_regex(seg).match(fsegs[i]):
             return False
-    return False
+    return True  # every segment matched a folder at or above `folder`
