@@ -106,7 +106,8 @@ class Ledger:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the journal files
                 wal = db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-                self._held(db, fd, names if wal else names[:1], before)
+                if wal:  # the database was checked above; sqlite may share its descriptor by now
+                    self._held(db, fd, names[1:], before)
             except BaseException:
                 db.close()
                 raise
@@ -134,7 +135,7 @@ class Ledger:
                                        f"inside the project: remove any link there") from None
             mine = (st.st_dev, st.st_ino)
             strays = [path for key, path in opened.items() if key != mine and os.path.basename(path) == name]
-            shared = mine in held and (name != names[0] or not opened)
+            shared = mine in held and (name != self.db_path.name or not opened)
             if not stat.S_ISREG(st.st_mode) or not (mine in opened or shared) or strays:
                 raise StateFolderError(f"{self.state_dir / name} changed while it was being opened (a symbolic "
                                        f"link swapped in?); downstream sync keeps its state only in a real folder "
