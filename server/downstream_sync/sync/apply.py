@@ -38,8 +38,8 @@ from .events import (Conflict, ConflictResolved, DownloadProgress, Event, FileSk
 from .lane import Lane, fetch_large
 from .ledger import Entry, Ledger
 from .local import HashCache, md5_now
-from .place import (Change, Outcome, Result, expected, file_above, in_sync, in_the_way, keep_copy, open_temp, place,
-                    write_change)
+from .place import (Change, Outcome, Result, alias, expected, file_above, in_sync, in_the_way, keep_copy, open_temp,
+                    place, write_change)
 from .reconcile import Reconcile
 from .rules import RuleSet
 from .targets import Target, Unmapped, beside, inside, map_wire
@@ -85,6 +85,12 @@ def open_conflict(ledger: Ledger, relpath: str) -> str | None:
 
 
 _COPY_REMOVED = "its conflict copy was removed: the local version is kept"
+
+
+def _folded(t: Target, other: str) -> str:
+    """The reason of a conflict between t and the local file `other` that its name reaches."""
+    return (f"this file system takes {t.name} and the local {other} for one name (it does not tell case or "
+            f"Unicode forms apart), and the container has both or changed one of them: the local {other} is kept")
 
 
 def _explained(reason: str, relpath: str) -> str:
@@ -340,6 +346,9 @@ class Applier:
             copy_rel = beside(t.relpath, o.copy)
             self.ledger.set_meta(f"copy:{copy_rel}", f"{o.md5} {st.st_size} {st.st_mtime_ns} {st.st_ino} {o.checked}")
             why = d.reason if o.result is Result.COPY else "changed locally while it was being synced"
+            other = alias(t) if o.before is not None else None
+            if other is not None:
+                why = _folded(t, other)
             self._conflict(w, t, copy_rel, _explained(why, t.relpath), o.md5)
             return
         new_st = o.st
@@ -647,6 +656,12 @@ class Applier:
             self._skipped(t, w.path, "already absent", w)
             return
         started = time.monotonic()
+        if d.action in (Action.DELETE, Action.DELETE_WITH_BACKUP) and (other := alias(t)) is not None:
+            # The file there is another name's (a case twin the container still has, or renamed to).
+            self.ledger.remove(t.relpath)
+            self._skipped(t, w.path, f"deleted in the container, but on this file system {t.name} reaches the local "
+                                     f"{other}, a file of another name: kept", w)
+            return
         if d.action is Action.SKIP:
             self._skipped(t, w.path, d.reason, w)
         elif d.action is Action.DELETE:
@@ -685,15 +700,16 @@ class Applier:
             old_st = lstat(old_t.local)
             old_entry = self.ledger.get(old_t.relpath)
             new_st = lstat(new_t.local)
+            by_case = new_st is not None and alias(new_t) == old_t.name  # a rename by case (or Unicode form) only
             if (old_st is not None and stat_mod.S_ISREG(old_st.st_mode) and old_entry is not None
-                    and new_st is None):
+                    and (new_st is None or by_case)):
                 old_md5 = await self._local_md5(old_t, old_st, checked)
                 if old_md5 == old_entry.md5 and (not w.md5 or w.md5 == old_md5):
                     started = time.monotonic()
                     try:
                         checked = now_ns()
                         st = move_file(old_t.dir, old_t.rel, new_t.dir, new_t.rel,
-                                       Expected(old_st, old_md5, checked), replace=False)
+                                       Expected(old_st, old_md5, checked), replace=by_case)
                     except LocalChanged:
                         pass
                     else:

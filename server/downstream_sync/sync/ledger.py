@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
+from urllib.parse import quote
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,10 +56,7 @@ class Ledger:
         self.state_dir = Path(state_dir)
         self.db_path = self.state_dir / "ledger.db"
         try:
-            self._prepare_folder()
-            self._db = sqlite3.connect(str(self.db_path), isolation_level="DEFERRED", check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = self._open()
             self._db.execute("""CREATE TABLE IF NOT EXISTS files (
                 session TEXT NOT NULL, path TEXT NOT NULL, remote_path TEXT NOT NULL, md5 TEXT NOT NULL,
                 size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,
@@ -79,24 +78,68 @@ class Ledger:
         self._unsaved: dict[str, Entry | None] = {}  # path -> latest put, or None: removed
         self._unsaved_meta: dict[str, str] = {}  # key -> latest value ("": removed)
 
-    def _prepare_folder(self) -> None:
-        """Make the state folder and its `.gitignore`, and refuse a symlink at the folder or at the
-        database files (sqlite opens them by name)."""
+    def _open(self) -> sqlite3.Connection:
+        """The database, opened so that no symlink swapped in can steer it outside the project.
+
+        sqlite opens its files by name: the database, then `-wal` and `-shm` at the first read.
+        So the folder is opened by descriptor without following a symlink (state_folder), the
+        database made there by this process (O_NOFOLLOW) and handed to sqlite as never to be
+        created (`mode=rw`: a name swapped to point elsewhere finds nothing to open, or opens a
+        file without writing it). Before anything is read or written, and again once the journal
+        files are open, each file sqlite holds must be the one in that folder under its name;
+        else the connection is closed unused and the state folder refused (StateFolderError)."""
         fd = open_folder(self.state_dir)
         try:
-            try:
-                ignore = open_file(fd, ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.state_dir)
-            except FileExistsError:
-                pass
-            else:
-                try:
-                    os.write(ignore, b"*\n")
-                finally:
-                    os.close(ignore)
-            for name in (self.db_path.name, f"{self.db_path.name}-wal", f"{self.db_path.name}-shm"):
+            _gitignore(fd, self.state_dir)
+            names = (self.db_path.name, f"{self.db_path.name}-wal", f"{self.db_path.name}-shm")
+            for name in names:
                 refuse_link(fd, name, self.state_dir)
+            os.close(open_file(fd, names[0], os.O_RDWR | os.O_CREAT, self.state_dir))
+            before = _open_fds()
+            real = os.path.join(os.path.realpath(f"/proc/self/fd/{fd}"), names[0])
+            db = sqlite3.connect(f"file:{quote(real)}?mode=rw", uri=True, isolation_level="DEFERRED",
+                                 check_same_thread=False)
+            try:
+                self._held(db, fd, names[:1], before)
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "delete" or _wal_works(fd, self.state_dir):
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the journal files
+                wal = db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                if wal:  # the database was checked above; sqlite may share its descriptor by now
+                    self._held(db, fd, names[1:], before)
+            except BaseException:
+                db.close()
+                raise
+            return db
         finally:
             os.close(fd)
+
+    def _held(self, db: sqlite3.Connection, fd: int, names: tuple[str, ...], before: set[int]) -> None:
+        """Raise StateFolderError unless each of `names` is a regular file in the folder `fd` and
+        is what one of the descriptors sqlite opened (since `before`) holds, and no descriptor
+        sqlite opened holds a file of that name elsewhere."""
+        now = _open_fds()
+        opened = _files_of(now - before)
+        # Another connection of this process to the same database may already hold a file that
+        # sqlite then shares (the -shm always; the database when sqlite takes back a descriptor it
+        # had kept), so no new descriptor shows it: it is found among all of them instead. Not the
+        # database when sqlite did open one: that one must be it.
+        held = _files_of(now)
+        for name in names:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:  # sqlite made it, or it was there: it was elsewhere
+                raise StateFolderError(f"{self.state_dir / name} was not where sqlite opened it (a symbolic link "
+                                       f"swapped in?); downstream sync keeps its state only in a real folder "
+                                       f"inside the project: remove any link there") from None
+            mine = (st.st_dev, st.st_ino)
+            strays = [path for key, path in opened.items() if key != mine and os.path.basename(path) == name]
+            shared = mine in held and (name != self.db_path.name or not opened)
+            if not stat.S_ISREG(st.st_mode) or not (mine in opened or shared) or strays:
+                raise StateFolderError(f"{self.state_dir / name} changed while it was being opened (a symbolic "
+                                       f"link swapped in?); downstream sync keeps its state only in a real folder "
+                                       f"inside the project: remove any link there")
 
     def get(self, path: str) -> Entry | None:
         return self._entries.get(path)
@@ -180,3 +223,65 @@ class Ledger:
             self.commit()
         finally:
             self._db.close()
+
+
+def _gitignore(fd: int, where: Path) -> None:
+    """A `.gitignore` of `*` in the state folder, so git ignores it."""
+    try:
+        ignore = open_file(fd, ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, where)
+    except FileExistsError:
+        return
+    try:
+        os.write(ignore, b"*\n")
+    finally:
+        os.close(ignore)
+
+
+def _open_fds() -> set[int]:
+    """The descriptors open in this process (not the one the listing itself used)."""
+    out = set()
+    for n in os.listdir("/proc/self/fd"):
+        try:
+            os.fstat(int(n))
+        except OSError:
+            continue
+        out.add(int(n))
+    return out
+
+
+def _files_of(fds: set[int]) -> dict[tuple[int, int], str]:
+    """(st_dev, st_ino) -> path of the files these descriptors hold."""
+    out = {}
+    for n in fds:
+        try:
+            st = os.stat(f"/proc/self/fd/{n}")
+            out[(st.st_dev, st.st_ino)] = os.readlink(f"/proc/self/fd/{n}")
+        except OSError:
+            continue
+    return out
+
+
+def _wal_works(fd: int, where: Path) -> bool:
+    """Whether sqlite's WAL works in the folder `fd`: it needs shared memory mapped from a file,
+    which some file systems refuse (FAT through FUSE: "disk I/O error" at the first write). Tried on
+    a database of its own, removed after; a ledger where it does not work keeps the rollback journal."""
+    name = f".wal-probe-{os.getpid()}-{os.urandom(4).hex()}.db"
+    os.close(open_file(fd, name, os.O_RDWR | os.O_CREAT | os.O_EXCL, where))
+    real = os.path.join(os.path.realpath(f"/proc/self/fd/{fd}"), name)
+    try:
+        probe = sqlite3.connect(f"file:{quote(real)}?mode=rw", uri=True)
+        try:
+            probe.execute("PRAGMA journal_mode=WAL")
+            probe.execute("CREATE TABLE t (x)")
+            probe.commit()
+            return True
+        except sqlite3.Error:
+            return False
+        finally:
+            probe.close()
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.unlink(name + suffix, dir_fd=fd)
+            except OSError:
+                pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import os
 import stat as stat_mod
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,7 +25,7 @@ from .writer import (AtomicFile, Expected, LocalChanged, RefusedPath, WriteError
                      match_exec_bits, now_ns)
 
 __all__ = ["Result", "Outcome", "Change", "open_temp", "place", "keep_copy", "in_sync", "write_change",
-           "in_the_way", "file_above", "expected", "MAX_COPIES"]
+           "in_the_way", "file_above", "expected", "alias", "MAX_COPIES"]
 
 MAX_COPIES = 100  # conflict copies of one file that the user edited, before writes of it stop
 
@@ -225,3 +226,26 @@ def file_above(t: Target) -> str | None:
         if st is None or not stat_mod.S_ISDIR(st.st_mode):
             return rel if st is not None and stat_mod.S_ISREG(st.st_mode) else None
     return None
+
+
+def _fold(name: str) -> str:
+    return unicodedata.normalize("NFD", name).casefold()
+
+
+def alias(t: Target) -> str | None:
+    """The name of the local file that t's path reaches when that is not t's own name: on a
+    file system that folds case (exFAT, FAT, a casefold folder, macOS) or Unicode forms, `a.js`
+    opens `A.js`. None when t's name is its own, or absent. Costs an lstat or two; the folder is
+    listed only where a variant of the name exists."""
+    folder, _, name = t.local.rpartition("/")
+    variants = {name.swapcase(), unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name)} - {name}
+    if not any(lstat(Path(folder, v)) is not None for v in variants):
+        return None
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    if name in names:
+        return None
+    key = _fold(name)
+    return next((n for n in names if _fold(n) == key), None)

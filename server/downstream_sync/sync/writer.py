@@ -30,8 +30,10 @@ Must not import pygls, lsprotocol or terminal code.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import fcntl
 import hashlib
 import os
 import platform
@@ -171,6 +173,33 @@ def _md5_at(dir_fd: int, name: str) -> str | None:
         os.close(fd)
 
 
+def _drop_if_expected(dir_fd: int, name: str, expect: "Expected | None") -> bool:
+    """Unlink dir_fd/name (a file just moved or swapped out of its place) if it is `expect` and no
+    one has it open for writing; True when it went. The look is taken under a read lease, which
+    the kernel grants only while no descriptor of the file is open for writing: a save that opened
+    the file before it was moved and truncates or writes it later (an editor writing in place, or
+    O_TRUNC where it is not atomic, as on FUSE) makes it the user's, not a file to drop. Where the
+    file system grants no leases (NFS), the look alone decides."""
+    if expect is None:
+        return False
+    try:
+        lease = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.fcntl(lease, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EBUSY):
+                return False  # open for writing: being changed
+        if not expect.holds(dir_fd, name):
+            return False
+        os.unlink(name, dir_fd=dir_fd)
+        return True
+    finally:
+        os.close(lease)  # the lease goes with it
+
+
 def _renameat2(src_fd: int, src: str, dst_fd: int, dst: str, flags: int) -> None:
     """renameat2(2); OSError(EINVAL) where the file system has no such flag."""
     args = (src_fd, os.fsencode(src), dst_fd, os.fsencode(dst), flags)
@@ -212,6 +241,14 @@ def _rename_noreplace(dir_fd: int, src: str, dst: str, dst_fd: int | None = None
             os.rename(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dst_fd)
         return
     os.unlink(src, dir_fd=dir_fd)
+
+
+def _move_aside(dir_fd: int, name: str, aside: str) -> None:
+    """Rename a file that others may change (the user's, or one about to be judged) to `aside`, a
+    fresh name of this tool's own: by one rename, never by a hard link and an unlink, which would
+    unlink whatever a save put at `name` in between (and, on FUSE, give the file a second inode that
+    a lease does not see the writers of)."""
+    os.rename(name, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
 def _keep_aside(dir_fd: int, src: str, name: str) -> str:
@@ -502,15 +539,7 @@ class AtomicFile:
             _rename_noreplace(self._dir_fd, self._tmp, self.name)
             return None
         if not exchanged:
-            # No exchange on this file system: check, then rename (a small window remains).
-            if expect is None or not expect.holds(self._dir_fd, self.name):
-                if not backup:
-                    raise LocalChanged(self.display)
-                kept = _keep_aside(self._dir_fd, self.name, self.name)
-                _rename_noreplace(self._dir_fd, self._tmp, self.name)
-                return kept
-            os.replace(self._tmp, self.name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-            return None
+            return self._swap_in_by_moves(expect, backup)
         # The displaced file is under the swap name now: whatever fails, it is never unlinked.
         try:
             return self._judge(expect, backup)
@@ -518,10 +547,60 @@ class AtomicFile:
             self._put_back()
             raise
 
+    def _swap_in_by_moves(self, expect: "Expected | None", backup: bool) -> str | None:
+        """_swap_in where the file system has no RENAME_EXCHANGE (NFS, FAT, exFAT, many FUSE ones):
+        the file in place is first moved to a swap name of its own and judged there, as a delete
+        does, and the new file goes in only where the name is still free. A save that lands
+        meanwhile is never written over: in place, it lands in the file moved aside before that is
+        judged (its truncation shows), or by name, it makes a new file that keeps the name. Where
+        the file system has neither renameat2 flags nor hard links (FAT, exFAT), "still free" is a
+        check then a rename (_rename_noreplace): a save that makes the file between those two
+        system calls is the one that can be lost."""
+        aside = _temp_name(self.name, SWAP_MARK)
+        try:
+            _move_aside(self._dir_fd, self.name, aside)
+        except FileNotFoundError:  # the user removed it meanwhile: a change too
+            if not backup:
+                raise LocalChanged(self.display) from None
+            try:
+                _rename_noreplace(self._dir_fd, self._tmp, self.name)
+            except FileExistsError:
+                raise LocalChanged(self.display) from None
+            return None
+        # What was in place is under `aside` now: whatever fails, it is never unlinked.
+        try:
+            ours = _drop_if_expected(self._dir_fd, aside, expect)
+            kept = None
+            if not ours:
+                regular = stat_mod.S_ISREG(os.stat(aside, dir_fd=self._dir_fd, follow_symlinks=False).st_mode)
+                if not (backup and regular):
+                    self._put_aside_back(aside)
+                    if not regular:
+                        raise RefusedPath(f"refused to write {self.display}: it exists and is not a regular file")
+                    raise LocalChanged(self.display)
+                kept = _keep_aside(self._dir_fd, aside, self.name)
+            try:
+                _rename_noreplace(self._dir_fd, self._tmp, self.name)
+            except FileExistsError:  # saved again meanwhile: that save keeps the name
+                raise LocalChanged(self.display) from None
+            return kept
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.stat(aside, dir_fd=self._dir_fd, follow_symlinks=False)  # still aside: back it goes
+                self._put_aside_back(aside)
+            raise
+
+    def _put_aside_back(self, aside: str) -> None:
+        """The file moved aside goes back under its name; should a save have taken the name
+        meanwhile, it stays as a backup instead (that save keeps the name)."""
+        try:
+            _rename_noreplace(self._dir_fd, aside, self.name)
+        except FileExistsError:
+            _keep_aside(self._dir_fd, aside, self.name)
+
     def _judge(self, expect: "Expected | None", backup: bool) -> str | None:
         """After the exchange: drop what was displaced if it is what was expected, else keep it."""
-        if expect is not None and expect.holds(self._dir_fd, self._tmp):
-            os.unlink(self._tmp, dir_fd=self._dir_fd)
+        if _drop_if_expected(self._dir_fd, self._tmp, expect):
             return None
         displaced = os.stat(self._tmp, dir_fd=self._dir_fd, follow_symlinks=False)
         if backup and stat_mod.S_ISREG(displaced.st_mode):
@@ -595,12 +674,11 @@ def remove_file(local_dir: Path, rel: str, expect: Expected | None, backup: bool
         try:
             if not stat_mod.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
                 raise LocalChanged(display)
-            _rename_noreplace(fd, name, aside)
+            _move_aside(fd, name, aside)
         except FileNotFoundError:
             return None
         try:
-            if expect is not None and expect.holds(fd, aside):
-                os.unlink(aside, dir_fd=fd)
+            if _drop_if_expected(fd, aside, expect):
                 return None
             if backup:
                 return _keep_aside(fd, aside, name)
