@@ -11,6 +11,7 @@ export type ConflictPolicy = 'safe' | 'remote-wins';
 
 export interface Settings {
     kubeContext: string;
+    kubeconfig: string;
     namespace: string;
     conflictPolicy: ConflictPolicy;
     connectCommand: string[];
@@ -33,6 +34,7 @@ export function getSettings(scope?: ConfigurationScope): Settings {
     const connect = config.get<unknown>('connectCommand');
     return {
         kubeContext: text(config.get('kubeContext')),
+        kubeconfig: text(config.get('kubeconfig')),
         namespace: text(config.get('namespace')),
         conflictPolicy: policy === 'remote-wins' ? 'remote-wins' : 'safe',
         connectCommand: Array.isArray(connect) ? connect.filter((a): a is string => typeof a === 'string') : [],
@@ -68,6 +70,9 @@ export function startSessionArgs(choice: StartChoice, settings: Settings): Recor
     }
     if (settings.kubeContext) {
         args.kubeContext = settings.kubeContext;
+    }
+    if (settings.kubeconfig) {
+        args.kubeconfig = settings.kubeconfig;
     }
     if (settings.connectCommand.length > 0) {
         const image = choice.artifact ?? '';

@@ -58,6 +58,8 @@ def _session_flags(p: argparse.ArgumentParser) -> None:
                    help="activate a Skaffold profile (repeatable, or comma-separated)")
     p.add_argument("-n", "--namespace", help="namespace of the pods (default: the context's, else 'default')")
     p.add_argument("--context", dest="kube_context", metavar="C", help="kubeconfig context (default: the current one)")
+    p.add_argument("--kubeconfig", type=Path, metavar="FILE",
+                   help="the kubeconfig to use (default: $KUBECONFIG, else ~/.kube/config)")
     p.add_argument("-l", "--selector", metavar="LABELS", help="label selector narrowing the pods, e.g. app=web")
     p.add_argument("-c", "--container", help="container name, when several containers of a pod run the image")
     p.add_argument("--connect-command", metavar="CMD",
@@ -225,7 +227,8 @@ def plan_for(args):
     given = vars(args)  # `demo` sets only some of them
     options = SyncOptions(Path(args.filename), profiles=_profiles(args.profile), artifacts=tuple(args.artifact or ()),
                           namespace=given.get("namespace"), kube_context=given.get("kube_context"),
-                          selector=given.get("selector"), container=given.get("container"), connect_command=connect,
+                          kubeconfig=given.get("kubeconfig"), selector=given.get("selector"),
+                          container=given.get("container"), connect_command=connect,
                           policy=args.policy, pod_timeout=given.get("pod_timeout", 60.0),
                           helper_mode=given.get("helper_mode", "auto"))
     try:

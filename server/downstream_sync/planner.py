@@ -54,6 +54,7 @@ class SyncOptions:
     `artifacts` empty means every artifact with download rules. `connect_command` is an argv run
     for every connection instead of `kubectl exec` (each `{image}` replaced by the artifact's image).
     `helper_mode` forces connecting or attaching (cluster/attach.py). `name` renames the single session (editors that key sessions by their own names).
+    `kubeconfig` is the kubeconfig file to use instead of KUBECONFIG or ~/.kube/config.
     `text` is an editor's unsaved content of the config file."""
 
     config_path: Path
@@ -61,6 +62,7 @@ class SyncOptions:
     artifacts: tuple[str, ...] = ()
     namespace: str | None = None
     kube_context: str | None = None
+    kubeconfig: Path | None = None
     selector: str | None = None
     container: str | None = None
     connect_command: tuple[str, ...] | None = None
@@ -162,6 +164,8 @@ def _check_options(options: SyncOptions) -> None:
                             config=False)
         if not command or not command[0]:
             raise PlanError("the connect command is empty", config=False)
+    if options.kubeconfig is not None and not Path(options.kubeconfig).is_file():
+        raise PlanError(f"the kubeconfig {options.kubeconfig} does not exist or is not a file", config=False)
 
 
 def _choose_artifacts(project: Project, options: SyncOptions) -> list:
@@ -195,6 +199,7 @@ def _transport(image: str, rules: RuleSet, options: SyncOptions, hooks: Hooks):
     on_choice = partial(hooks.on_choice, image) if hooks.on_choice else None
     transport = KubernetesTransport(image, options.namespace, options.kube_context, options.selector,
                                     options.container, wait_timeout=options.pod_timeout, on_wait=on_wait,
-                                    on_choice=on_choice, helper_mode=options.helper_mode)
+                                    on_choice=on_choice, helper_mode=options.helper_mode,
+                                    kubeconfig=str(options.kubeconfig) if options.kubeconfig else None)
     transport.set_targets(rules.targets, rules.excludes)  # what an attached helper watches
     return transport

@@ -1,9 +1,11 @@
 """The end-to-end suite's cluster: the test bed of kube_testbed.py, started once per run, or the
-cluster that DOWNSTREAM_SYNC_E2E_CONTEXT names in the user's kubeconfig."""
+cluster that DOWNSTREAM_SYNC_E2E_CONTEXT names in the user's kubeconfig; and the images its pods
+run (e2e_images.py), imported into the test node or pushed to DOWNSTREAM_SYNC_E2E_REGISTRY."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -111,3 +113,51 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"end-to-end node: {route}")
     for ready in CONTROLLERS_READY:
         terminalreporter.write_line(f"end-to-end controllers healthy after: {ready}")
+
+
+@pytest.fixture(scope="session")
+def built_images(tmp_path_factory):
+    """The images of the tests, built once a run (e2e_images.py)."""
+    from e2e_images import build
+
+    return build(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="session")
+def images(node, built_images):
+    """The images as the tests' manifests name them: pushed to DOWNSTREAM_SYNC_E2E_REGISTRY when it
+    is set (and pulled by the cluster's kubelets), else imported into the test node."""
+    from e2e_images import REGISTRY_ENV, imported, pushed
+    from e2e_registry import split_registry
+
+    registry = os.environ.get(REGISTRY_ENV)
+    if registry:
+        if node is not None:  # our node pulls over plain HTTP where it is told so, or from loopback
+            prefix, scheme = split_registry(registry)
+            host = prefix.split("/", 1)[0]
+            if scheme == "http" or host.startswith(("localhost:", "127.")):
+                node.trust_plain_http(host)
+        return pushed(built_images, registry, on_test_node=node is not None)
+    if node is None:
+        pytest.skip(f"against a context's cluster the images need a registry it can pull from: set {REGISTRY_ENV} "
+                    "(e.g. registry.example:5000/team)")
+    return imported(built_images, node)
+
+
+@pytest.fixture(scope="session")
+def registry_images(node, built_images, tmp_path_factory):
+    """The images pushed to a registry of our own (Debian's docker-registry on 127.0.0.1, plain
+    HTTP, which the test node's containerd is told of), for the kubelet to pull."""
+    from e2e_images import REGISTRY_ENV, pushed
+    from e2e_registry import LocalRegistry
+
+    if node is None:
+        pytest.skip(f"against a context's cluster every test's images come from {REGISTRY_ENV} already")
+    if shutil.which("docker-registry") is None:
+        unavailable("Debian's docker-registry is not installed (apt-get install docker-registry)")
+    local = LocalRegistry(tmp_path_factory.mktemp("registry"))
+    try:
+        node.trust_plain_http(local.host)
+        yield pushed(built_images, f"{local.host}/ds-e2e", on_test_node=True, local=local)
+    finally:
+        local.stop()

@@ -4,7 +4,9 @@ The real kubelet (k8s.io/kubernetes, the same release as the API server) talks C
 containerd v2, which runs each container with Debian's runc through containerd-shim-runc-v2 - the
 binaries tests/cluster/build.sh builds. Set for these machines: cgroup v1 with the cgroupfs driver,
 no QoS cgroups, no OOM score changes (lowering one is refused here), no swap check, host-network
-pods only (a CNI configuration so that the node is Ready, but no plugin), images imported into containerd (`ctr images import`, no registry),
+pods only (a CNI configuration so that the node is Ready, but no plugin), images imported into
+containerd (`ctr images import`) or pulled from a registry it is told of (`trust_plain_http`: a
+hosts.toml under its `config_path`),
 and a node IP on a veth pair the node makes (the kubelet refuses loopback). The kubelet accepts
 the API server anonymously (a test bed on a private address); its serving certificate is its own.
 """
@@ -138,6 +140,8 @@ state = "{root}/state"
   snapshotter = "overlayfs"
   [plugins."io.containerd.cri.v1.images".pinned_images]
     sandbox = "{PAUSE_IMAGE}"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "{root}/certs.d"
 [plugins."io.containerd.cri.v1.runtime"]
   restrict_oom_score_adj = true
   enable_cdi = false
@@ -177,6 +181,9 @@ state = "{root}/state"
             "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
             "makeIPTablesUtilChains": False, "localStorageCapacityIsolation": False,
             "registerNode": True, "syncFrequency": "5s", "fileCheckFrequency": "5s",
+            # An imported image and the same image pulled from a registry share an image ID; once the
+            # kubelet has pulled it, it would refuse the imported name (pull policy Never) otherwise.
+            "imagePullCredentialsVerificationPolicy": "NeverVerify",
         }))
         self.processes.append(Process("kubelet", [
             str(BIN / "kubelet"), "--config", str(config), "--kubeconfig", str(kc), "--root-dir", str(root / "root"),
@@ -201,6 +208,14 @@ state = "{root}/state"
         listed = self.ctr("images", "ls", "-q").stdout.split()
         if name not in listed:
             raise RuntimeError(f"ctr images import of {archive} did not give {name}: {listed}")
+
+    def trust_plain_http(self, host: str) -> None:
+        """Let containerd pull from the registry at `host` (host:port) over plain HTTP: a hosts.toml
+        in its registry config_path, which it reads at each pull."""
+        folder = self.where / "containerd" / "certs.d" / host
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "hosts.toml").write_text(f'server = "http://{host}"\n\n[host."http://{host}"]\n'
+                                           '  capabilities = ["pull", "resolve"]\n')
 
     # tear-down -----------------------------------------------------------------------------
 

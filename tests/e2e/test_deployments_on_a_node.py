@@ -20,7 +20,8 @@ import pytest
 
 from kube_node import busybox_rootfs, oci_archive
 from kube_testbed import WAIT
-from test_sync_on_a_node import CLI, SKAFFOLD, cli_env, downstream_sync, images, wait_for_file  # noqa: F401 (a fixture)
+from e2e_example import CLI, SKAFFOLD, cli_env, downstream_sync, wait_for_file
+from e2e_images import APP, APP_CONFIG
 
 EXPECTED = ["abc/aa.js", "src/a.js", "src/pod.txt", "src/renamed.js"]
 CRASH_IMAGE = "docker.io/ds-e2e/crashing:1"
@@ -37,26 +38,26 @@ def crashing_image(node, images):
         "/bin/sh", "-c", "echo 'example-app: no configuration in /etc/example' >&2; exit 3"]), CRASH_IMAGE)
 
 
-def deployment(name: str, replicas: int = 1) -> dict:
-    """The example app as a Deployment of host-network pods that run the imported image, with no
+def deployment(name: str, images, replicas: int = 1) -> dict:
+    """The example app as a Deployment of host-network pods that run the test's image, with no
     nodeName: the scheduler binds them."""
     return {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": {
             "metadata": {"labels": {"app": name}},
             "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 5, "containers": [{
-                "name": "app", "image": "ds-e2e/example-app:1", "imagePullPolicy": "Never",
+                "name": "app", "image": images.app, "imagePullPolicy": images.pull_policy,
                 "command": ["/bin/sh", "-c"], "args": [NAMED_APP],
                 "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}]}}}}
 
 
-def deploy(cluster, namespace: str, project: Path, replicas: int = 1) -> None:
+def deploy(cluster, images, namespace: str, project: Path, replicas: int = 1) -> None:
     """Inject the helper into the example Deployment and apply it."""
     (project / "skaffold.yaml").write_text(SKAFFOLD)
-    (project / "app.json").write_text(json.dumps({"Entrypoint": ["/bin/sh", "/app/run.sh"], "WorkingDir": "/app"}))
-    injected = downstream_sync(cluster, "inject", "--image-config", "ds-e2e/example-app=app.json",
-                               "--helper-image", "downstream-sync/helper:0.1.0", cwd=project,
-                               input=json.dumps(deployment("example", replicas)))
+    (project / "app.json").write_text(json.dumps(APP_CONFIG))
+    injected = downstream_sync(cluster, "inject", "--image-config", f"{APP}=app.json",
+                               "--helper-image", images.helper, cwd=project,
+                               input=json.dumps(deployment("example", images, replicas)))
     assert injected.returncode == 0, injected.stderr
     assert "/sync-helper/app-server" in injected.stdout
     cluster.kubectl("-n", namespace, "apply", "-f", "-", input=injected.stdout)
@@ -148,7 +149,7 @@ class Live:
 
 def test_a_live_session_syncs_the_deployments_pod_and_follows_its_replacement(cluster, node, controllers, images,
                                                                              namespace, tmp_path):
-    deploy(cluster, namespace, tmp_path)
+    deploy(cluster, images, namespace, tmp_path)
     first = running_pods(cluster, namespace, 1)[0]["metadata"]["name"]
     live = Live(cluster, namespace, tmp_path)
     try:
@@ -174,7 +175,7 @@ def test_a_live_session_syncs_the_deployments_pod_and_follows_its_replacement(cl
 def test_of_two_replicas_one_is_chosen_named_and_synced(cluster, node, controllers, images, namespace, tmp_path):
     """Two host-network copies of the app side by side on one node (each helper's socket is in its
     own pod's /sync-helper): the CLI uses the newest, names it, and brings down its files."""
-    deploy(cluster, namespace, tmp_path)
+    deploy(cluster, images, namespace, tmp_path)
     running_pods(cluster, namespace, 1)
     cluster.kubectl("-n", namespace, "scale", "deployment", "example", "--replicas", "2")
     pods = running_pods(cluster, namespace, 2)

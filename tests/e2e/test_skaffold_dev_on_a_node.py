@@ -37,10 +37,11 @@ import yaml
 from kube_node import ARCH, busybox_rootfs, host_pod
 from kube_testbed import BIN, ROOT, WAIT, free_port
 
-from test_sync_on_a_node import EXAMPLE_APP, HELPER_IMAGE
+from e2e_images import EXAMPLE_APP
 
 SKAFFOLD = ROOT / ".tools" / "bin" / "skaffold"
 CLI = str(Path(sys.executable).parent / "downstream-sync")
+HELPER_IMAGE = "docker.io/downstream-sync/helper:0.1.0"  # as helper/image.sh tags it
 NODE_FILES = ["abc/aa.js", "src/a.js", "src/renamed.js"]  # what the example app leaves, less the excluded
 
 BUILD = """\

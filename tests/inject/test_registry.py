@@ -3,16 +3,19 @@ images pushed by the test through the distribution API): Docker schema 2 and OCI
 multi-platform index, basic credentials from the Docker config, errors; and from a file."""
 
 import base64
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
 from downstream_sync.inject.imageconfig import ConfigSource, ImageConfigError, config_from_json
-from downstream_sync.inject.registry import RegistryError, fetch_image_config
+from downstream_sync.inject.images import parse_ref
+from downstream_sync.inject.registry import RegistryClient, RegistryError, fetch_image_config
 from injecttools import SEED_IMAGE_CONFIG, Registry, run_cli
 
 OTHER = {"Entrypoint": ["/arm-entry"], "Cmd": ["x"], "WorkingDir": "/arm"}
@@ -144,6 +147,32 @@ def test_bearer_token_anonymous_then_with_credentials(token_registry, tmp_path, 
         "username": "dev", "password": "s3cret"}}}))
     config = fetch_image_config(ref)
     assert (config.entrypoint, config.working_dir) == (["docker-entrypoint.sh"], "/home/node/app")
+
+
+def test_the_client_pushes_a_blob_with_a_push_token_from_the_docker_configs_credentials(token_registry, tmp_path,
+                                                                                        monkeypatch):
+    """POST an upload, PUT it (the Location's query carries `_state` already): each 401 is answered
+    with a token for the scope the challenge names, `pull,push`, got with the Docker config's
+    credentials; the blob then reads back."""
+    registry, issuer = token_registry
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(json.dumps({"auths": {registry.host: {
+        "username": "dev", "password": "s3cret"}}}))
+    blob = tmp_path / "blob"
+    blob.write_bytes(os.urandom(300_000))
+    digest = "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest()
+    client = RegistryClient(parse_ref(f"{registry.host}/private/pushed:v1"), 20, actions="pull,push")
+    status, answer, _ = client.request("POST", "/v2/private/pushed/blobs/uploads/")
+    assert status == 202, answer
+    assert "scope=repository%3Aprivate%2Fpushed%3Apull%2Cpush" in issuer.requests[-1]
+    location = answer["location"]
+    joiner = "&" if "?" in location else "?"
+    status, _, body = client.request("PUT", f"{location}{joiner}digest={digest}", body=Path(blob),
+                                     headers={"Content-Type": "application/octet-stream"})
+    assert status == 201, body
+    _, back = client.get(f"/v2/private/pushed/blobs/{digest}")
+    assert back == blob.read_bytes()
 
 
 def test_credentials_from_a_credential_helper(private_registry, tmp_path, monkeypatch):

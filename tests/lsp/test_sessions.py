@@ -158,6 +158,16 @@ async def test_start_errors_say_what_is_wrong(client: LanguageClient, project: P
     assert list(_get(await execute(client, "downstreamSync.server.listSessions"), "sessions")) == []
 
 
+async def test_a_kubeconfig_that_does_not_exist_is_refused_naming_it(client: LanguageClient, project: Path):
+    config = project / "skaffold.yaml"
+    config.write_text(CONFIG)
+    with pytest.raises(Exception, match=f"the kubeconfig {project}/nope.yaml does not exist or is not a file"):
+        await execute(client, "downstreamSync.server.startSession", configPath="skaffold.yaml", kubeconfig="nope.yaml")
+    with pytest.raises(Exception, match="'kubeconfig' must be a string"):
+        await execute(client, "downstreamSync.server.startSession", configPath="skaffold.yaml", kubeconfig=["x"])
+    assert list(_get(await execute(client, "downstreamSync.server.listSessions"), "sessions")) == []
+
+
 async def test_a_connect_command_line_is_refused_not_run_by_a_shell(client: LanguageClient, project: Path):
     config = project / "skaffold.yaml"
     config.write_text(CONFIG)

@@ -131,6 +131,7 @@ def test_a_session_name_needs_one_artifact(config: Path):
     (dict(pod_timeout=-1), "0 or more seconds"),
     (dict(connect_command=()), "empty"),
     (dict(helper_mode="inject"), "helper mode must be one of auto, connect, attach"),
+    (dict(kubeconfig=Path("/nonexistent/kubeconfig")), "the kubeconfig /nonexistent/kubeconfig does not exist"),
 ])
 def test_bad_options(config: Path, opts, message):
     with pytest.raises(PlanError, match=message) as e:
@@ -145,6 +146,16 @@ def test_the_config_files_are_never_targets(config: Path):
     [web] = plan_sessions(SyncOptions(config)).sessions
     assert web.rules.refusal("skaffold.yaml") is not None
     assert web.rules.refusal("other.yaml") is None
+
+
+def test_the_kubeconfig_reaches_the_transport(config: Path, tmp_path: Path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    plans = plan_sessions(SyncOptions(config, kubeconfig=kubeconfig, kube_context="dev")).sessions
+    for plan in plans:
+        plan.transport.kubectl = sys.executable  # any program: only its arguments are looked at
+        args = plan.transport.kubectl_args("ns")
+        assert args[1:] == ["--kubeconfig", str(kubeconfig), "--context", "dev", "--namespace", "ns"]
 
 
 def test_a_missing_config_says_so(tmp_path: Path):

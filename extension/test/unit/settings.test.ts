@@ -10,6 +10,7 @@ beforeEach(resetFake);
 test('defaults when nothing is set', () => {
     assert.deepEqual(getSettings(), {
         kubeContext: '',
+        kubeconfig: '',
         namespace: '',
         conflictPolicy: 'safe',
         connectCommand: [],
@@ -63,6 +64,14 @@ test('startSession arguments: only what is set, {image} replaced, the connect co
         namespace: 'dev',
         connectCommand: ['docker', 'exec', '-i', '', '/sync-helper/app-connect'],
     });
+});
+
+test('a kubeconfig setting is passed on to startSession', () => {
+    fake.configuration[''] = { 'downstreamSync.kubeconfig': ' /home/me/.kube/dev.yaml ' };
+    const args = startSessionArgs({ configPath: '/p/skaffold.yaml', profiles: [] }, getSettings());
+    assert.equal(args.kubeconfig, '/home/me/.kube/dev.yaml');
+    resetFake();
+    assert.equal('kubeconfig' in startSessionArgs({ configPath: '/p/skaffold.yaml', profiles: [] }, getSettings()), false);
 });
 
 test('only the server settings restart the server', () => {

@@ -25,7 +25,7 @@ from pathlib import Path
 from .imageconfig import ImageConfig, config_from_json
 from .images import DOCKER_HUB, ImageRef, parse_ref
 
-__all__ = ["RegistryError", "fetch_image_config", "MANIFEST_TYPES", "registry_credentials", "default_platform"]
+__all__ = ["RegistryError", "RegistryClient", "fetch_image_config", "MANIFEST_TYPES", "registry_credentials", "default_platform"]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -137,12 +137,18 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-class _Client:
-    def __init__(self, ref: ImageRef, timeout: float):
+class RegistryClient:
+    """The distribution API of the registry of `ref`, for its repository: `request` sends one
+    request and answers a 401 the way it asks (bearer token or basic credentials, see the module
+    docstring). `scheme` overrides plain HTTP for loopback, HTTPS for the rest. `actions` is the
+    scope asked of a token service whose challenge names none (`pull`, or `pull,push`)."""
+
+    def __init__(self, ref: ImageRef, timeout: float, *, scheme: str | None = None, actions: str = "pull"):
         self.ref = ref
         self.timeout = timeout
-        self.scheme = "http" if _is_loopback(ref.registry) else "https"
+        self.scheme = scheme or ("http" if _is_loopback(ref.registry) else "https")
         self.base = f"{self.scheme}://{_api_host(ref.registry)}"
+        self.actions = actions
         self.authorization: str | None = None
         self._credentials: tuple[str, str] | None | bool = False  # False: not looked up yet
 
@@ -151,8 +157,10 @@ class _Client:
             self._credentials = registry_credentials(self.ref.registry)
         return self._credentials
 
-    def _send(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        """GET `url`, following redirects (credentials are dropped when the host changes)."""
+    def _send(self, method: str, url: str, headers: dict[str, str],
+              body: bytes | Path | None = None) -> tuple[int, dict[str, str], bytes]:
+        """One request; a GET or HEAD follows redirects (credentials are dropped when the host
+        changes). A Path body is streamed from the file."""
         host = urllib.parse.urlsplit(url).netloc
         for _ in range(6):
             parts = urllib.parse.urlsplit(url)
@@ -162,41 +170,56 @@ class _Client:
             if parts.netloc != host:
                 sent.pop("Authorization", None)
             try:
-                conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=sent)
+                target = parts.path + (f"?{parts.query}" if parts.query else "")
+                if isinstance(body, Path):
+                    with open(body, "rb") as data:
+                        sent["Content-Length"] = str(os.fstat(data.fileno()).st_size)
+                        conn.request(method, target, body=data, headers=sent)
+                else:
+                    conn.request(method, target, body=body, headers=sent)
                 response = conn.getresponse()
-                body = response.read(_MAX_BODY + 1)
+                answer_body = response.read(_MAX_BODY + 1)
             except (OSError, http.client.HTTPException) as error:
                 raise RegistryError(f"{self.ref.registry} does not answer at {parts.scheme}://{parts.netloc} "
                                     f"({error})") from None
             finally:
                 conn.close()
-            if len(body) > _MAX_BODY:
+            if len(answer_body) > _MAX_BODY:
                 raise RegistryError(f"{url}: the answer is larger than {_MAX_BODY >> 20} MiB")
             answer = {k.lower(): v for k, v in response.getheaders()}
-            if response.status in (301, 302, 303, 307, 308) and "location" in answer:
+            if (method in ("GET", "HEAD") and response.status in (301, 302, 303, 307, 308)
+                    and "location" in answer):
                 url = urllib.parse.urljoin(url, answer["location"])
                 continue
-            return response.status, answer, body
+            return response.status, answer, answer_body
         raise RegistryError(f"{url}: too many redirects")
 
-    def get(self, path: str, accept: str | None = None) -> tuple[dict[str, str], bytes]:
-        url = self.base + path
-        headers = {"Accept": accept} if accept else {}
+    def request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
+                body: bytes | Path | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Send `method` to `path` (below the registry, or an absolute URL such as an upload's
+        Location), authenticating once when a 401 asks; (status, lower-case headers, body)."""
+        url = path if "://" in path else self.base + path
+        sent = dict(headers or {})
         for attempt in range(2):
             if self.authorization:
-                headers["Authorization"] = self.authorization
-            status, answer, body = self._send(url, headers)
+                sent["Authorization"] = self.authorization
+            status, answer, data = self._send(method, url, sent, body)
             if status == 401 and attempt == 0 and self._authenticate(answer.get("www-authenticate", "")):
                 continue
-            if status == 200:
-                return answer, body
             if status == 401 and attempt == 1 and self.credentials():
                 raise RegistryError(f"{self.ref.registry} refused the credentials of the Docker config for "
                                     f"{self.ref.repository}")
-            raise RegistryError(self._explain(status, body, path))
+            return status, answer, data
         raise AssertionError("unreachable")
 
-    def _explain(self, status: int, body: bytes, path: str) -> str:
+    def get(self, path: str, accept: str | None = None) -> tuple[dict[str, str], bytes]:
+        status, answer, body = self.request("GET", path, headers={"Accept": accept} if accept else {})
+        if status == 200:
+            return answer, body
+        raise RegistryError(self.explain(status, body, path))
+
+    def explain(self, status: int, body: bytes, path: str) -> str:
+        """What an unexpected answer means, with the registry's own error codes."""
         detail = ""
         try:
             errors = json.loads(body).get("errors") or []
@@ -219,14 +242,14 @@ class _Client:
             return True
         if scheme != "bearer" or "realm" not in params:
             return False
-        query = {"scope": params.get("scope") or f"repository:{self.ref.repository}:pull"}
+        query = {"scope": params.get("scope") or f"repository:{self.ref.repository}:{self.actions}"}
         if params.get("service"):
             query["service"] = params["service"]
         url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(query)
         headers = {}
         if creds:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
-        status, _, body = self._send(url, headers)
+        status, _, body = self._send("GET", url, headers)
         if status != 200:
             raise RegistryError(f"the token service of {self.ref.registry} ({params['realm']}) answered {status}"
                                 + ("; check the credentials in the Docker config" if creds else
@@ -272,7 +295,7 @@ def fetch_image_config(image: str, *, timeout: float = 10.0, platform_: tuple[st
         ref = parse_ref(image)
     except ValueError as error:
         raise RegistryError(str(error)) from None
-    client = _Client(ref, timeout)
+    client = RegistryClient(ref, timeout)
     repo = ref.repository
     answer, body = client.get(f"/v2/{repo}/manifests/{ref.reference}", ", ".join(MANIFEST_TYPES))
     manifest = _json(body, f"the manifest of {ref}")

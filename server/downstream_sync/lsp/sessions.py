@@ -210,12 +210,14 @@ class Sessions:
         if not isinstance(policy, str):
             raise CommandError(f"'policy' must be 'safe' or 'remote-wins', got {policy!r}")
         connect = _argv(opts, "connectCommand")
+        kubeconfig = _optional_str(opts, "kubeconfig")
         return SyncOptions(
             config_path,
             profiles=tuple(p.strip() for p in profile.split(",") if p.strip()) if profile else (),
             artifacts=artifacts,
             namespace=_optional_str(opts, "namespace"),
             kube_context=_optional_str(opts, "kubeContext"),
+            kubeconfig=self._path(kubeconfig) if kubeconfig else None,
             selector=_optional_str(opts, "selector"),
             container=_optional_str(opts, "container"),
             connect_command=tuple(connect) if connect else None,
@@ -225,6 +227,12 @@ class Sessions:
             name=_optional_str(opts, "name"),
             text=open_text(self.server, config_path),
         )
+
+    def _path(self, raw: str) -> Path:
+        """A path a client sends: a file URI, absolute, `~/...`, or relative to the workspace root."""
+        path = Path(to_fs_path(raw) or raw) if raw.startswith("file:") else Path(raw).expanduser()
+        root = self.server.workspace.root_path
+        return path if path.is_absolute() or not root else Path(root) / path
 
     async def stop(self, *args: Any) -> dict[str, Any]:
         opts = _options(args)
