@@ -90,13 +90,14 @@ async def _attempt(helper, container, project, attempt: int) -> bool:
         swapped = [p.name for p in _temps(out) if md5(p) == user]
     finally:
         _kill(proc)
-    proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(3)
-    finally:
-        _kill(proc)
     if not swapped:
         return False  # the kill missed the window
+    proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+    try:  # the restart's start-up check ends with no swap name left (it hashes the 256 MB first)
+        await eventually(lambda: not _temps(out), "the restart's check of the swapped-out version",
+                         limit=LIMIT * 2)
+    finally:
+        _kill(proc)
     assert _holding(out, user), (f"the user's save is gone after a kill -9 and a restart (it was under "
                                  f"{swapped} when the engine died); files: {sorted(p.name for p in out.iterdir())}")
     return True

@@ -54,6 +54,7 @@ def test_the_scratch_image_from_the_built_binaries_installs_them(daemon, binarie
     assert version.stdout.strip() == "app-server 0.1.0"
 
 
+@pytest.mark.timeout(1500)  # the build inside runs PyInstaller and staticx (its own bound: 1200 s)
 def test_the_multi_stage_image_builds_the_binaries_from_source(daemon, tmp_path):
     base = debian_base(daemon, "downstream-sync-build-base:local", tmp_path / "base")
     daemon.docker("build", "--network", "host", "--build-arg", f"BUILD_BASE={base}", "-f", "helper/Dockerfile",
