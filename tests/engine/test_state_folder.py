@@ -91,7 +91,7 @@ def test_session_records_are_not_written_or_deleted_through_a_link(state, outsid
     if linked:
         state.mkdir()
     os.symlink(outside, state / linked if linked else state)
-    record = Record(state.parent, state.parent / "skaffold.yaml")
+    record = Record(state.parent, state.parent / "skaffold.yaml", "downstream-sync start")
     assert record.update([]) is False
     assert live_records(state.parent) == []
     record.remove()
@@ -99,7 +99,7 @@ def test_session_records_are_not_written_or_deleted_through_a_link(state, outsid
 
 
 def test_session_records_in_a_real_folder(state):
-    record = Record(state.parent, state.parent / "skaffold.yaml")
+    record = Record(state.parent, state.parent / "skaffold.yaml", "downstream-sync start")
     assert record.update([{"name": "web"}]) is True
     assert [r["sessions"] for r in live_records(state.parent)] == [[{"name": "web"}]]
     record.remove()
