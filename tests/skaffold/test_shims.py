@@ -6,6 +6,7 @@ with the real kubectl behind the shim. An apply that reaches a cluster needs one
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from downstream_sync.skaffold.run import prepare
-from downstream_sync.skaffold.shims import ENV_KUBECTL, is_apply_from_stdin
+from downstream_sync.skaffold.shims import ENV_KUBECTL, built_tags, is_apply_from_stdin
 
 from .conftest import DEPLOYMENT
 
@@ -71,3 +72,36 @@ def test_the_post_renderer_injects_and_leaves_other_documents(shims):
     only_config = DEPLOYMENT.split("---\n")[1]
     result = shim(shims, "post-render", stdin=only_config)
     assert result.returncode == 0 and result.stdout == only_config
+
+
+def test_the_built_tags_come_from_the_build_artifacts_file_the_filters_command_line_names(tmp_path):
+    builds = tmp_path / "builds.json"
+    builds.write_text(json.dumps({"builds": [{"imageName": "web", "tag": "web:abc@sha256:" + "1" * 64}]}))
+    assert built_tags(f"filter --kube-context k --build-artifacts {builds} --post-renderer /x/post-render") == \
+        {"web": "web:abc@sha256:" + "1" * 64}
+    assert built_tags(f"filter --build-artifacts={builds}") == {"web": "web:abc@sha256:" + "1" * 64}
+    assert built_tags("filter --kube-context k") == {} and built_tags(None) == {}
+
+
+def test_the_post_renderer_reads_an_image_as_the_chart_wrote_it_under_the_tag_skaffold_built(project, tmp_path):
+    """Inside `skaffold filter` the post-renderer runs before the built tags are put in: `image: web`.
+    Its config is found only under the built tag here (an --image-config for that exact reference)."""
+    tag = "web:abc123@sha256:" + "2" * 64
+    prepared = prepare(project.skaffold, ["deploy"], image_configs=(f"{tag}={project.root / 'web-config.json'}",),
+                       cwd=project.root)
+    try:
+        builds = tmp_path / "builds.json"
+        builds.write_text(json.dumps({"builds": [{"imageName": "web", "tag": tag}]}))
+        prepared.env["SKAFFOLD_CMDLINE"] = f"filter --kube-context k --build-artifacts {builds}"
+        result = shim(prepared, "post-render", stdin=DEPLOYMENT)
+        assert result.returncode == 0, result.stderr
+        deployment = next(yaml.safe_load_all(result.stdout))
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["/sync-helper/app-server"] and container["image"] == "web"  # Skaffold tags it
+        args = container["args"]
+        assert args[args.index("--workdir") + 1] == "/srv"  # from the built tag's config
+        prepared.env["SKAFFOLD_CMDLINE"] = "filter --kube-context k"  # no builds: `web` itself has no config
+        result = shim(prepared, "post-render", stdin=DEPLOYMENT)
+        assert result.returncode == 1 and "cannot read the config of image web" in result.stderr
+    finally:
+        prepared.cleanup()

@@ -6,7 +6,10 @@
   goes to the real kubectl unchanged (exec, same arguments).
 - `post-render`, Helm's post-renderer: Skaffold's Helm deployer runs a `--post-renderer` given in
   `deploy.helm.flags` inside its own `skaffold filter` (Helm takes one post-renderer); the copy of
-  the config names this one (copy.py).
+  the config names this one (copy.py). The filter runs it before it puts the built tags into the
+  manifests, so their images are still as the chart wrote them: an image's config is looked up
+  under the tag Skaffold built, read from the `--build-artifacts` file the filter's command line
+  (SKAFFOLD_CMDLINE, in the environment it inherits) names (`built_tags`).
 
 Both read the project through the environment the wrapper sets (ENV_*), and inject through the one
 core function (inject.inject_manifests), accepting manifests that hold only some of the artifacts
@@ -15,13 +18,14 @@ core function (inject.inject_manifests), accepting manifests that hold only some
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["write_shims", "is_apply_from_stdin", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL",
+__all__ = ["write_shims", "is_apply_from_stdin", "built_tags", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL",
            "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE"]
 
 ENV_CONFIG = "DOWNSTREAM_SYNC_SKAFFOLD_CONFIG"        # the user's skaffold.yaml, absolute
@@ -51,13 +55,42 @@ def is_apply_from_stdin(argv: list[str]) -> bool:
         or "--filename=-" in rest or "-f=-" in rest
 
 
-def _inject(text: str, source: str) -> str:
+def built_tags(cmdline: str | None) -> dict[str, str]:
+    """The tags Skaffold built, by artifact image: from the `--build-artifacts` file named in a
+    `skaffold filter` command line (`{"builds": [{"imageName": ..., "tag": ...}]}`); {} without one."""
+    words = shlex.split(cmdline or "")
+    path = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("--build-artifacts", "-a")), None) or \
+        next((w.split("=", 1)[1] for w in words if w.startswith("--build-artifacts=")), None)
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        builds = json.load(f).get("builds") or []
+    return {b["imageName"]: b["tag"] for b in builds if isinstance(b, dict) and b.get("imageName") and b.get("tag")}
+
+
+def _as_built(built: dict[str, str], lookup):
+    """`lookup` for an image as a chart wrote it (no digest): under the tag built for its artifact."""
+    from ..cluster.pods import image_repository
+
+    def config_for(image: str):
+        if "@" not in image:
+            tag = next((t for name, t in built.items() if image_repository(name) == image_repository(image)), None)
+            if tag is not None:
+                return lookup(tag)
+        return lookup(image)
+
+    return config_for
+
+
+def _inject(text: str, source: str, built: dict[str, str] | None = None) -> str:
     from ..inject import ConfigSource, InjectRequest, inject_manifests, parse_image_config_flag, rules_from_project
     from ..inject.names import DEFAULT_HELPER_IMAGE
 
     env = os.environ
     profiles = tuple(p for p in env.get(ENV_PROFILES, "").split(",") if p)
     configs = ConfigSource(dict(parse_image_config_flag(v) for v in env.get(ENV_IMAGE_CONFIGS, "").splitlines() if v))
+    if built:
+        configs = _as_built(built, configs.get)
     request = InjectRequest(rules_from_project(env[ENV_CONFIG], profiles), configs,
                             env.get(ENV_HELPER_IMAGE) or DEFAULT_HELPER_IMAGE, source=source, missing="ignore")
     result = inject_manifests(text, request)
@@ -82,10 +115,10 @@ def main(argv: list[str]) -> int:
             text = _inject(_read_stdin(), "the manifests Skaffold applies")
             return subprocess.run([real, *args], input=text.encode("utf-8")).returncode
         if role == "post-render":
-            text = _inject(_read_stdin(), "the manifests Helm rendered")
+            text = _inject(_read_stdin(), "the manifests Helm rendered", built_tags(os.environ.get("SKAFFOLD_CMDLINE")))
             sys.stdout.buffer.write(text.encode("utf-8"))
             return 0
-    except (InjectError, ImageConfigError, ValueError, UnicodeDecodeError, KeyError) as error:
+    except (InjectError, ImageConfigError, ValueError, UnicodeDecodeError, KeyError, OSError) as error:
         print(f"downstream-sync: error: {error}", file=sys.stderr)
         return 1
     print(f"downstream-sync: error: unknown shim {role!r}", file=sys.stderr)
