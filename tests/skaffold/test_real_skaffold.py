@@ -231,3 +231,28 @@ def test_a_signal_during_a_helm_dev_ends_skaffold_and_the_copy_goes(project, rea
     wait_gone(build)
     assert "was canceled" in "".join(seen) + rest
     assert copies(project) == []
+
+
+def test_a_failing_post_renderer_fails_the_real_skaffold_filter(project, real_tool, tmp_path):
+    """The real `skaffold filter`, as Helm runs it, with our post-renderer failing (manifests it
+    cannot read): the filter fails (else Helm would install an empty release) and the wrapper's
+    stderr (here a file) gets the message."""
+    import os
+
+    from downstream_sync.skaffold.run import prepare
+    from downstream_sync.skaffold.shims import ENV_WRAPPER_STDERR
+
+    helm_config(project, real_tool, "docker: {}")
+    prepared = prepare(project.skaffold, ["deploy"], cwd=project.root)
+    try:
+        told = tmp_path / "wrapper-stderr"
+        env = {**project.env, **prepared.env, ENV_WRAPPER_STDERR: str(told),
+               "PATH": project.env["PATH"] + os.pathsep + prepared.env["PATH"],
+               "SKAFFOLD_FILENAME": str(prepared.copy_file),
+               "SKAFFOLD_CMDLINE": f"filter --kube-context remote --post-renderer {prepared.temp.name}/post-render"}
+        done = subprocess.run([project.skaffold], input="kind: [unclosed\n", env=env, cwd=project.root,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0 and done.stdout.strip() == "", done
+        assert told.read_text().startswith("downstream-sync: error: the manifests Helm rendered")
+    finally:
+        prepared.cleanup()

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from downstream_sync.skaffold.run import prepare
-from downstream_sync.skaffold.shims import ENV_KUBECTL, built_tags, is_apply_from_stdin
+from downstream_sync.skaffold.shims import ENV_KUBECTL, ENV_WRAPPER_STDERR, built_tags, is_apply_from_stdin
 
 from .conftest import DEPLOYMENT
 
@@ -105,3 +105,20 @@ def test_the_post_renderer_reads_an_image_as_the_chart_wrote_it_under_the_tag_sk
         assert result.returncode == 1 and "cannot read the config of image web" in result.stderr
     finally:
         prepared.cleanup()
+
+
+def test_a_failing_post_renderer_tells_the_wrapper_and_prints_no_yaml(shims, tmp_path):
+    """`skaffold filter` drops the post-renderer's stderr and exit code: the message goes to the
+    wrapper's stderr too, and stdout is no YAML (the filter, and so Helm's install, fail)."""
+    wrapper_stderr = tmp_path / "wrapper-stderr"
+    shims.env[ENV_WRAPPER_STDERR] = str(wrapper_stderr)
+    result = shim(shims, "post-render", stdin="kind: [unclosed\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("downstream-sync: error: the manifests Helm rendered")
+    assert wrapper_stderr.read_text() == result.stderr
+    with pytest.raises(yaml.YAMLError):
+        list(yaml.safe_load_all(result.stdout))
+
+
+def test_prepare_names_its_own_stderr_for_the_post_renderer(shims):
+    assert shims.env[ENV_WRAPPER_STDERR] == f"/proc/{os.getpid()}/fd/2"

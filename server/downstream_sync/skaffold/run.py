@@ -35,7 +35,8 @@ from typing import Callable
 from . import args as sargs
 from .copy import CopyError, config_copy, names_helm, remove_leftovers, write_copy_file
 from .events import DeployWatch, parse_line
-from .shims import ENV_CONFIG, ENV_HELPER_IMAGE, ENV_IMAGE_CONFIGS, ENV_KUBECTL, ENV_PROFILES, write_shims
+from .shims import (ENV_CONFIG, ENV_HELPER_IMAGE, ENV_IMAGE_CONFIGS, ENV_KUBECTL, ENV_PROFILES, ENV_WRAPPER_STDERR,
+                    write_shims)
 
 __all__ = ["WrapperError", "Prepared", "prepare", "run", "find_skaffold"]
 
@@ -180,6 +181,8 @@ def _finish(prepared: Prepared, parsed: sargs.SkaffoldArgs, here: Path, image_co
                                        (v.partition("=")[::2] for v in image_configs))
     if helper_image:
         env[ENV_HELPER_IMAGE] = helper_image
+    if os.path.exists(f"/proc/{os.getpid()}/fd/2"):  # the post-renderer's stderr is not shown by skaffold filter
+        env[ENV_WRAPPER_STDERR] = f"/proc/{os.getpid()}/fd/2"
     if deploys:
         kubectl = shutil.which("kubectl", path=env.get("PATH"))
         if kubectl is not None:

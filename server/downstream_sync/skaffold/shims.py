@@ -9,7 +9,10 @@
   the config names this one (copy.py). The filter runs it before it puts the built tags into the
   manifests, so their images are still as the chart wrote them: an image's config is looked up
   under the tag Skaffold built, read from the `--build-artifacts` file the filter's command line
-  (SKAFFOLD_CMDLINE, in the environment it inherits) names (`built_tags`).
+  (SKAFFOLD_CMDLINE, in the environment it inherits) names (`built_tags`). The filter neither shows
+  its stderr nor looks at its exit code (a failure would install an empty release), so on an error
+  it also writes the message to the wrapper's stderr (ENV_WRAPPER_STDERR) and prints a line that is
+  no YAML, which fails the filter and so the install.
 
 Both read the project through the environment the wrapper sets (ENV_*), and inject through the one
 core function (inject.inject_manifests), accepting manifests that hold only some of the artifacts
@@ -26,13 +29,14 @@ import sys
 from pathlib import Path
 
 __all__ = ["write_shims", "is_apply_from_stdin", "built_tags", "main", "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL",
-           "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE"]
+           "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE", "ENV_WRAPPER_STDERR"]
 
 ENV_CONFIG = "DOWNSTREAM_SYNC_SKAFFOLD_CONFIG"        # the user's skaffold.yaml, absolute
 ENV_PROFILES = "DOWNSTREAM_SYNC_SKAFFOLD_PROFILES"    # comma-separated
 ENV_KUBECTL = "DOWNSTREAM_SYNC_REAL_KUBECTL"          # the kubectl the shim stands in front of
 ENV_IMAGE_CONFIGS = "DOWNSTREAM_SYNC_IMAGE_CONFIGS"   # IMAGE=FILE, one a line
 ENV_HELPER_IMAGE = "DOWNSTREAM_SYNC_HELPER_IMAGE"
+ENV_WRAPPER_STDERR = "DOWNSTREAM_SYNC_WRAPPER_STDERR"  # where the wrapper's stderr is open (/proc/PID/fd/2)
 
 
 def write_shims(folder: Path, python: str = sys.executable) -> dict[str, Path]:
@@ -99,6 +103,17 @@ def _inject(text: str, source: str, built: dict[str, str] | None = None) -> str:
     return result.text
 
 
+def _tell_wrapper(message: str) -> None:
+    where = os.environ.get(ENV_WRAPPER_STDERR)
+    if not where:
+        return
+    try:
+        with open(where, "a", encoding="utf-8") as f:
+            f.write(message + "\n")
+    except OSError:
+        pass
+
+
 def _read_stdin() -> str:
     return sys.stdin.buffer.read().decode("utf-8")
 
@@ -119,7 +134,12 @@ def main(argv: list[str]) -> int:
             sys.stdout.buffer.write(text.encode("utf-8"))
             return 0
     except (InjectError, ImageConfigError, ValueError, UnicodeDecodeError, KeyError, OSError) as error:
-        print(f"downstream-sync: error: {error}", file=sys.stderr)
+        message = f"downstream-sync: error: {error}"
+        print(message, file=sys.stderr)
+        if role == "post-render":
+            _tell_wrapper(message)
+            sys.stdout.write(f"{message}: [the post-renderer failed]\n")  # no YAML: `skaffold filter` fails
+            sys.stdout.flush()
         return 1
     print(f"downstream-sync: error: unknown shim {role!r}", file=sys.stderr)
     return 2
