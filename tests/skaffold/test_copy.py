@@ -98,7 +98,8 @@ def test_a_required_config_with_a_download_stanza_is_refused(tmp_path):
 
 # --- the copy as a file beside the config, for Helm ----------------------------------------------
 
-KUBECTL_ONLY = "apiVersion: skaffold/v4beta13\nkind: Config\nmanifests: {rawYaml: [k8s/*.yaml]}\ndeploy: {kubectl: {}}\n"
+KUBECTL_ONLY = ("apiVersion: skaffold/v4beta13\nkind: Config\nmanifests: {rawYaml: [k8s/*.yaml]}\n"
+                "deploy: {kubectl: {}}\n")
 
 
 @pytest.mark.parametrize("text", [
