@@ -127,7 +127,7 @@ def test_a_hostile_post_renderer_of_the_users_gets_its_flag_like_args_as_written
     hostile.write(skaffold_yaml(deploy=yaml.safe_dump(helm)).replace("manifests:\n  rawYaml:\n  - k8s/*.yaml\n", ""))
     prepared = prepare(hostile.skaffold, ["deploy"], image_configs=(f"web={hostile.image_config}",), cwd=hostile.root)
     try:
-        flags = yaml.safe_load(prepared.stdin_text)["deploy"]["helm"]["flags"]["install"]
+        flags = yaml.safe_load(prepared.copy_file.read_text())["deploy"]["helm"]["flags"]["install"]
         env = {**prepared.env, "XDG_CACHE_HOME": str(hostile.root / ".cache"),
                "XDG_CONFIG_HOME": str(hostile.root / ".config"), "XDG_DATA_HOME": str(hostile.root / ".data")}
         done = subprocess.run([real_tool("helm"), "template", "web", "chart", *flags], cwd=prepared.cwd, env=env,

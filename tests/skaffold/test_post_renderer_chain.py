@@ -61,7 +61,7 @@ def helm_template_as_skaffold_installs(project, real_tool):
     prepared = prepare(project.skaffold, ["deploy"], image_configs=(f"web={project.root / 'web-config.json'}",),
                        cwd=project.root)
     try:
-        flags = yaml.safe_load(prepared.stdin_text)["deploy"]["helm"]["flags"]["install"]
+        flags = yaml.safe_load(prepared.copy_file.read_text())["deploy"]["helm"]["flags"]["install"]
         env = {**prepared.env, "XDG_CACHE_HOME": str(project.root / ".cache"),
                "XDG_CONFIG_HOME": str(project.root / ".config"), "XDG_DATA_HOME": str(project.root / ".data")}
         result = subprocess.run([real_tool("helm"), "template", "web", "chart", *flags], cwd=prepared.cwd, env=env,

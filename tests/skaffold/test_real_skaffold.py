@@ -92,6 +92,7 @@ def test_helm_deploys_get_the_post_renderer_and_skaffold_takes_the_copy(project)
     assert flags["install"][0] == "--atomic"
     for name in ("install", "upgrade"):
         assert flags[name][-2] == "--post-renderer" and flags[name][-1].endswith("/post-render")
+    assert copies(project) == []  # the copy Skaffold read, beside the config, is gone
 
 
 def test_a_failing_skaffold_exits_with_its_own_code(project):
@@ -199,3 +200,71 @@ def test_refusals_name_what_to_do(project):
     project.write("apiVersion: skaffold/v4beta13\nkind: Config\n")
     result = run(project.wrapper(*RENDER), project)
     assert result.returncode == 2 and "no artifact has a download stanza" in result.stderr
+
+
+# --- Helm: the copy in a file beside the config while Skaffold runs --------------------------------
+
+HELM = "helm:\n  releases:\n  - name: web\n    chartPath: chart"
+
+
+def helm_config(project, real_tool, build):
+    """A Helm deploy (the real helm first on PATH: Skaffold checks its version before the build)."""
+    import os
+
+    project.env["PATH"] = os.path.dirname(real_tool("helm")) + os.pathsep + project.env["PATH"]
+    project.write(skaffold_yaml(build=build, deploy=HELM).replace("manifests:\n  rawYaml:\n  - k8s/*.yaml\n", ""))
+
+
+def copies(project):
+    return sorted(p.name for p in project.root.iterdir() if p.name.startswith(".skaffold.downstream-sync-"))
+
+
+def test_a_helm_dev_reads_the_copy_from_a_file_beside_the_config_removed_when_skaffold_ends(project, real_tool):
+    """The build command (run in the context, app/) lists the config's folder while Skaffold runs."""
+    helm_config(project, real_tool, "custom:\n  buildCommand: ls -a .. > ../seen.txt; exit 3")
+    result = run(project.wrapper("dev"), project)
+    assert result.returncode != 0 and "skaffold iteration 1 failed (build [web] failed" in result.stdout, \
+        result.stdout + result.stderr
+    seen = [n for n in (project.root / "seen.txt").read_text().split() if n.startswith(".skaffold.downstream-sync-")]
+    assert len(seen) == 1 and seen[0].endswith(".yaml"), seen
+    assert copies(project) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_helm_dev_ends_skaffold_and_the_copy_goes(project, real_tool, sig):
+    import os
+
+    helm_config(project, real_tool, "custom:\n  buildCommand: echo $$ > ../build.pid; exec sleep 60")
+    process, seen = _dev_until_building(project.wrapper("dev"), project)
+    build = _build_sleeps(project)
+    assert copies(project) == [f".skaffold.downstream-sync-{process.pid}.yaml"]
+    os.kill(process.pid, sig)
+    rest = process.communicate(timeout=60)[0]
+    wait_gone(build)
+    assert "was canceled" in "".join(seen) + rest
+    assert copies(project) == []
+
+
+def test_a_failing_post_renderer_fails_the_real_skaffold_filter(project, real_tool, tmp_path):
+    """The real `skaffold filter`, as Helm runs it, with our post-renderer failing (manifests it
+    cannot read): the filter fails (else Helm would install an empty release) and the wrapper's
+    stderr (here a file) gets the message."""
+    import os
+
+    from downstream_sync.skaffold.run import prepare
+    from downstream_sync.skaffold.shims import ENV_WRAPPER_STDERR
+
+    helm_config(project, real_tool, "docker: {}")
+    prepared = prepare(project.skaffold, ["deploy"], cwd=project.root)
+    try:
+        told = tmp_path / "wrapper-stderr"
+        env = {**project.env, **prepared.env, ENV_WRAPPER_STDERR: str(told),
+               "PATH": project.env["PATH"] + os.pathsep + prepared.env["PATH"],
+               "SKAFFOLD_FILENAME": str(prepared.copy_file),
+               "SKAFFOLD_CMDLINE": f"filter --kube-context remote --post-renderer {prepared.temp.name}/post-render"}
+        done = subprocess.run([project.skaffold], input="kind: [unclosed\n", env=env, cwd=project.root,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0 and done.stdout.strip() == "", done
+        assert told.read_text().startswith("downstream-sync: error: the manifests Helm rendered")
+    finally:
+        prepared.cleanup()

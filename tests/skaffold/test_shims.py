@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from downstream_sync.skaffold.run import prepare
-from downstream_sync.skaffold.shims import ENV_KUBECTL, ENV_PYTHON, injects
+from downstream_sync.skaffold.shims import ENV_KUBECTL, ENV_PYTHON, ENV_WRAPPER_STDERR, built_tags, injects
 
 from .conftest import DEPLOYMENT
 
@@ -146,3 +146,53 @@ def test_the_post_renderer_injects_and_leaves_other_documents(shims):
     only_config = DEPLOYMENT.split("---\n")[1]
     result = shim(shims, "post-render", stdin=only_config)
     assert result.returncode == 0 and result.stdout == only_config
+
+
+def test_the_built_tags_come_from_the_build_artifacts_file_the_filters_command_line_names(tmp_path):
+    builds = tmp_path / "builds.json"
+    builds.write_text(json.dumps({"builds": [{"imageName": "web", "tag": "web:abc@sha256:" + "1" * 64}]}))
+    assert built_tags(f"filter --kube-context k --build-artifacts {builds} --post-renderer /x/post-render") == \
+        {"web": "web:abc@sha256:" + "1" * 64}
+    assert built_tags(f"filter --build-artifacts={builds}") == {"web": "web:abc@sha256:" + "1" * 64}
+    assert built_tags("filter --kube-context k") == {} and built_tags(None) == {}
+
+
+def test_the_post_renderer_reads_an_image_as_the_chart_wrote_it_under_the_tag_skaffold_built(project, tmp_path):
+    """Inside `skaffold filter` the post-renderer runs before the built tags are put in: `image: web`.
+    Its config is found only under the built tag here (an --image-config for that exact reference)."""
+    tag = "web:abc123@sha256:" + "2" * 64
+    prepared = prepare(project.skaffold, ["deploy"], image_configs=(f"{tag}={project.root / 'web-config.json'}",),
+                       cwd=project.root)
+    try:
+        builds = tmp_path / "builds.json"
+        builds.write_text(json.dumps({"builds": [{"imageName": "web", "tag": tag}]}))
+        prepared.env["SKAFFOLD_CMDLINE"] = f"filter --kube-context k --build-artifacts {builds}"
+        result = shim(prepared, "post-render", stdin=DEPLOYMENT)
+        assert result.returncode == 0, result.stderr
+        deployment = next(yaml.safe_load_all(result.stdout))
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["/sync-helper/app-server"] and container["image"] == "web"  # Skaffold tags it
+        args = container["args"]
+        assert args[args.index("--workdir") + 1] == "/srv"  # from the built tag's config
+        prepared.env["SKAFFOLD_CMDLINE"] = "filter --kube-context k"  # no builds: `web` itself has no config
+        result = shim(prepared, "post-render", stdin=DEPLOYMENT)
+        assert result.returncode == 1 and "cannot read the config of image web" in result.stderr
+    finally:
+        prepared.cleanup()
+
+
+def test_a_failing_post_renderer_tells_the_wrapper_and_prints_no_yaml(shims, tmp_path):
+    """`skaffold filter` drops the post-renderer's stderr and exit code: the message goes to the
+    wrapper's stderr too, and stdout is no YAML (the filter, and so Helm's install, fail)."""
+    wrapper_stderr = tmp_path / "wrapper-stderr"
+    shims.env[ENV_WRAPPER_STDERR] = str(wrapper_stderr)
+    result = shim(shims, "post-render", stdin="kind: [unclosed\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("downstream-sync: error: the manifests Helm rendered")
+    assert wrapper_stderr.read_text() == result.stderr
+    with pytest.raises(yaml.YAMLError):
+        list(yaml.safe_load_all(result.stdout))
+
+
+def test_prepare_names_its_own_stderr_for_the_post_renderer(shims):
+    assert shims.env[ENV_WRAPPER_STDERR] == f"/proc/{os.getpid()}/fd/2"

@@ -7,12 +7,23 @@ and ours runs it first: its output, which may hold the very containers to inject
 inject (then Skaffold's filter sets the images). `renderer(chain)` names the program for a flags
 list: ours alone for an empty chain, ours running `chain` (the user's argv) otherwise.
 
-Skaffold reads it from stdin (`--filename -`), so no file is written into the project. A config it
-`requires` is read by Skaffold from disk: one with a download stanza is refused, naming it.
+Skaffold reads it from stdin (`--filename -`), so no file is written into the project, except where
+the config deploys or renders with Helm (`deploy.helm` or `manifests.helm`, in the config or a
+profile; `names_helm`): Skaffold runs Helm with itself (`skaffold filter`) as the post-renderer, and
+that filter reads the config again from the same `--filename`, where `-` would be Helm's manifests.
+Then the copy is a file in the config's own folder (so relative paths in it mean what they mean in
+the original), `.skaffold.downstream-sync-PID.yaml` (PID the wrapper's; `write_copy_file`, created
+exclusively, never through a symlink, mode 0600), removed when Skaffold ends; a leftover of a
+wrapper that was killed (its PID no longer alive) is removed at the next start (`remove_leftovers`).
+
+A config it `requires` is read by Skaffold from disk: one with a download stanza is refused, naming it.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Callable
 
@@ -20,11 +31,16 @@ import yaml
 
 from ..config.strip import StripError, strip_download
 
-__all__ = ["CopyError", "config_copy", "POST_RENDERER_FLAG"]
+__all__ = ["CopyError", "config_copy", "POST_RENDERER_FLAG", "names_helm", "copy_file_name", "write_copy_file",
+           "remove_leftovers"]
 
 POST_RENDERER_FLAG = "--post-renderer"
 _Loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 _Dumper = getattr(yaml, "CSafeDumper", None) or yaml.SafeDumper
+
+
+_COPY_FILE = re.compile(r"\.skaffold\.downstream-sync-([0-9]+)\.yaml")
+_HELM_PATCH = re.compile(r"/(deploy|manifests)(/helm(/|$)|$)")
 
 
 class CopyError(Exception):
@@ -146,3 +162,95 @@ def config_copy(main: Path, required: list[Path], post_renderer: Callable[[tuple
     except (StripError, yaml.YAMLError) as error:
         raise CopyError(f"{main}: {error}") from None
     return text
+
+
+def names_helm(text: str) -> bool:
+    """Whether the copy deploys or renders with Helm anywhere: a `deploy` or `manifests` mapping with
+    a `helm` key (in a config or a profile), or a profile's patch whose path reaches there."""
+    try:
+        documents = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.YAMLError:
+        return False
+    seen: set[int] = set()
+    stack = [d for d in documents if d is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else None
+                if name in ("deploy", "manifests") and _get(value, "helm") is not None:
+                    return True
+                if name == "path" and isinstance(value, yaml.ScalarNode) and _HELM_PATCH.fullmatch(value.value):
+                    return True
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return False
+
+
+def copy_file_name(pid: int) -> str:
+    """The copy's file name for the wrapper with process id `pid`."""
+    return f".skaffold.downstream-sync-{pid}.yaml"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_leftovers(folder: Path, own_pid: int | None = None) -> list[Path]:
+    """Removes the copies in `folder` whose wrapper is no longer alive (killed before it could remove
+    its own), and one named for `own_pid` (a dead wrapper's whose PID this one has been given);
+    returns them. Only regular files are removed; a copy of a live wrapper is kept."""
+    own = os.getpid() if own_pid is None else own_pid
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _COPY_FILE.fullmatch(name)
+        if match is None:
+            continue
+        pid, path = int(match.group(1)), folder / name
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode) or (pid != own and _alive(pid)):
+                continue
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def write_copy_file(folder: Path, text: str, pid: int | None = None) -> Path:
+    """Writes the copy into `folder` under the wrapper's own name (`copy_file_name`): created, never
+    opened when something (a symlink included) is already there, mode 0600. Raises CopyError."""
+    path = folder / copy_file_name(os.getpid() if pid is None else pid)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise CopyError(f"{path}: already exists (a file or a symlink of another process's?); the wrapper "
+                        "writes its config copy there for Skaffold's Helm post-renderer, and does not write "
+                        "through what is there: remove it") from None
+    except OSError as error:
+        raise CopyError(f"{path}: cannot write the config copy there for Skaffold's Helm post-renderer: "
+                        f"{error.strerror or error}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except BaseException as error:
+        path.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise CopyError(f"{path}: cannot write the config copy: {error.strerror or error}") from None
+        raise
+    return path

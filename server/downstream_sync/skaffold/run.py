@@ -1,15 +1,20 @@
 """The Skaffold process: prepared (`prepare`), then run (`run`) with its exit code passed through.
 
 `prepare` reads the user's arguments (args.py), checks the project (no errors, and at least one
-artifact with a download stanza), and builds what Skaffold is run with: the config copy on stdin
-(copy.py), the argv naming `--filename -`, the config's folder as working directory (what relative
-paths in it mean; path flags of the user's are made absolute first), and, for commands that deploy,
-the shims first on PATH (shims.py) and the event API on a free loopback port.
+artifact with a download stanza), and builds what Skaffold is run with: the config copy (copy.py) on
+stdin with `--filename -`, or, when the config deploys or renders with Helm, in the file
+`.skaffold.downstream-sync-PID.yaml` beside the config, named by `--filename` (Skaffold's `skaffold
+filter`, Helm's post-renderer, reads the config again from that name; its stdin is Helm's
+manifests), written here after removing dead wrappers' leftovers; the config's folder as working
+directory (what relative paths in it mean; path flags of the user's are made absolute first), and,
+for commands that deploy, the shims first on PATH (shims.py) and the event API on a free loopback port.
 
 `run` starts Skaffold in its own process group and forwards SIGINT and SIGTERM to it (so one Ctrl+C
 reaches it once, as it would without the wrapper), reads `/v2/events` while it runs and hands the
 moments (events.py) to a callback, and returns Skaffold's exit code (128 + N when a signal N ended
-it). `skaffold render` to stdout is injected on the way out; `render --output FILE` in the file.
+it). The copy's file is removed as soon as Skaffold has ended (still under the forwarding handlers),
+and again by `Prepared.cleanup`. `skaffold render` to stdout is injected on the way out;
+`render --output FILE` in the file.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from pathlib import Path
 from typing import Callable
 
 from . import args as sargs
-from .copy import CopyError, config_copy
+from .copy import CopyError, config_copy, names_helm, remove_leftovers, write_copy_file
 from .events import DeployWatch, parse_line
 from .shims import (ENV_CONFIG, ENV_HELPER_IMAGE, ENV_IMAGE_CONFIGS, ENV_KUBECTL, ENV_POST_RENDERERS, ENV_PROFILES,
-                    ENV_PYTHON, PostRenderers, image_configs_env, image_configs_from_env, write_shims)
+                    ENV_PYTHON, ENV_WRAPPER_STDERR, PostRenderers, image_configs_env, image_configs_from_env,
+                    write_shims)
 
 __all__ = ["WrapperError", "Prepared", "prepare", "run", "find_skaffold"]
 
@@ -73,8 +79,18 @@ class Prepared:
     inject_stdout: bool = False     # render to stdout: inject on the way out
     output_file: Path | None = None  # render --output: inject in the file
     temp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    copy_file: Path | None = None   # the copy beside the config (Helm), removed at the end
+
+    def remove_copy_file(self) -> None:
+        if self.copy_file is not None:
+            try:
+                self.copy_file.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self.copy_file = None
 
     def cleanup(self) -> None:
+        self.remove_copy_file()
         if self.temp is not None:
             self.temp.cleanup()
             self.temp = None
@@ -114,7 +130,8 @@ def _absolute_paths(argv: list[str], base: Path) -> list[str]:
 
 def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ...] = (),
             helper_image: str | None = None, cwd: Path | None = None) -> Prepared:
-    """Everything Skaffold is run with; raises WrapperError (nothing started, nothing written)."""
+    """Everything Skaffold is run with; raises WrapperError (nothing started, nothing left written).
+    The caller calls `cleanup` on what it returns (the shims, the copy's file)."""
     from ..config import Severity, find_config, format_diagnostic, load_project
 
     from ..inject import parse_image_config_flag
@@ -133,7 +150,7 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
     if parsed.help or parsed.command not in sargs.CONFIG_COMMANDS:
         return Prepared(skaffold, list(user_argv), here, env, None, parsed, None)
     if parsed.filename == "-":
-        raise WrapperError("--filename -: the wrapper gives Skaffold the config on stdin itself; name the file")
+        raise WrapperError("--filename -: the wrapper gives Skaffold its copy of the config itself; name the file")
     if parsed.filename is not None and "://" in parsed.filename:
         raise WrapperError(f"--filename {parsed.filename}: name a local file (the wrapper reads its download stanzas)")
     config = find_config(here / (parsed.filename or "."))
@@ -147,18 +164,36 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
     if not any(a.download is not None and a.download.mappings for a in project.artifacts):
         raise WrapperError(f"{config}: no artifact has a download stanza; run skaffold itself, or add "
                            "build.artifacts[].download", config=True)
-    deploys = parsed.command in sargs.DEPLOY_COMMANDS
     _check_temp_folder(tempfile.gettempdir())
     temp = tempfile.TemporaryDirectory(prefix="downstream-sync-skaffold-")  # the shims; every command's
     try:                                                                    # copy names the post-renderer
         shims = write_shims(Path(temp.name))
         renderers = PostRenderers(Path(temp.name), shims["post-render"])
         text = config_copy(config, [f for f in project.files if f != config], renderers)
+        copy_file = None
+        if names_helm(text):  # `skaffold filter` reads the config again: a file, not stdin
+            folder = Path(os.path.abspath(config.parent))
+            remove_leftovers(folder)
+            copy_file = write_copy_file(folder, text)
     except CopyError as error:
         temp.cleanup()
         raise WrapperError(str(error), config=True) from None
-    argv = _absolute_paths(parsed.with_config("-"), here)
-    prepared = Prepared(skaffold, argv, config.parent, env, text, parsed, config, temp=temp)
+    argv = _absolute_paths(parsed.with_config(str(copy_file) if copy_file else "-"), here)
+    prepared = Prepared(skaffold, argv, config.parent, env, None if copy_file else text, parsed, config,
+                        temp=temp, copy_file=copy_file)
+    try:
+        _finish(prepared, parsed, here, image_configs, helper_image, renderers)
+    except BaseException:
+        prepared.cleanup()
+        raise
+    return prepared
+
+
+def _finish(prepared: Prepared, parsed: sargs.SkaffoldArgs, here: Path, image_configs: tuple[str, ...],
+            helper_image: str | None, renderers: PostRenderers) -> None:
+    env, temp, argv = prepared.env, prepared.temp, prepared.argv
+    config = prepared.config
+    deploys = parsed.command in sargs.DEPLOY_COMMANDS
     env[ENV_CONFIG] = str(config)
     env[ENV_PYTHON] = sys.executable
     env[ENV_POST_RENDERERS] = renderers.env()
@@ -167,6 +202,8 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
                                                 (v.partition("=")[::2] for v in image_configs)})
     if helper_image:
         env[ENV_HELPER_IMAGE] = helper_image
+    if os.path.exists(f"/proc/{os.getpid()}/fd/2"):  # the post-renderer's stderr is not shown by skaffold filter
+        env[ENV_WRAPPER_STDERR] = f"/proc/{os.getpid()}/fd/2"
     if deploys:
         kubectl = shutil.which("kubectl", path=env.get("PATH"))
         if kubectl is not None:
@@ -184,7 +221,6 @@ def prepare(skaffold: str, user_argv: list[str], *, image_configs: tuple[str, ..
             prepared.output_file = Path(out) if out else None
         else:
             prepared.inject_stdout = True
-    return prepared
 
 
 def _read_events(port: int, deliver: Callable[[dict], None], done: threading.Event) -> None:
@@ -257,6 +293,8 @@ async def run(prepared: Prepared, on_moment: Callable[[object], None] | None = N
         code = await process.wait()
     finally:
         done.set()
+        if process.returncode is not None:  # else it still reads the file; the caller's cleanup removes it
+            prepared.remove_copy_file()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     if code < 0:

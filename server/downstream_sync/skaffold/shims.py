@@ -11,7 +11,13 @@
   `deploy.helm.flags` inside its own `skaffold filter` (Helm takes one post-renderer); the copy of
   the config names this one (copy.py). Where the user's flags had a post-renderer of their own,
   `post-render-N` runs theirs first (with its args, from the config's folder) and injects its
-  output (`PostRenderers`).
+  output (`PostRenderers`). The filter runs it before it puts the built tags into the
+  manifests, so their images are still as the chart wrote them: an image's config is looked up
+  under the tag Skaffold built, read from the `--build-artifacts` file the filter's command line
+  (SKAFFOLD_CMDLINE, in the environment it inherits) names (`built_tags`). The filter neither shows
+  its stderr nor looks at its exit code (a failure would install an empty release), so on an error
+  it also writes the message to the wrapper's stderr (ENV_WRAPPER_STDERR) and prints a line that is
+  no YAML, which fails the filter and so the install.
 
 The scripts are fixed text: what they run comes from the environment the wrapper sets (ENV_*), so
 no path is ever quoted into a script. They read the project the same way, and inject through the
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -30,7 +37,8 @@ from pathlib import Path
 
 __all__ = ["write_shims", "PostRenderers", "injects", "image_configs_env", "image_configs_from_env", "main",
            "ENV_CONFIG", "ENV_PROFILES", "ENV_KUBECTL", "ENV_PYTHON",
-           "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE", "ENV_POST_RENDERERS", "INJECTING_COMMANDS"]
+           "ENV_IMAGE_CONFIGS", "ENV_HELPER_IMAGE", "ENV_POST_RENDERERS", "ENV_WRAPPER_STDERR", "INJECTING_COMMANDS",
+           "built_tags"]
 
 ENV_CONFIG = "DOWNSTREAM_SYNC_SKAFFOLD_CONFIG"        # the user's skaffold.yaml, absolute
 ENV_PROFILES = "DOWNSTREAM_SYNC_SKAFFOLD_PROFILES"    # comma-separated
@@ -39,6 +47,7 @@ ENV_PYTHON = "DOWNSTREAM_SYNC_PYTHON"                 # the Python the shims run
 ENV_IMAGE_CONFIGS = "DOWNSTREAM_SYNC_IMAGE_CONFIGS"   # JSON: {IMAGE: FILE} (a name may hold any character)
 ENV_HELPER_IMAGE = "DOWNSTREAM_SYNC_HELPER_IMAGE"
 ENV_POST_RENDERERS = "DOWNSTREAM_SYNC_POST_RENDERERS"  # JSON: the user's post-renderers, argv lists, by N
+ENV_WRAPPER_STDERR = "DOWNSTREAM_SYNC_WRAPPER_STDERR"  # where the wrapper's stderr is open (/proc/PID/fd/2)
 
 # The kubectl commands whose manifests may need the helper: the words the shell shim looks for.
 INJECTING_COMMANDS = ("apply", "create", "replace")
@@ -162,19 +171,69 @@ def injects(argv: list[str]) -> bool:
     return False
 
 
-def _inject(text: str, source: str) -> str:
+def built_tags(cmdline: str | None) -> dict[str, str]:
+    """The tags Skaffold built, by artifact image: from the `--build-artifacts` file named in a
+    `skaffold filter` command line (`{"builds": [{"imageName": ..., "tag": ...}]}`); {} without one."""
+    words = shlex.split(cmdline or "")
+    path = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("--build-artifacts", "-a")), None) or \
+        next((w.split("=", 1)[1] for w in words if w.startswith("--build-artifacts=")), None)
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        builds = json.load(f).get("builds") or []
+    return {b["imageName"]: b["tag"] for b in builds if isinstance(b, dict) and b.get("imageName") and b.get("tag")}
+
+
+def _as_built(built: dict[str, str], lookup):
+    """`lookup` for an image as a chart wrote it (no digest): under the tag built for its artifact."""
+    from ..cluster.pods import image_repository
+
+    def config_for(image: str):
+        if "@" not in image:
+            tag = next((t for name, t in built.items() if image_repository(name) == image_repository(image)), None)
+            if tag is not None:
+                return lookup(tag)
+        return lookup(image)
+
+    return config_for
+
+
+def _inject(text: str, source: str, built: dict[str, str] | None = None) -> str:
     from ..inject import ConfigSource, InjectRequest, inject_manifests, rules_from_project
     from ..inject.names import DEFAULT_HELPER_IMAGE
 
     env = os.environ
     profiles = tuple(p for p in env.get(ENV_PROFILES, "").split(",") if p)
     configs = ConfigSource(image_configs_from_env(env.get(ENV_IMAGE_CONFIGS, "")))
+    if built:
+        configs = _as_built(built, configs.get)
     request = InjectRequest(rules_from_project(env[ENV_CONFIG], profiles), configs,
                             env.get(ENV_HELPER_IMAGE) or DEFAULT_HELPER_IMAGE, source=source, missing="ignore")
     result = inject_manifests(text, request)
     for warning in result.warnings:
         print(f"downstream-sync: warning: {warning}", file=sys.stderr)
     return result.text
+
+
+def _failed(role: str, message: str) -> None:
+    """Say an error; from the post-renderer, also on the wrapper's stderr, and as a line that is no
+    YAML, so that `skaffold filter` (which shows no stderr and ignores exit codes) fails the install."""
+    print(message, file=sys.stderr)
+    if role == "post-render":
+        _tell_wrapper(message)
+        sys.stdout.write(f"{message}: [the post-renderer failed]\n")
+        sys.stdout.flush()
+
+
+def _tell_wrapper(message: str) -> None:
+    where = os.environ.get(ENV_WRAPPER_STDERR)
+    if not where:
+        return
+    try:
+        with open(where, "a", encoding="utf-8") as f:
+            f.write(message + "\n")
+    except OSError:
+        pass
 
 
 def _read_stdin() -> str:
@@ -234,21 +293,24 @@ def main(argv: list[str]) -> int:
             data, source = sys.stdin.buffer.read(), "the manifests Helm rendered"
             if args:
                 data, source = _run_users(int(args[0]), data)
-            text = _inject(data.decode("utf-8"), source)
+            text = _inject(data.decode("utf-8"), source, built_tags(os.environ.get("SKAFFOLD_CMDLINE")))
             sys.stdout.buffer.write(text.encode("utf-8"))
             return 0
     except KeyError as error:
         what = error.args[0] if error.args else ""
         if isinstance(what, str) and what.startswith("DOWNSTREAM_SYNC_"):  # run outside the wrapper
-            print(f"downstream-sync: error: {what} is not set: this program is run by downstream-sync "
-                  "skaffold, which sets it", file=sys.stderr)
+            _failed(role, f"downstream-sync: error: {what} is not set: this program is run by downstream-sync "
+                          "skaffold, which sets it")
         else:
-            print(f"downstream-sync: error: {error}", file=sys.stderr)
+            _failed(role, f"downstream-sync: error: {error}")
         return 1
     except (InjectError, ImageConfigError, _UsersFailed, ValueError, UnicodeDecodeError) as error:
-        print(f"downstream-sync: error: {error}", file=sys.stderr)
+        _failed(role, f"downstream-sync: error: {error}")
         return 1
-    except OSError as error:  # the real kubectl could not be run
+    except OSError as error:  # the real kubectl could not be run, or a file not read
+        if role == "post-render":
+            _failed(role, f"downstream-sync: error: {error}")
+            return 1
         print(f"downstream-sync: error: cannot run {error.filename or 'kubectl'}: {error.strerror or error}",
               file=sys.stderr)
         return 127
