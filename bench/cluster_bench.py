@@ -599,18 +599,26 @@ def run(bed: Bed, args, work: Path, helper_image: str, app_image: str) -> dict:
             pods[case] = deploy(bed, namespace, name, helper_image, app_image, work)
         with places(args.where.split(","), work) as where:
             first = next(iter(where.values()))
+            def done(case: str) -> None:  # what is measured so far survives a run stopped later
+                (OUT / "cluster_bench.partial.json").write_text(json.dumps(
+                    {**report, "loadavg_after": os.getloadavg(), "done": case}, indent=1))
+
             if "exec" in cases:
                 print(f"exec: {args.execs} connections of each kind ...", file=sys.stderr)
                 report["cases"]["exec"] = case_exec(pods["exec"], args.execs, first)
+                done("exec")
             if "latency" in cases:
                 print(f"latency: {args.writes} writes ...", file=sys.stderr)
                 report["cases"]["latency"] = case_latency(pods["latency"], args.writes, first)
+                done("latency")
             if "tree" in cases:
                 print(f"tree: {args.files} files, {args.runs} runs per place ...", file=sys.stderr)
                 report["cases"]["tree"] = case_tree(pods["tree"], args.files, args.runs, where, work, args.profile)
+                done("tree")
             if "large" in cases:
                 print(f"large: {args.large_mb} MiB, {args.runs} runs per place ...", file=sys.stderr)
                 report["cases"]["large"] = case_large(pods["large"], args.large_mb, args.runs, where, args.profile)
+                done("large")
     finally:
         bed.cluster.delete_namespace(namespace)
     report["loadavg_after"] = os.getloadavg()
