@@ -600,6 +600,7 @@ def run(bed: Bed, args, work: Path, helper_image: str, app_image: str) -> dict:
         with places(args.where.split(","), work) as where:
             first = next(iter(where.values()))
             def done(case: str) -> None:  # what is measured so far survives a run stopped later
+                OUT.mkdir(parents=True, exist_ok=True)
                 (OUT / "cluster_bench.partial.json").write_text(json.dumps(
                     {**report, "loadavg_after": os.getloadavg(), "done": case}, indent=1))
 

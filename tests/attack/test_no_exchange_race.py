@@ -58,11 +58,15 @@ async def _session(helper, project, policy):
 
 
 @pytest.mark.parametrize("policy", ["safe", "remote-wins"])
-async def test_no_edit_racing_a_replace_is_lost(helper, container, project_root, racer, policy):
+async def test_no_edit_racing_a_replace_is_lost(helper, container, project_root, racer, policy, request):
+    """On exFAT (no renameat2 flags, no hard links) a save that makes the file by name between the
+    engine's check that the name is free and its rename can be lost: the window the README states
+    for such file systems. Those are counted apart; every other loss fails."""
+    no_links = request.node.callspec.params["project_root"] == "exfat"
     session, rec = await _session(helper, project_root, policy)
     out = project_root / "out"
     truth = _truth(project_root) / "out"
-    lost = []
+    lost, in_window = [], []
     try:
         for i in range(EDITS):
             name = f"f{i:04d}.txt"
@@ -77,7 +81,7 @@ async def test_no_edit_racing_a_replace_is_lost(helper, container, project_root,
             await racer.ask("race", remote, out / name, delay_us, mode, f"second {i}".encode().hex(), mine.hex())
             await eventually(lambda: _answers(rec, relpath) > seen, f"the engine to take {name} again")
             if not holding(truth, mine):
-                lost.append((name, mode, delay_us))
+                (in_window if no_links and mode == "rename" else lost).append((name, mode, delay_us))
             if i % FILES == FILES - 1:
                 for p in list(out.iterdir()):
                     p.unlink()
@@ -86,7 +90,8 @@ async def test_no_edit_racing_a_replace_is_lost(helper, container, project_root,
                 await eventually(lambda: not any((container / "src").iterdir()), "the container folder emptied")
     finally:
         await session.stop()
-    print(f"\n{policy}: {len(lost)} of {EDITS} edits racing a replace gone without a copy: {lost[:10]}")
+    print(f"\n{policy}: {len(lost)} of {EDITS} edits racing a replace gone without a copy: {lost[:10]}; "
+          f"{len(in_window)} saves by name in the check-then-rename window of a file system without links")
     assert not lost
 
 
